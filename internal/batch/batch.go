@@ -1,0 +1,143 @@
+// Package batch groups concurrent calls into batches (group commit), so that
+// many requests share one Redis round trip.
+//
+// A Committer has a few flushers. Each takes the first waiting item, then
+// every item already waiting, up to MaxBatch, without waiting for more, and
+// flushes them in one call. At low load a batch is one item and adds no
+// delay; under load batches grow while a flush is in flight.
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// ErrClosed is returned by Submit after Close.
+var ErrClosed = errors.New("batch: committer closed")
+
+// FlushFunc commits items in one call. It returns one result per item, or an
+// error that fails them all.
+type FlushFunc[T, R any] func(ctx context.Context, items []T) ([]R, error)
+
+// Config tunes a Committer. The zero value works.
+type Config struct {
+	// MaxBatch is the most items one flush takes. Default 128.
+	MaxBatch int
+	// Flushers is the number of flushes that may be in flight at once.
+	// Default 4.
+	Flushers int
+	// Timeout bounds one flush. Default 5s.
+	Timeout time.Duration
+}
+
+// Committer batches Submit calls into calls of a FlushFunc.
+type Committer[T, R any] struct {
+	flush FlushFunc[T, R]
+	cfg   Config
+	reqs  chan request[T, R]
+	stop  chan struct{}
+	once  sync.Once
+	wg    sync.WaitGroup
+}
+
+type request[T, R any] struct {
+	item T
+	done chan result[R] // buffered: the flusher never waits for the submitter
+}
+
+type result[R any] struct {
+	val R
+	err error
+}
+
+// New starts a Committer that flushes with flush. Close stops it.
+func New[T, R any](flush FlushFunc[T, R], cfg Config) *Committer[T, R] {
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 128
+	}
+	if cfg.Flushers <= 0 {
+		cfg.Flushers = 4
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	c := &Committer[T, R]{flush: flush, cfg: cfg, reqs: make(chan request[T, R]), stop: make(chan struct{})}
+	c.wg.Add(cfg.Flushers)
+	for range cfg.Flushers {
+		go c.run()
+	}
+	return c
+}
+
+// Submit adds item to the next batch and waits for its result. If ctx ends
+// first, Submit returns ctx's error; the item may still be committed.
+func (c *Committer[T, R]) Submit(ctx context.Context, item T) (R, error) {
+	req := request[T, R]{item: item, done: make(chan result[R], 1)}
+	var zero R
+	select {
+	case c.reqs <- req:
+	case <-c.stop:
+		return zero, ErrClosed
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+	select {
+	case res := <-req.done:
+		return res.val, res.err
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+}
+
+// Close stops taking items, lets the flushes in flight end, and returns.
+func (c *Committer[T, R]) Close() {
+	c.once.Do(func() { close(c.stop) })
+	c.wg.Wait()
+}
+
+func (c *Committer[T, R]) run() {
+	defer c.wg.Done()
+	reqs := make([]request[T, R], 0, c.cfg.MaxBatch)
+	items := make([]T, 0, c.cfg.MaxBatch)
+	for {
+		reqs, items = reqs[:0], items[:0]
+		select {
+		case r := <-c.reqs:
+			reqs = append(reqs, r)
+		case <-c.stop:
+			return
+		}
+	drain:
+		for len(reqs) < c.cfg.MaxBatch {
+			select {
+			case r := <-c.reqs:
+				reqs = append(reqs, r)
+			default:
+				break drain
+			}
+		}
+		for _, r := range reqs {
+			items = append(items, r.item)
+		}
+		c.commit(reqs, items)
+	}
+}
+
+func (c *Committer[T, R]) commit(reqs []request[T, R], items []T) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
+	defer cancel()
+	vals, err := c.flush(ctx, items)
+	if err == nil && len(vals) != len(items) {
+		err = fmt.Errorf("batch: flush returned %d results for %d items", len(vals), len(items))
+	}
+	for i, r := range reqs {
+		if err != nil {
+			r.done <- result[R]{err: err}
+			continue
+		}
+		r.done <- result[R]{val: vals[i]}
+	}
+}

@@ -1,0 +1,96 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/boomerang-events/boomerang/event"
+)
+
+// CallbackJob is a callback leased to a sender for one delivery.
+type CallbackJob struct {
+	Lease
+	// Attempt is the number of the delivery this lease starts, 1 for the
+	// first.
+	Attempt  int
+	Callback Callback
+}
+
+// ClaimCallbacks leases up to n due callbacks for lease. When none is due,
+// it returns when the first queued one will be (zero when none is queued).
+func (s *Redis) ClaimCallbacks(ctx context.Context, now time.Time, lease time.Duration, n int) ([]CallbackJob, time.Time, error) {
+	q := s.keys.callbackQueue()
+	c, err := s.claim(ctx, q, now, lease, n, infixCallback)
+	if err != nil || len(c.ids) == 0 {
+		return nil, c.next, err
+	}
+	jobs := make([]CallbackJob, 0, len(c.ids))
+	var orphans []Lease
+	for i, id := range c.ids {
+		l := Lease{ID: id, Token: c.token}
+		var cb Callback
+		if err := json.Unmarshal([]byte(c.values[0][i]), &cb); err != nil {
+			s.log.Warn("queued callback has no readable record; dropping it", "event_id", id, "err", err)
+			orphans = append(orphans, l)
+			continue
+		}
+		cb.Attempts = c.attempts[i]
+		jobs = append(jobs, CallbackJob{Lease: l, Attempt: c.attempts[i], Callback: cb})
+	}
+	if len(orphans) > 0 {
+		if err := s.dropOrphans(ctx, q, orphans); err != nil {
+			return nil, time.Time{}, err
+		}
+	}
+	return jobs, time.Time{}, nil
+}
+
+// CallbackOutcome is what a sender records at the end of a delivery.
+type CallbackOutcome struct {
+	Lease
+	// Callback is the new callback record. CallbackRetrying queues it again
+	// for Callback.NextAttemptAt; CallbackDelivered and CallbackFailed end
+	// its delivery.
+	Callback Callback
+}
+
+// FinishCallbacks records delivery outcomes. For each it returns nil, or
+// ErrLeaseLost when the lease is no longer held, in which case nothing of
+// that outcome was written.
+func (s *Redis) FinishCallbacks(ctx context.Context, now time.Time, outs []CallbackOutcome) ([]error, error) {
+	items := make([]finishItem, len(outs))
+	for i, o := range outs {
+		it := finishItem{lease: o.Lease}
+		switch o.Callback.Status {
+		case event.CallbackRetrying:
+			it.due = o.Callback.NextAttemptAt
+		case event.CallbackDelivered, event.CallbackFailed:
+		default:
+			return nil, fmt.Errorf("store: finish callback %s: status %s is not an outcome", o.ID, o.Callback.Status)
+		}
+		var err error
+		if it.record, err = json.Marshal(o.Callback); err != nil {
+			return nil, fmt.Errorf("store: finish callback %s: %w", o.ID, err)
+		}
+		items[i] = it
+	}
+	applied, err := s.finish(ctx, s.keys.callbackQueue(), now, infixCallback, items)
+	if err != nil {
+		return nil, err
+	}
+	return leaseErrors(applied), nil
+}
+
+// RenewCallbacks extends the leases of deliveries still running to
+// now+lease, and returns the ids whose lease was lost.
+func (s *Redis) RenewCallbacks(ctx context.Context, now time.Time, lease time.Duration, leases []Lease) ([]string, error) {
+	return s.renew(ctx, s.keys.callbackQueue(), now.Add(lease), leases)
+}
+
+// ReleaseCallbacks gives leased callbacks back to their queue, due now,
+// without counting the deliveries that did not finish.
+func (s *Redis) ReleaseCallbacks(ctx context.Context, now time.Time, leases []Lease) (int, error) {
+	return s.release(ctx, s.keys.callbackQueue(), now, leases)
+}

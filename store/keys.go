@@ -1,0 +1,72 @@
+package store
+
+// keys names every Redis key of one store. All keys share the hash tag
+// {prefix}, so the multi-key commands and scripts work on Redis Cluster too
+// (the store's keys then live in one slot).
+//
+//	{p}:ev:<id>            string  the event body as accepted (JSON), immutable
+//	{p}:st:<id>            string  the event's Record (JSON)
+//	{p}:cb:<id>            string  the event's Callback record (JSON)
+//	{p}:events             zset    id -> when a worker should look at it next (unix ms):
+//	                               queued/retrying: due time; processing: lease deadline
+//	{p}:inline             zset    id -> lease deadline of events run in-request by
+//	                               handler.NewGinEventHandler (library mode)
+//	{p}:events:lease       hash    id -> fencing token of the lease held on the event
+//	{p}:events:attempts    hash    id -> attempts started (counted at claim)
+//	{p}:callbacks          zset    id -> when its callback is due (or its lease deadline)
+//	{p}:callbacks:lease    hash    id -> fencing token of the delivery lease
+//	{p}:callbacks:attempts hash    id -> deliveries started
+//	{p}:recent             zset    id -> accepted at (unix ms), for listing newest first
+//	{p}:token              string  counter that issues fencing tokens
+type keys struct {
+	tag string // "{prefix}"
+
+	events, inline, eventLease, eventAttempts  string
+	callbacks, callbackLease, callbackAttempts string
+	recent, token                              string
+}
+
+// Infixes of the per-event keys; the scripts build those keys as tag+infix+id.
+const (
+	infixBody     = ":ev:"
+	infixRecord   = ":st:"
+	infixCallback = ":cb:"
+)
+
+func newKeys(prefix string) keys {
+	tag := "{" + prefix + "}"
+	return keys{
+		tag:              tag,
+		events:           tag + ":events",
+		inline:           tag + ":inline",
+		eventLease:       tag + ":events:lease",
+		eventAttempts:    tag + ":events:attempts",
+		callbacks:        tag + ":callbacks",
+		callbackLease:    tag + ":callbacks:lease",
+		callbackAttempts: tag + ":callbacks:attempts",
+		recent:           tag + ":recent",
+		token:            tag + ":token",
+	}
+}
+
+func (k keys) body(id string) string     { return k.tag + infixBody + id }
+func (k keys) record(id string) string   { return k.tag + infixRecord + id }
+func (k keys) callback(id string) string { return k.tag + infixCallback + id }
+
+// queue describes one leased work queue: a zset of due times, the hash of
+// leases held on its members and the hash of attempts started.
+type queue struct {
+	due, lease, attempts string
+}
+
+func (k keys) eventQueue() queue {
+	return queue{due: k.events, lease: k.eventLease, attempts: k.eventAttempts}
+}
+
+func (k keys) inlineQueue() queue {
+	return queue{due: k.inline, lease: k.eventLease, attempts: k.eventAttempts}
+}
+
+func (k keys) callbackQueue() queue {
+	return queue{due: k.callbacks, lease: k.callbackLease, attempts: k.callbackAttempts}
+}

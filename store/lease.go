@@ -1,0 +1,274 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Lease is a claim on one queued item: only the holder of Token may record
+// the item's outcome, and only while no other claim has replaced it.
+type Lease struct {
+	ID    string
+	Token int64
+}
+
+// claimScript leases up to a number of due items of a queue.
+//
+//	KEYS[1]  due (zset)   KEYS[2]  leases (hash)   KEYS[3]  attempts (hash)   KEYS[4]  token counter
+//	ARGV[1]  key tag      ARGV[2]  now (unix ms)   ARGV[3]  lease deadline (unix ms)   ARGV[4]  max items
+//	ARGV[5..] infixes of per-item keys to read (":st:", ":ev:", ":cb:")
+//
+// Each leased item gets the deadline as its score, the new token as its lease
+// and one more attempt. Returns {token, ids, attempts, values of ARGV[5] keys,
+// values of ARGV[6] keys, ...}, or {0, score of the first item or -1} when no
+// item is due.
+var claimScript = redis.NewScript(`
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, ARGV[4])
+if #ids == 0 then
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {0, first[2] or '-1'}
+end
+local token = redis.call('INCR', KEYS[4])
+local due, lease = {}, {}
+for i, id in ipairs(ids) do
+  due[2*i-1] = ARGV[3]; due[2*i] = id
+  lease[2*i-1] = id; lease[2*i] = token
+end
+redis.call('ZADD', KEYS[1], unpack(due))
+redis.call('HSET', KEYS[2], unpack(lease))
+local att = redis.call('HMGET', KEYS[3], unpack(ids))
+local attset = {}
+for i, id in ipairs(ids) do
+  att[i] = (tonumber(att[i]) or 0) + 1
+  attset[2*i-1] = id; attset[2*i] = att[i]
+end
+redis.call('HSET', KEYS[3], unpack(attset))
+local out = {token, ids, att}
+for j = 5, #ARGV do
+  local keys = {}
+  for i, id in ipairs(ids) do keys[i] = ARGV[1] .. ARGV[j] .. id end
+  out[#out+1] = redis.call('MGET', unpack(keys))
+end
+return out
+`)
+
+// claimed is what claim leased: ids[i] with attempts[i], and values[j][i]
+// the value of the j-th infix's key of ids[i] ("" when missing).
+type claimed struct {
+	token    int64
+	ids      []string
+	attempts []int
+	values   [][]string
+	next     time.Time // when nothing was due: the first item's score, or zero
+}
+
+func (s *Redis) claim(ctx context.Context, q queue, now time.Time, lease time.Duration, n int, infixes ...string) (claimed, error) {
+	args := make([]any, 0, 4+len(infixes))
+	args = append(args, s.keys.tag, now.UnixMilli(), now.Add(lease).UnixMilli(), n)
+	for _, in := range infixes {
+		args = append(args, in)
+	}
+	res, err := claimScript.Run(ctx, s.rdb, []string{q.due, q.lease, q.attempts, s.keys.token}, args...).Slice()
+	if err != nil {
+		return claimed{}, fmt.Errorf("store: claim from %s: %w", q.due, err)
+	}
+	token, _ := res[0].(int64)
+	if token == 0 {
+		var c claimed
+		if ms, err := strconv.ParseFloat(fmt.Sprint(res[1]), 64); err == nil && ms >= 0 {
+			c.next = time.UnixMilli(int64(ms))
+		}
+		return c, nil
+	}
+	c := claimed{token: token, ids: replyStrings(res[1])}
+	for _, a := range res[2].([]any) {
+		v, _ := a.(int64)
+		c.attempts = append(c.attempts, int(v))
+	}
+	for _, vals := range res[3:] {
+		c.values = append(c.values, replyStrings(vals))
+	}
+	return c, nil
+}
+
+// replyStrings converts a script's array reply to strings, nil becoming "".
+func replyStrings(v any) []string {
+	arr, _ := v.([]any)
+	out := make([]string, len(arr))
+	for i, x := range arr {
+		out[i], _ = x.(string)
+	}
+	return out
+}
+
+// renewScript extends the leases still held.
+//
+//	KEYS[1]  due (zset)   KEYS[2]  leases (hash)
+//	ARGV[1]  new deadline (unix ms)   ARGV[2i], ARGV[2i+1]  id and token of lease i
+//
+// Returns the ids whose lease is no longer held by the token.
+var renewScript = redis.NewScript(`
+local n = (#ARGV - 1) / 2
+local ids = {}
+for i = 1, n do ids[i] = ARGV[2*i] end
+local cur = redis.call('HMGET', KEYS[2], unpack(ids))
+local due, lost = {}, {}
+for i = 1, n do
+  if cur[i] == ARGV[2*i+1] then
+    due[#due+1] = ARGV[1]; due[#due+1] = ids[i]
+  else
+    lost[#lost+1] = ids[i]
+  end
+end
+if #due > 0 then redis.call('ZADD', KEYS[1], 'XX', unpack(due)) end
+return lost
+`)
+
+func (s *Redis) renew(ctx context.Context, q queue, deadline time.Time, leases []Lease) ([]string, error) {
+	if len(leases) == 0 {
+		return nil, nil
+	}
+	args := make([]any, 0, 1+2*len(leases))
+	args = append(args, deadline.UnixMilli())
+	for _, l := range leases {
+		args = append(args, l.ID, l.Token)
+	}
+	lost, err := renewScript.Run(ctx, s.rdb, []string{q.due, q.lease}, args...).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("store: renew %d leases on %s: %w", len(leases), q.due, err)
+	}
+	return lost, nil
+}
+
+// finishScript records the outcomes of leased items whose lease is still
+// held, in one atomic step.
+//
+//	KEYS[1]  due (zset)   KEYS[2]  leases (hash)   KEYS[3]  attempts (hash)   KEYS[4]  callback queue (zset)
+//	ARGV[1]  key tag      ARGV[2]  now (unix ms)   ARGV[3]  infix of the item's record key
+//	ARGV[6i-2 .. 6i+3] for item i (1-based): id, token, due (unix ms, "" when done),
+//	         record JSON, callback JSON ("" for none), "1" to queue the callback for delivery
+//
+// An applied item's record is written and its lease dropped; with a due time
+// it is queued again for then, without one it leaves the queue and its
+// attempt count is dropped (the record holds the final count). A callback is
+// written under the item's id and, when asked, queued for delivery now.
+// Returns, for each item, 1 when applied and 0 when its lease was lost.
+var finishScript = redis.NewScript(`
+local n = (#ARGV - 3) / 6
+local ids = {}
+for i = 1, n do ids[i] = ARGV[6*i-2] end
+local cur = redis.call('HMGET', KEYS[2], unpack(ids))
+local out, kv, requeue, done, applied, outbox = {}, {}, {}, {}, {}, {}
+for i = 1, n do
+  local b = 6*i-2
+  local id = ARGV[b]
+  if cur[i] == ARGV[b+1] then
+    out[i] = 1
+    applied[#applied+1] = id
+    kv[#kv+1] = ARGV[1] .. ARGV[3] .. id; kv[#kv+1] = ARGV[b+3]
+    if ARGV[b+2] ~= '' then
+      requeue[#requeue+1] = ARGV[b+2]; requeue[#requeue+1] = id
+    else
+      done[#done+1] = id
+    end
+    if ARGV[b+4] ~= '' then
+      kv[#kv+1] = ARGV[1] .. ':cb:' .. id; kv[#kv+1] = ARGV[b+4]
+      if ARGV[b+5] == '1' then outbox[#outbox+1] = ARGV[2]; outbox[#outbox+1] = id end
+    end
+  else
+    out[i] = 0
+  end
+end
+if #applied > 0 then
+  redis.call('MSET', unpack(kv))
+  redis.call('HDEL', KEYS[2], unpack(applied))
+end
+if #requeue > 0 then redis.call('ZADD', KEYS[1], unpack(requeue)) end
+if #done > 0 then
+  redis.call('ZREM', KEYS[1], unpack(done))
+  redis.call('HDEL', KEYS[3], unpack(done))
+end
+if #outbox > 0 then redis.call('ZADD', KEYS[4], unpack(outbox)) end
+return out
+`)
+
+// finishItem is one outcome for finishScript.
+type finishItem struct {
+	lease         Lease
+	due           time.Time // zero: done, leave the queue
+	record        []byte
+	callback      []byte // nil: none
+	queueCallback bool
+}
+
+func (s *Redis) finish(ctx context.Context, q queue, now time.Time, recordInfix string, items []finishItem) ([]bool, error) {
+	if len(items) == 0 {
+		return nil, nil
+	}
+	args := make([]any, 0, 3+6*len(items))
+	args = append(args, s.keys.tag, now.UnixMilli(), recordInfix)
+	for _, it := range items {
+		due := ""
+		if !it.due.IsZero() {
+			due = strconv.FormatInt(it.due.UnixMilli(), 10)
+		}
+		queue := ""
+		if it.queueCallback {
+			queue = "1"
+		}
+		args = append(args, it.lease.ID, it.lease.Token, due, it.record, it.callback, queue)
+	}
+	res, err := finishScript.Run(ctx, s.rdb, []string{q.due, q.lease, q.attempts, s.keys.callbacks}, args...).Int64Slice()
+	if err != nil {
+		return nil, fmt.Errorf("store: finish %d items on %s: %w", len(items), q.due, err)
+	}
+	if len(res) != len(items) {
+		return nil, fmt.Errorf("store: finish: got %d results, want %d", len(res), len(items))
+	}
+	applied := make([]bool, len(res))
+	for i, v := range res {
+		applied[i] = v == 1
+	}
+	return applied, nil
+}
+
+// releaseScript gives leased items back to their queue, due now, without
+// counting the attempt that did not finish.
+//
+//	KEYS[1]  due (zset)   KEYS[2]  leases (hash)   KEYS[3]  attempts (hash)
+//	ARGV[1]  now (unix ms)   ARGV[2i], ARGV[2i+1]  id and token of lease i
+//
+// Returns the number of leases released.
+var releaseScript = redis.NewScript(`
+local released = 0
+for i = 1, (#ARGV - 1) / 2 do
+  local id, token = ARGV[2*i], ARGV[2*i+1]
+  if redis.call('HGET', KEYS[2], id) == token then
+    redis.call('ZADD', KEYS[1], ARGV[1], id)
+    redis.call('HDEL', KEYS[2], id)
+    redis.call('HINCRBY', KEYS[3], id, -1)
+    released = released + 1
+  end
+end
+return released
+`)
+
+func (s *Redis) release(ctx context.Context, q queue, now time.Time, leases []Lease) (int, error) {
+	if len(leases) == 0 {
+		return 0, nil
+	}
+	args := make([]any, 0, 1+2*len(leases))
+	args = append(args, now.UnixMilli())
+	for _, l := range leases {
+		args = append(args, l.ID, l.Token)
+	}
+	n, err := releaseScript.Run(ctx, s.rdb, []string{q.due, q.lease, q.attempts}, args...).Int()
+	if err != nil {
+		return 0, fmt.Errorf("store: release %d leases on %s: %w", len(leases), q.due, err)
+	}
+	return n, nil
+}

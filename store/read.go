@@ -1,0 +1,196 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/boomerang-events/boomerang/event"
+	"github.com/redis/go-redis/v9"
+)
+
+// Snapshot is what the store knows of one event at one moment.
+type Snapshot struct {
+	// Record is the event's record. Its Status is StatusProcessing while a
+	// worker holds a lease on it, and its Attempts include an attempt in
+	// flight.
+	Record Record
+	// Callback is the event's callback record, nil before a terminal
+	// outcome. Its Attempts include a delivery in flight.
+	Callback *Callback
+}
+
+// Get returns the snapshot of event id, or ErrNotFound.
+func (s *Redis) Get(ctx context.Context, id string) (Snapshot, error) {
+	snaps, err := s.snapshots(ctx, []string{id})
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("store: get %s: %w", id, err)
+	}
+	if snaps[0] == nil {
+		return Snapshot{}, ErrNotFound
+	}
+	return *snaps[0], nil
+}
+
+// Body returns the body of event id as it was accepted, or ErrNotFound.
+func (s *Redis) Body(ctx context.Context, id string) ([]byte, error) {
+	b, err := s.rdb.Get(ctx, s.keys.body(id)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: body %s: %w", id, err)
+	}
+	return b, nil
+}
+
+// snapshots reads the snapshots of ids in one round trip; a missing event
+// is nil.
+func (s *Redis) snapshots(ctx context.Context, ids []string) ([]*Snapshot, error) {
+	k := s.keys
+	recKeys, cbKeys := make([]string, len(ids)), make([]string, len(ids))
+	for i, id := range ids {
+		recKeys[i], cbKeys[i] = k.record(id), k.callback(id)
+	}
+	var recs, cbs *redis.SliceCmd
+	var leases, attempts, cbAttempts *redis.SliceCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		recs = p.MGet(ctx, recKeys...)
+		cbs = p.MGet(ctx, cbKeys...)
+		leases = p.HMGet(ctx, k.eventLease, ids...)
+		attempts = p.HMGet(ctx, k.eventAttempts, ids...)
+		cbAttempts = p.HMGet(ctx, k.callbackAttempts, ids...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Snapshot, len(ids))
+	for i, id := range ids {
+		raw, ok := recs.Val()[i].(string)
+		if !ok {
+			continue
+		}
+		snap := &Snapshot{}
+		if err := json.Unmarshal([]byte(raw), &snap.Record); err != nil {
+			return nil, fmt.Errorf("decode record %s: %w", id, err)
+		}
+		rec := &snap.Record
+		if _, held := leases.Val()[i].(string); held && !rec.Status.Terminal() {
+			rec.Status = event.StatusProcessing
+		}
+		rec.Attempts = max(rec.Attempts, hashInt(attempts.Val()[i]))
+		if raw, ok := cbs.Val()[i].(string); ok {
+			snap.Callback = &Callback{}
+			if err := json.Unmarshal([]byte(raw), snap.Callback); err != nil {
+				return nil, fmt.Errorf("decode callback %s: %w", id, err)
+			}
+			snap.Callback.Attempts = max(snap.Callback.Attempts, hashInt(cbAttempts.Val()[i]))
+		}
+		out[i] = snap
+	}
+	return out, nil
+}
+
+func hashInt(v any) int {
+	s, _ := v.(string)
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+// ListOptions selects the events List returns.
+type ListOptions struct {
+	// Limit is the most events returned. Default 50, at most 1000.
+	Limit int
+	// Status keeps only events in this status; zero keeps all.
+	Status event.Status
+	// Cursor continues a listing where the previous page ended.
+	Cursor string
+}
+
+// ErrBadCursor is returned by List for a cursor it did not issue.
+var ErrBadCursor = errors.New("store: bad cursor")
+
+// listScanBudget bounds the index entries one List call reads while
+// filtering, so a rare status cannot make it read the whole index.
+const listScanBudget = 5000
+
+// List returns recorded events, newest first, and the cursor of the next
+// page ("" after the last). With a Status filter a page may hold fewer than
+// Limit events and still have a next one.
+func (s *Redis) List(ctx context.Context, opts ListOptions) ([]Snapshot, string, error) {
+	limit := opts.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	limit = min(limit, 1000)
+	maxScore, afterID := "+inf", ""
+	if opts.Cursor != "" {
+		score, id, ok := strings.Cut(opts.Cursor, ".")
+		if _, err := strconv.ParseInt(score, 10, 64); !ok || err != nil || id == "" {
+			return nil, "", ErrBadCursor
+		}
+		maxScore, afterID = score, id
+	}
+	var (
+		out     []Snapshot
+		offset  int
+		scanned int
+		last    redis.Z
+	)
+	for len(out) < limit && scanned < listScanBudget {
+		page := int64(min(limit-len(out)+16, 500))
+		zs, err := s.rdb.ZRevRangeByScoreWithScores(ctx, s.keys.recent, &redis.ZRangeBy{
+			Max: maxScore, Min: "-inf", Offset: int64(offset), Count: page,
+		}).Result()
+		if err != nil {
+			return nil, "", fmt.Errorf("store: list: %w", err)
+		}
+		if len(zs) == 0 {
+			return out, "", nil
+		}
+		offset += len(zs)
+		scanned += len(zs)
+		var ids []string
+		for _, z := range zs {
+			id, _ := z.Member.(string)
+			// Entries at the cursor's score sort by member, descending: skip
+			// those the previous page returned.
+			if afterID != "" && strconv.FormatFloat(z.Score, 'f', -1, 64) == maxScore && id >= afterID {
+				continue
+			}
+			ids = append(ids, id)
+		}
+		snaps, err := s.snapshots(ctx, ids)
+		if err != nil {
+			return nil, "", fmt.Errorf("store: list: %w", err)
+		}
+		for i, snap := range snaps {
+			if len(out) == limit {
+				break
+			}
+			last = redis.Z{Score: scoreOf(zs, ids[i]), Member: ids[i]}
+			if snap == nil || (opts.Status != 0 && snap.Record.Status != opts.Status) {
+				continue
+			}
+			out = append(out, *snap)
+		}
+		if len(zs) < int(page) && len(out) < limit {
+			return out, "", nil
+		}
+	}
+	return out, fmt.Sprintf("%d.%s", int64(last.Score), last.Member), nil
+}
+
+func scoreOf(zs []redis.Z, id string) float64 {
+	for _, z := range zs {
+		if z.Member == id {
+			return z.Score
+		}
+	}
+	return math.Inf(-1)
+}

@@ -1,0 +1,113 @@
+package store
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/boomerang-events/boomerang/event"
+)
+
+// Record is the state of one event, everything but its body.
+type Record struct {
+	ID        string       `json:"id"`
+	EventType string       `json:"event_type"`
+	Status    event.Status `json:"status"`
+	// Attempts counts the attempts started, the one running included.
+	Attempts  int    `json:"attempts"`
+	LastError string `json:"last_error,omitempty"`
+	// BodyHash identifies the accepted body, so that a repeat of the id
+	// with another body can be refused.
+	BodyHash   string `json:"body_hash"`
+	SuccessURL string `json:"success_url,omitempty"`
+	FailURL    string `json:"fail_url,omitempty"`
+
+	AcceptedAt     time.Time `json:"accepted_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
+	FirstAttemptAt time.Time `json:"first_attempt_at,omitzero"`
+	NextAttemptAt  time.Time `json:"next_attempt_at,omitzero"`
+	CompletedAt    time.Time `json:"completed_at,omitzero"`
+
+	// History lists the finished attempts, oldest first, at most
+	// MaxHistory of them (the newest).
+	History []Attempt `json:"history,omitempty"`
+}
+
+// MaxHistory bounds the attempts kept in a Record's or a Callback's history.
+const MaxHistory = 50
+
+// Attempt is one finished run of an event's business logic.
+type Attempt struct {
+	Number    int           `json:"attempt"`
+	StartedAt time.Time     `json:"started_at"`
+	Duration  time.Duration `json:"duration_ns"`
+	// Outcome is StatusSucceeded, StatusRetrying (another attempt is
+	// scheduled) or StatusFailed.
+	Outcome event.Status `json:"outcome"`
+	Error   string       `json:"error,omitempty"`
+}
+
+// AddAttempt appends a to the record's history, dropping the oldest entry
+// past MaxHistory.
+func (r *Record) AddAttempt(a Attempt) {
+	r.History = appendBounded(r.History, a)
+}
+
+// CallbackURL returns the URL the record's outcome is sent to: SuccessURL
+// when it succeeded, FailURL when it failed, "" otherwise.
+func (r *Record) CallbackURL() string {
+	switch r.Status {
+	case event.StatusSucceeded:
+		return r.SuccessURL
+	case event.StatusFailed:
+		return r.FailURL
+	}
+	return ""
+}
+
+// Callback is the callback record of an event's terminal outcome: what is
+// sent, where, and how its delivery went. There is one per outcome; its ID
+// is the webhook-id of every delivery.
+type Callback struct {
+	ID      string               `json:"id"`
+	EventID string               `json:"event_id"`
+	URL     string               `json:"url,omitempty"`
+	Status  event.CallbackStatus `json:"status"`
+	// Attempts counts the deliveries started.
+	Attempts           int    `json:"attempts"`
+	LastResponseStatus int    `json:"last_response_status,omitempty"`
+	LastError          string `json:"last_error,omitempty"`
+
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"`
+	DeliveredAt   time.Time `json:"delivered_at,omitzero"`
+
+	// Body is the JSON sent to URL.
+	Body json.RawMessage `json:"body"`
+	// History lists the finished deliveries, oldest first.
+	History []Delivery `json:"history,omitempty"`
+}
+
+// Delivery is one finished attempt to deliver a callback.
+type Delivery struct {
+	Number         int                  `json:"attempt"`
+	StartedAt      time.Time            `json:"started_at"`
+	Duration       time.Duration        `json:"duration_ns"`
+	ResponseStatus int                  `json:"response_status,omitempty"`
+	Outcome        event.CallbackStatus `json:"outcome"`
+	Error          string               `json:"error,omitempty"`
+}
+
+// AddDelivery appends d to the callback's history, dropping the oldest entry
+// past MaxHistory.
+func (c *Callback) AddDelivery(d Delivery) {
+	c.History = appendBounded(c.History, d)
+}
+
+func appendBounded[T any](s []T, v T) []T {
+	s = append(s, v)
+	if len(s) > MaxHistory {
+		s = append(s[:0], s[len(s)-MaxHistory:]...)
+	}
+	return s
+}

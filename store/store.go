@@ -1,0 +1,83 @@
+// Package store keeps everything Boomerang knows in Redis: event records and
+// their bodies, the work queue with leases and delayed retries, the callback
+// outbox, and the index of recent events.
+//
+// Every state change is one atomic Lua script, and every script works on a
+// batch of events, so that concurrent requests and workers share round trips
+// (see internal/batch). Leases carry fencing tokens: a worker whose lease
+// expired cannot record an outcome for an event another worker now holds.
+//
+// The key layout is documented on the keys type and in docs/architecture.md.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Errors of the store. Redis' own errors (connection refused, timeouts) are
+// returned wrapped, and mean the store is unavailable.
+var (
+	ErrNotFound  = errors.New("store: event not found")
+	ErrLeaseLost = errors.New("store: lease lost")
+)
+
+// DuplicateError reports an event id that is already recorded. Record is
+// the stored record, so the caller can compare bodies.
+type DuplicateError struct {
+	Record Record
+}
+
+func (e *DuplicateError) Error() string {
+	return fmt.Sprintf("store: event %s already recorded (%s)", e.Record.ID, e.Record.Status)
+}
+
+// Config tunes a Redis store. The zero value works.
+type Config struct {
+	// Prefix starts every key, inside a {hash tag}. Default "boomerang".
+	Prefix string
+	// Logger receives the store's rare warnings (a record that cannot be
+	// decoded). Default slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultPrefix is the key prefix of a Config that names none.
+const DefaultPrefix = "boomerang"
+
+// Redis is the store on a Redis server or cluster. It is safe for
+// concurrent use.
+type Redis struct {
+	rdb  redis.UniversalClient
+	keys keys
+	log  *slog.Logger
+}
+
+// New returns a store using rdb. It does not contact Redis.
+func New(rdb redis.UniversalClient, cfg Config) (*Redis, error) {
+	if rdb == nil {
+		return nil, errors.New("store: nil redis client")
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultPrefix
+	}
+	if strings.ContainsAny(cfg.Prefix, "{}") {
+		return nil, fmt.Errorf("store: prefix %q must not contain braces", cfg.Prefix)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Redis{rdb: rdb, keys: newKeys(cfg.Prefix), log: cfg.Logger}, nil
+}
+
+// Ping checks that Redis answers.
+func (s *Redis) Ping(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	return nil
+}
