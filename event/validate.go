@@ -53,3 +53,6 @@ func nameByte(c byte) bool {
 	}
 	return false
 }
+
+// HTTPStatus is 400: a field error is the client's to mend.
+func (e *FieldError) HTTPStatus() int { return 400 }

@@ -87,3 +87,10 @@ func (s *Redis) FinishInline(ctx context.Context, now time.Time, outs []Outcome)
 	}
 	return s.finishOutcomes(ctx, s.keys.inlineQueue(), now, outs)
 }
+
+// ReleaseInline gives up a lease taken by Begin at once, as if it had
+// expired, so a repeat of the request can take the event over.
+func (s *Redis) ReleaseInline(ctx context.Context, now time.Time, l Lease) error {
+	_, err := s.release(ctx, s.keys.inlineQueue(), now, []Lease{l})
+	return err
+}

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"time"
 
@@ -110,4 +112,10 @@ func appendBounded[T any](s []T, v T) []T {
 		s = append(s[:0], s[len(s)-MaxHistory:]...)
 	}
 	return s
+}
+
+// HashBody returns the BodyHash of an event body.
+func HashBody(body []byte) string {
+	sum := sha256.Sum256(body)
+	return hex.EncodeToString(sum[:])
 }

@@ -1,0 +1,214 @@
+package callback
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/boomerang-events/boomerang/event"
+	"github.com/boomerang-events/boomerang/internal/outbound"
+	"github.com/boomerang-events/boomerang/internal/retry"
+	"github.com/boomerang-events/boomerang/internal/worker"
+	"github.com/boomerang-events/boomerang/store"
+)
+
+// RetryPolicy is the backoff of callback deliveries: see Config.Retry.
+type RetryPolicy = retry.Policy
+
+// Defaults of a Config's callback retry policy, where they differ from the
+// retry policy of events.
+const (
+	DefaultMaxAttempts     = 8
+	DefaultInitialInterval = time.Second
+	DefaultMaxInterval     = 5 * time.Minute
+)
+
+// Config tunes a Dispatcher. The zero value works.
+type Config struct {
+	// Workers is the number of deliveries in flight at once. Default 16.
+	Workers int
+	// Timeout bounds one delivery, response included. Default 10s.
+	Timeout time.Duration
+	// Retry is the delivery policy. Zero fields take the callback defaults
+	// (8 attempts, 1s initial interval, 5m max interval), then the retry
+	// package's (multiplier 2, randomization 0.5, max elapsed time 1h).
+	Retry RetryPolicy
+	// AllowPrivateNetworks permits callbacks to loopback and private
+	// addresses. Link-local and metadata addresses are always refused.
+	AllowPrivateNetworks bool
+	// Client sends the callbacks. Default: a client that checks every
+	// dialled address against AllowPrivateNetworks and never follows
+	// redirects.
+	Client *http.Client
+	// Lease is how long a delivery stays claimed without renewal.
+	// Default 30s.
+	Lease time.Duration
+	// PollInterval is the longest the dispatcher waits before looking for
+	// due callbacks. Default 100ms.
+	PollInterval time.Duration
+	// DrainTimeout is how long Run waits for deliveries in flight when it
+	// stops. Default 10s.
+	DrainTimeout time.Duration
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Logger receives the dispatcher's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// maxResponseBytes bounds what is read of a receiver's answer.
+const maxResponseBytes = 64 << 10
+
+// Dispatcher delivers the callbacks queued in the store, with retries, from
+// any number of instances at once.
+type Dispatcher struct {
+	cfg    Config
+	policy RetryPolicy
+	pool   *worker.Pool[store.CallbackJob, store.CallbackOutcome]
+	log    *slog.Logger
+}
+
+// NewDispatcher returns a Dispatcher delivering the callbacks of st.
+func NewDispatcher(st *store.Redis, cfg Config) (*Dispatcher, error) {
+	if st == nil {
+		return nil, errors.New("callback: nil store")
+	}
+	p := cfg.Retry
+	if p.MaxAttempts == 0 {
+		p.MaxAttempts = DefaultMaxAttempts
+	}
+	if p.InitialInterval == 0 {
+		p.InitialInterval = DefaultInitialInterval
+	}
+	if p.MaxInterval == 0 {
+		p.MaxInterval = DefaultMaxInterval
+	}
+	p = p.WithDefaults()
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("callback: retry: %w", err)
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Client == nil {
+		cfg.Client = outbound.Policy{AllowPrivate: cfg.AllowPrivateNetworks}.Client(0)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	d := &Dispatcher{cfg: cfg, policy: p, log: cfg.Logger}
+	d.pool = worker.New(callbackQueue{st}, func(j store.CallbackJob) store.Lease { return j.Lease }, d.deliver, worker.Config{
+		Name: "callbacks", Workers: cfg.Workers, Lease: cfg.Lease, PollInterval: cfg.PollInterval,
+		DrainTimeout: cfg.DrainTimeout, Now: cfg.Now, Logger: cfg.Logger,
+	})
+	return d, nil
+}
+
+// Run delivers callbacks until ctx ends, then lets deliveries in flight
+// finish (up to Config.DrainTimeout) and gives the rest back to the queue.
+func (d *Dispatcher) Run(ctx context.Context) error { return d.pool.Run(ctx) }
+
+// Notify tells the dispatcher a callback may be due now. It never blocks.
+func (d *Dispatcher) Notify() { d.pool.Notify() }
+
+// deliver makes one delivery attempt of a callback and returns its outcome.
+func (d *Dispatcher) deliver(ctx context.Context, j store.CallbackJob) store.CallbackOutcome {
+	cb := j.Callback
+	start := d.cfg.Now()
+	code, retryAfter, err := d.post(ctx, &cb)
+	end := d.cfg.Now()
+
+	cb.Attempts = j.Attempt
+	cb.UpdatedAt = end
+	cb.LastResponseStatus = code
+	cb.NextAttemptAt = time.Time{}
+	del := store.Delivery{Number: j.Attempt, StartedAt: start, Duration: end.Sub(start), ResponseStatus: code}
+	var perm *permanentError
+	switch {
+	case err == nil:
+		cb.Status, cb.LastError, cb.DeliveredAt = event.CallbackDelivered, "", end
+	case errors.As(err, &perm):
+		cb.Status, cb.LastError = event.CallbackFailed, err.Error()
+	default:
+		cb.LastError = err.Error()
+		if due, ok := d.policy.Next(j.Attempt, cb.CreatedAt, end, retryAfter); ok {
+			cb.Status, cb.NextAttemptAt = event.CallbackRetrying, due
+		} else {
+			cb.Status = event.CallbackFailed
+		}
+	}
+	del.Outcome, del.Error = cb.Status, cb.LastError
+	cb.AddDelivery(del)
+	if cb.Status == event.CallbackFailed {
+		d.log.Warn("callback delivery failed for good", "event_id", cb.EventID, "callback_id", cb.ID, "attempts", cb.Attempts, "err", cb.LastError)
+	} else if err != nil {
+		d.log.Info("callback delivery failed; will retry", "event_id", cb.EventID, "attempt", j.Attempt, "next_attempt_at", cb.NextAttemptAt, "err", err)
+	}
+	return store.CallbackOutcome{Lease: j.Lease, Callback: cb}
+}
+
+// permanentError is a delivery failure that no retry can mend.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// post sends cb and returns the response status, the Retry-After asked for,
+// and an error for anything but a 2xx.
+func (d *Dispatcher) post(ctx context.Context, cb *store.Callback) (int, time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cb.URL, bytes.NewReader(cb.Body))
+	if err != nil {
+		return 0, 0, &permanentError{fmt.Errorf("callback: bad url: %w", err)}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "Boomerang-Callback/1")
+	req.Header.Set("webhook-id", cb.ID)
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(d.cfg.Now().Unix(), 10))
+	resp, err := d.cfg.Client.Do(req)
+	if err != nil {
+		if errors.Is(err, outbound.ErrForbidden) {
+			return 0, 0, &permanentError{err}
+		}
+		return 0, 0, fmt.Errorf("callback: post: %w", err)
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBytes))
+	resp.Body.Close()
+	code := resp.StatusCode
+	switch {
+	case code >= 200 && code < 300:
+		return code, 0, nil
+	case retry.RetryableStatus(code):
+		return code, retry.ParseRetryAfter(resp.Header.Get("Retry-After"), d.cfg.Now()), fmt.Errorf("callback: receiver answered %d", code)
+	default:
+		return code, 0, &permanentError{fmt.Errorf("callback: receiver answered %d", code)}
+	}
+}
+
+// callbackQueue adapts the store's callback methods to worker.Queue.
+type callbackQueue struct{ st *store.Redis }
+
+func (q callbackQueue) Claim(ctx context.Context, now time.Time, lease time.Duration, n int) ([]store.CallbackJob, time.Time, error) {
+	return q.st.ClaimCallbacks(ctx, now, lease, n)
+}
+
+func (q callbackQueue) Renew(ctx context.Context, now time.Time, lease time.Duration, leases []store.Lease) ([]string, error) {
+	return q.st.RenewCallbacks(ctx, now, lease, leases)
+}
+
+func (q callbackQueue) Finish(ctx context.Context, now time.Time, outs []store.CallbackOutcome) ([]error, error) {
+	return q.st.FinishCallbacks(ctx, now, outs)
+}
+
+func (q callbackQueue) Release(ctx context.Context, now time.Time, leases []store.Lease) (int, error) {
+	return q.st.ReleaseCallbacks(ctx, now, leases)
+}

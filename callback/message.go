@@ -1,0 +1,36 @@
+// Package callback holds what Boomerang sends back when an event's outcome is
+// final: the callback-aware event message (CallbackEventMessage,
+// CallbackInfo), the callback record written with the outcome (NewRecord),
+// the callback-aware event handler for library users (NewEventHandler), and
+// the delivery of callbacks with retries (Dispatcher).
+package callback
+
+import "github.com/boomerang-events/boomerang/event"
+
+// CallbackEventMessage is an event message that names where its outcome is
+// sent, and optionally its own id:
+//
+//	{"id": "evt-1", "event_type": "user_created", ..., "callback":
+//	 {"success_url": "http://...", "fail_url": "http://..."}}
+type CallbackEventMessage[T any] struct {
+	event.BaseEventMessage[T]
+	// ID is the event's client-chosen id; NewEventHandler's BeforeHandle
+	// sets a generated one when it is empty.
+	ID       string        `json:"id,omitempty"`
+	Callback *CallbackInfo `json:"callback"`
+}
+
+// CallbackInfo names the URLs an event's outcome is POSTed to.
+type CallbackInfo struct {
+	SuccessURL string `json:"success_url"`
+	FailURL    string `json:"fail_url"`
+}
+
+// GetCallback returns the message's callback URLs; it may be nil.
+func (m *CallbackEventMessage[T]) GetCallback() *CallbackInfo { return m.Callback }
+
+// GetID returns the message's event id.
+func (m *CallbackEventMessage[T]) GetID() string { return m.ID }
+
+// SetID sets the message's event id.
+func (m *CallbackEventMessage[T]) SetID(id string) { m.ID = id }

@@ -1,0 +1,337 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/boomerang-events/boomerang/internal/retry"
+)
+
+// exampleYAML is the example of docs/configuration.md.
+const exampleYAML = `
+addr: "127.0.0.1:8080"
+redis_url: "redis://127.0.0.1:6379/0"
+workers: 16
+retry: {max_attempts: 5, initial_interval: 500ms, multiplier: 2, randomization_factor: 0.5, max_interval: 1m, max_elapsed_time: 1h}
+routes:
+  - {event_type: user_created, forward: "http://127.0.0.1:9000/users", timeout: 5s, retry: {max_attempts: 3, initial_interval: 100ms}}
+  - {event_type: "*", accept: true}
+callback:
+  timeout: 10s
+  retry: {max_attempts: 8, initial_interval: 1s, max_interval: 5m}
+  allow_private_networks: false
+`
+
+// writeConfig writes content to a YAML file in a fresh directory and returns its path.
+func writeConfig(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "boomerang.yaml")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// mapEnv returns a getenv backed by m.
+func mapEnv(m map[string]string) func(string) string {
+	return func(key string) string { return m[key] }
+}
+
+func TestLoadConfigDefaults(t *testing.T) {
+	got, err := loadConfig(nil, mapEnv(nil))
+	if err != nil {
+		t.Fatalf("got error %v, want nil", err)
+	}
+	want := Config{
+		Addr:            "127.0.0.1:8080",
+		RedisURL:        "",
+		KeyPrefix:       "boomerang",
+		Workers:         16,
+		MaxBodyBytes:    1 << 20,
+		Lease:           30 * time.Second,
+		ShutdownTimeout: 15 * time.Second,
+		LogLevel:        "info",
+		Retry: retry.Policy{
+			MaxAttempts:         5,
+			InitialInterval:     500 * time.Millisecond,
+			Multiplier:          2,
+			RandomizationFactor: 0.5,
+			MaxInterval:         time.Minute,
+			MaxElapsedTime:      time.Hour,
+		},
+		Callback: CallbackConfig{
+			Timeout: 10 * time.Second,
+			Workers: 16,
+			Retry: retry.Policy{
+				MaxAttempts:         8,
+				InitialInterval:     time.Second,
+				Multiplier:          2,
+				RandomizationFactor: 0.5,
+				MaxInterval:         5 * time.Minute,
+				MaxElapsedTime:      time.Hour,
+			},
+		},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	if err := got.validate(); err != nil {
+		t.Errorf("defaults: got error %v, want nil", err)
+	}
+}
+
+func TestLoadConfigExample(t *testing.T) {
+	path := writeConfig(t, exampleYAML)
+	c, err := loadConfig([]string{"--config", path}, mapEnv(nil))
+	if err != nil {
+		t.Fatalf("got error %v, want nil", err)
+	}
+	if c.RedisURL != "redis://127.0.0.1:6379/0" {
+		t.Errorf("redis_url: got %q, want %q", c.RedisURL, "redis://127.0.0.1:6379/0")
+	}
+	if len(c.Routes) != 2 {
+		t.Fatalf("routes: got %d, want 2", len(c.Routes))
+	}
+	want0 := Route{
+		EventType: "user_created",
+		Forward:   "http://127.0.0.1:9000/users",
+		Timeout:   5 * time.Second,
+		Retry: retry.Policy{
+			MaxAttempts:         3,                      // from the route
+			InitialInterval:     100 * time.Millisecond, // from the route
+			Multiplier:          2,
+			RandomizationFactor: 0.5,
+			MaxInterval:         time.Minute,
+			MaxElapsedTime:      time.Hour,
+		},
+	}
+	if !reflect.DeepEqual(c.Routes[0], want0) {
+		t.Errorf("routes[0]: got %+v, want %+v", c.Routes[0], want0)
+	}
+	want1 := Route{EventType: "*", Accept: true, Timeout: 10 * time.Second, Retry: c.Retry}
+	if !reflect.DeepEqual(c.Routes[1], want1) {
+		t.Errorf("routes[1]: got %+v, want %+v", c.Routes[1], want1)
+	}
+	wantCallback := retry.Policy{
+		MaxAttempts:         8,
+		InitialInterval:     time.Second,
+		Multiplier:          2,
+		RandomizationFactor: 0.5,
+		MaxInterval:         5 * time.Minute,
+		MaxElapsedTime:      time.Hour,
+	}
+	if c.Callback.Retry != wantCallback {
+		t.Errorf("callback.retry: got %+v, want %+v", c.Callback.Retry, wantCallback)
+	}
+}
+
+func TestLoadConfigRouteInheritsTopLevelRetry(t *testing.T) {
+	path := writeConfig(t, `
+retry: {multiplier: 3, max_interval: 2m}
+routes:
+  - {event_type: a, accept: true, retry: {max_attempts: 2}}
+callback:
+  retry: {max_attempts: 4}
+`)
+	c, err := loadConfig([]string{"--config", path}, mapEnv(nil))
+	if err != nil {
+		t.Fatalf("got error %v, want nil", err)
+	}
+	want := retry.Policy{
+		MaxAttempts:         2,
+		InitialInterval:     retry.DefaultInitialInterval,
+		Multiplier:          3,
+		RandomizationFactor: retry.DefaultRandomizationFactor,
+		MaxInterval:         2 * time.Minute,
+		MaxElapsedTime:      retry.DefaultMaxElapsedTime,
+	}
+	if c.Routes[0].Retry != want {
+		t.Errorf("routes[0].retry: got %+v, want %+v", c.Routes[0].Retry, want)
+	}
+	if got := c.Callback.Retry; got.MaxAttempts != 4 || got.InitialInterval != time.Second || got.Multiplier != 2 {
+		t.Errorf("callback.retry: got %+v, want max_attempts 4 over the callback defaults", got)
+	}
+}
+
+// A negative "none" marker must survive resolution: retry.Policy's methods
+// apply WithDefaults again, which would turn a zero back into the default.
+func TestLoadConfigRetryNoneMarkers(t *testing.T) {
+	path := writeConfig(t, "retry: {randomization_factor: -1, max_elapsed_time: -1s}\n")
+	c, err := loadConfig([]string{"--config", path}, mapEnv(nil))
+	if err != nil {
+		t.Fatalf("got error %v, want nil", err)
+	}
+	for range 20 {
+		if got := c.Retry.Delay(1, 0); got != retry.DefaultInitialInterval {
+			t.Fatalf("Delay(1): got %s, want exactly %s (no randomization)", got, retry.DefaultInitialInterval)
+		}
+	}
+	first := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, ok := c.Retry.Next(1, first, first.Add(48*time.Hour), 0); !ok {
+		t.Errorf("Next after 48h: got exhausted, want another attempt (no elapsed-time limit)")
+	}
+}
+
+func TestLoadConfigPrecedence(t *testing.T) {
+	file := writeConfig(t, "addr: file:1\nredis_url: redis://file\n")
+	other := writeConfig(t, "addr: other:1\n")
+	empty := writeConfig(t, "")
+	tests := []struct {
+		name      string
+		args      []string
+		env       map[string]string
+		wantAddr  string
+		wantRedis string
+	}{
+		{"defaults", nil, nil, "127.0.0.1:8080", ""},
+		{"empty file", []string{"--config", empty}, nil, "127.0.0.1:8080", ""},
+		{"file", []string{"--config", file}, nil, "file:1", "redis://file"},
+		{"config from env", nil, map[string]string{envConfig: file}, "file:1", "redis://file"},
+		{"config flag over env", []string{"--config", other}, map[string]string{envConfig: file}, "other:1", ""},
+		{"env over file", []string{"--config", file},
+			map[string]string{envAddr: "env:1", envRedisURL: "redis://env"}, "env:1", "redis://env"},
+		{"flag over env", []string{"--config", file, "--addr", "flag:1", "--redis-url", "rediss://flag"},
+			map[string]string{envAddr: "env:1", envRedisURL: "redis://env"}, "flag:1", "rediss://flag"},
+		{"empty flag over env", []string{"-redis-url="}, map[string]string{envRedisURL: "redis://env"}, "127.0.0.1:8080", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := loadConfig(tc.args, mapEnv(tc.env))
+			if err != nil {
+				t.Fatalf("got error %v, want nil", err)
+			}
+			if c.Addr != tc.wantAddr {
+				t.Errorf("addr: got %q, want %q", c.Addr, tc.wantAddr)
+			}
+			if c.RedisURL != tc.wantRedis {
+				t.Errorf("redis_url: got %q, want %q", c.RedisURL, tc.wantRedis)
+			}
+		})
+	}
+}
+
+func TestLoadConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string   // written to a file passed with --config unless empty
+		args []string // more arguments
+		env  map[string]string
+		want []string // substrings of the error
+	}{
+		{"unknown field", "addr: x\nworkerz: 3\n", nil, nil, []string{"field workerz not found"}},
+		{"unknown route field", "routes: [{event_type: a, accept: true, forwrad: x}]\n", nil, nil, []string{"field forwrad not found"}},
+		{"bad duration", "lease: 5x\n", nil, nil, []string{"line 1: cannot unmarshal !!str `5x` into time.Duration"}},
+		{"duration without unit", "routes: [{event_type: a, forward: 'http://h/', timeout: 5}]\n", nil, nil, []string{"cannot unmarshal !!int `5` into time.Duration"}},
+		{"forward and accept", "routes: [{event_type: a, forward: 'http://h/', accept: true}]\n", nil, nil,
+			[]string{"routes[0]: set exactly one of forward or accept"}},
+		{"neither forward nor accept", "routes: [{event_type: a, accept: true}, {event_type: b}]\n", nil, nil,
+			[]string{"routes[1]: set exactly one of forward or accept"}},
+		{"relative forward", "routes: [{event_type: a, accept: true}, {event_type: b, forward: /users}]\n", nil, nil,
+			[]string{"routes[1].forward: must be an absolute http or https URL"}},
+		{"ftp forward", "routes: [{event_type: a, forward: 'ftp://h/x'}]\n", nil, nil,
+			[]string{"routes[0].forward: must be an absolute http or https URL"}},
+		{"forward without host", "routes: [{event_type: a, forward: 'http:///x'}]\n", nil, nil,
+			[]string{"routes[0].forward: must be an absolute http or https URL"}},
+		{"bad event type", "routes: [{event_type: a, accept: true}, {event_type: b, accept: true}, {event_type: 'user created', accept: true}]\n", nil, nil,
+			[]string{"routes[2].event_type: has ' ' at byte 4"}},
+		{"missing event type", "routes: [{accept: true}]\n", nil, nil, []string{"routes[0].event_type: is required"}},
+		{"route after catch-all", "routes: [{event_type: '*', accept: true}, {event_type: a, accept: true}]\n", nil, nil,
+			[]string{"routes[1].event_type: never matches: routes[0] matches every type first"}},
+		{"explicit workers 0", "workers: 0\n", nil, nil, []string{"workers: must be between 1 and 4096, got 0"}},
+		{"too many workers", "callback: {workers: 5000}\n", nil, nil, []string{"callback.workers: must be between 1 and 4096, got 5000"}},
+		{"body too small", "max_body_bytes: 10\n", nil, nil, []string{"max_body_bytes: must be between 1024 and 67108864, got 10"}},
+		{"short lease", "lease: 500ms\n", nil, nil, []string{"lease: must be at least 1s, got 500ms"}},
+		{"bad key prefix", "key_prefix: 'a{b}'\n", nil, nil, []string{`key_prefix: must be 1 to 64 letters, digits or . _ : -, got "a{b}"`}},
+		{"bad log level", "log_level: verbose\n", nil, nil, []string{`log_level: must be debug, info, warn or error, got "verbose"`}},
+		{"explicit retry max_attempts 0", "retry: {max_attempts: 0}\n", nil, nil, []string{"retry.max_attempts: must be at least 1, got 0"}},
+		{"route retry multiplier", "routes: [{event_type: a, accept: true, retry: {multiplier: 0.5}}]\n", nil, nil,
+			[]string{"routes[0].retry.multiplier: must be at least 1, got 0.5"}},
+		{"callback retry", "callback: {retry: {randomization_factor: 2}}\n", nil, nil,
+			[]string{"callback.retry.randomization_factor: must be at most 1, got 2"}},
+		{"bad redis_url scheme in file", "redis_url: http://h:6379\n", nil, nil, []string{"redis_url: scheme must be redis, rediss or unix"}},
+		{"bad redis_url scheme in env", "", nil, map[string]string{envRedisURL: "localhost:6379"},
+			[]string{"BOOMERANG_REDIS_URL: scheme must be redis, rediss or unix"}},
+		{"bad redis_url scheme in flag", "", []string{"--redis-url", "tcp://h"}, nil,
+			[]string{"--redis-url: scheme must be redis, rediss or unix"}},
+		{"all problems at once", "workers: 0\nlog_level: loud\nroutes: [{event_type: a}]\n", nil, nil,
+			[]string{"workers: must be", "log_level: must be", "routes[0]: set exactly one"}},
+		{"unknown flag", "", []string{"--verbose"}, nil, []string{"flag provided but not defined: -verbose"}},
+		{"positional argument", "", []string{"serve"}, nil, []string{`unexpected argument "serve"`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := tc.args
+			var path string
+			if tc.yaml != "" {
+				path = writeConfig(t, tc.yaml)
+				args = append([]string{"--config", path}, args...)
+			}
+			_, err := loadConfig(args, mapEnv(tc.env))
+			if err == nil {
+				t.Fatalf("got nil error, want one containing %q", tc.want)
+			}
+			msg := err.Error()
+			if path != "" && !strings.HasPrefix(msg, "config "+path+": ") {
+				t.Errorf("got error %q, want it to start with %q", msg, "config "+path+": ")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("got error %q, want it to contain %q", msg, w)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadConfigMissingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nope.yaml")
+	_, err := loadConfig(nil, mapEnv(map[string]string{envConfig: path}))
+	if err == nil {
+		t.Fatal("got nil error, want one")
+	}
+	if want := "config " + path + ": "; !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("got error %q, want it to start with %q", err, want)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("got error %v, want errors.Is fs.ErrNotExist", err)
+	}
+}
+
+func TestLoadConfigRedisURLNotEchoed(t *testing.T) {
+	_, err := loadConfig([]string{"--redis-url", "redis://:s3cret@h:badport"}, mapEnv(nil))
+	if err == nil {
+		t.Fatal("got nil error, want one")
+	}
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("got error %q, want it not to contain the password", err)
+	}
+}
+
+func TestLoadConfigHelp(t *testing.T) {
+	for _, arg := range []string{"-h", "--help", "-help"} {
+		t.Run(arg, func(t *testing.T) {
+			_, err := loadConfig([]string{arg}, mapEnv(nil))
+			if !errors.Is(err, flag.ErrHelp) {
+				t.Errorf("got error %v, want flag.ErrHelp", err)
+			}
+		})
+	}
+}
+
+func TestUsage(t *testing.T) {
+	var buf bytes.Buffer
+	usage(&buf)
+	for _, want := range []string{"-addr", "-redis-url", "-config", envAddr, envRedisURL, envConfig, "docs/configuration.md"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("got usage %q, want it to contain %q", buf.String(), want)
+		}
+	}
+}

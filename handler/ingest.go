@@ -1,0 +1,151 @@
+package handler
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"strings"
+	"time"
+
+	"github.com/boomerang-events/boomerang/callback"
+	"github.com/boomerang-events/boomerang/event"
+	"github.com/boomerang-events/boomerang/internal/outbound"
+	"github.com/boomerang-events/boomerang/store"
+)
+
+// incoming is the JSON of POST /event: the original event package's fields
+// plus id and callback. It is also the stored body, so a forward target
+// receives what the producer sent, with its id.
+type incoming struct {
+	ID        string                 `json:"id,omitempty"`
+	EventType string                 `json:"event_type"`
+	Timestamp json.RawMessage        `json:"timestamp,omitempty"`
+	Payload   json.RawMessage        `json:"payload,omitempty"`
+	Metadata  map[string]string      `json:"metadata,omitempty"`
+	Callback  *callback.CallbackInfo `json:"callback,omitempty"`
+}
+
+// jsonContentType reports whether a Content-Type names JSON. An absent one
+// is taken as JSON.
+func jsonContentType(v string) bool {
+	if v == "" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(v)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+}
+
+// parseEvent decodes and validates a POST /event body. idemKey is the
+// Idempotency-Key header, the id when the body names none. The error is an
+// *event.FieldError naming the field at fault.
+func parseEvent(body []byte, idemKey string, guard outbound.Policy) (store.NewEvent, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return store.NewEvent{}, &event.FieldError{Field: "body", Msg: "is empty; send the event as a JSON object"}
+	}
+	var in incoming
+	if err := json.Unmarshal(body, &in); err != nil {
+		return store.NewEvent{}, decodeError(err)
+	}
+	switch {
+	case in.ID == "" && idemKey != "":
+		in.ID = idemKey
+	case in.ID != "" && idemKey != "" && in.ID != idemKey:
+		return store.NewEvent{}, &event.FieldError{Field: "id", Msg: "differs from the Idempotency-Key header"}
+	}
+	if in.ID != "" {
+		if err := event.ValidateID(in.ID); err != nil {
+			return store.NewEvent{}, err
+		}
+	} else {
+		in.ID = event.NewID()
+	}
+	if err := event.ValidateEventType(in.EventType); err != nil {
+		return store.NewEvent{}, err
+	}
+	if err := checkTimestamp(in.Timestamp); err != nil {
+		return store.NewEvent{}, err
+	}
+	if string(in.Timestamp) == "null" {
+		in.Timestamp = nil
+	}
+	if len(in.Payload) > 0 {
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, in.Payload); err == nil { // cannot fail: the decoder checked it
+			in.Payload = buf.Bytes()
+		}
+	}
+	rec := store.Record{ID: in.ID, EventType: in.EventType}
+	if cb := in.Callback; cb != nil {
+		for _, u := range []struct{ field, url string }{{"callback.success_url", cb.SuccessURL}, {"callback.fail_url", cb.FailURL}} {
+			if u.url == "" {
+				continue
+			}
+			if err := guard.CheckURL(u.url); err != nil {
+				return store.NewEvent{}, &event.FieldError{Field: u.field, Msg: strings.TrimPrefix(err.Error(), "outbound: ")}
+			}
+		}
+		rec.SuccessURL, rec.FailURL = cb.SuccessURL, cb.FailURL
+		if cb.SuccessURL == "" && cb.FailURL == "" {
+			in.Callback = nil
+		}
+	}
+	stored, err := json.Marshal(in)
+	if err != nil {
+		return store.NewEvent{}, &event.FieldError{Field: "body", Msg: "cannot be stored: " + err.Error()}
+	}
+	rec.BodyHash = store.HashBody(stored)
+	return store.NewEvent{Record: rec, Body: stored}, nil
+}
+
+func checkTimestamp(raw json.RawMessage) error {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return &event.FieldError{Field: "timestamp", Msg: "must be a string with an RFC 3339 time"}
+	}
+	if _, err := time.Parse(time.RFC3339Nano, s); err != nil {
+		return &event.FieldError{Field: "timestamp", Msg: fmt.Sprintf("must be an RFC 3339 time such as 2024-08-20T05:21:19Z, got %q", truncate(s, 64))}
+	}
+	return nil
+}
+
+// decodeError turns a json decoding error into a FieldError.
+func decodeError(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return &event.FieldError{Field: "body", Msg: fmt.Sprintf("is not valid JSON: %s (at byte %d)", syn.Error(), syn.Offset)}
+	case errors.As(err, &typ) && typ.Field == "":
+		return &event.FieldError{Field: "body", Msg: "must be a JSON object, got " + typ.Value}
+	case errors.As(err, &typ):
+		return &event.FieldError{Field: typ.Field, Msg: fmt.Sprintf("must be a %s, got %s", jsonKind(typ.Type.Kind().String()), typ.Value)}
+	default:
+		return &event.FieldError{Field: "body", Msg: "is not valid JSON: " + err.Error()}
+	}
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "string"
+	case "map", "struct", "ptr":
+		return "object"
+	default:
+		return goKind
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

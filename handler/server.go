@@ -1,0 +1,246 @@
+package handler
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/boomerang-events/boomerang/event"
+	"github.com/boomerang-events/boomerang/internal/batch"
+	"github.com/boomerang-events/boomerang/internal/outbound"
+	"github.com/boomerang-events/boomerang/store"
+	"github.com/gin-gonic/gin"
+)
+
+// ServerConfig tunes a Server. The zero value works.
+type ServerConfig struct {
+	// MaxBodyBytes is the largest event accepted; a larger one is answered
+	// 413. Default 1 MiB.
+	MaxBodyBytes int64
+	// AllowPrivateCallbacks accepts callback URLs on loopback and private
+	// addresses. Link-local and metadata addresses are always refused.
+	AllowPrivateCallbacks bool
+	// IngestTimeout bounds how long POST /event waits for Redis before it
+	// answers 503. Default 5s.
+	IngestTimeout time.Duration
+	// OnEnqueue is called after events were accepted, such as a
+	// Processor's Notify. Default: nothing.
+	OnEnqueue func()
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Logger receives the server's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is Boomerang's HTTP API over a store:
+//
+//	POST /event              accept an event (202), or answer a repeat of its id
+//	GET  /callback           an event's record (?event_id=ID), or the recent ones
+//	POST /callback           a callback receiver that accepts anything (for demos)
+//	GET  /events/{id}        an event's record with its attempt history
+//	GET  /healthz, /readyz   liveness, and readiness (Redis answers)
+type Server struct {
+	st     *store.Redis
+	cfg    ServerConfig
+	guard  outbound.Policy
+	ingest *batch.Committer[store.NewEvent, error]
+	log    *slog.Logger
+}
+
+// NewServer returns the API over st. Close releases it.
+func NewServer(st *store.Redis, cfg ServerConfig) *Server {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.IngestTimeout <= 0 {
+		cfg.IngestTimeout = 5 * time.Second
+	}
+	if cfg.OnEnqueue == nil {
+		cfg.OnEnqueue = func() {}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{st: st, cfg: cfg, guard: outbound.Policy{AllowPrivate: cfg.AllowPrivateCallbacks}, log: cfg.Logger}
+	s.ingest = batch.New(func(ctx context.Context, evs []store.NewEvent) ([]error, error) {
+		return st.Enqueue(ctx, cfg.Now(), evs)
+	}, batch.Config{Timeout: cfg.IngestTimeout})
+	return s
+}
+
+// Close stops taking events. Requests in flight get 503.
+func (s *Server) Close() { s.ingest.Close() }
+
+// Register adds the API's routes to r.
+func (s *Server) Register(r gin.IRoutes) {
+	r.POST("/event", s.postEvent)
+	r.GET("/callback", s.getCallback)
+	r.POST("/callback", s.receiveCallback)
+	r.GET("/events/:id", s.getEvent)
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", s.readyz)
+}
+
+// Handler returns a Gin engine serving the API, with panics recovered and
+// JSON answers for unknown routes.
+func (s *Server) Handler() http.Handler {
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	e.Use(s.recoverer)
+	s.Register(e)
+	e.NoRoute(func(c *gin.Context) { c.JSON(http.StatusNotFound, gin.H{"error": "no such route"}) })
+	e.NoMethod(func(c *gin.Context) { c.JSON(http.StatusMethodNotAllowed, gin.H{"error": "method not allowed"}) })
+	return e
+}
+
+func (s *Server) recoverer(c *gin.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("request handler panicked", "method", c.Request.Method, "path", c.FullPath())
+			c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"error": "internal error"})
+		}
+	}()
+	c.Next()
+}
+
+func (s *Server) postEvent(c *gin.Context) {
+	if !jsonContentType(c.GetHeader("Content-Type")) {
+		c.JSON(http.StatusUnsupportedMediaType, gin.H{"error": "Content-Type must be application/json"})
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			c.JSON(http.StatusRequestEntityTooLarge, gin.H{"error": "body is larger than " + strconv.FormatInt(s.cfg.MaxBodyBytes, 10) + " bytes"})
+			return
+		}
+		c.JSON(http.StatusBadRequest, gin.H{"error": "cannot read body"})
+		return
+	}
+	ev, err := parseEvent(body, c.GetHeader("Idempotency-Key"), s.guard)
+	if err != nil {
+		fieldError(c, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.IngestTimeout)
+	defer cancel()
+	res, err := s.ingest.Submit(ctx, ev)
+	if err != nil {
+		s.log.Warn("event not accepted: store unavailable", "event_id", ev.Record.ID, "err", err)
+		c.JSON(http.StatusServiceUnavailable, gin.H{"error": "event store unavailable; the event was not accepted, retry with the same id"})
+		return
+	}
+	var dup *store.DuplicateError
+	if errors.As(res, &dup) {
+		if dup.Record.BodyHash != ev.Record.BodyHash {
+			c.JSON(http.StatusConflict, gin.H{"error": "event " + ev.Record.ID + " was already accepted with a different body"})
+			return
+		}
+		s.respondRecord(c, ev.Record.ID, false)
+		return
+	}
+	s.cfg.OnEnqueue()
+	id := ev.Record.ID
+	c.JSON(http.StatusAccepted, gin.H{"event_id": id, "status": event.StatusQueued, "status_url": "/callback?event_id=" + id})
+}
+
+func fieldError(c *gin.Context, err error) {
+	var fe *event.FieldError
+	if errors.As(err, &fe) {
+		c.JSON(http.StatusBadRequest, gin.H{"error": fe.Error(), "field": fe.Field})
+		return
+	}
+	c.JSON(http.StatusBadRequest, gin.H{"error": err.Error()})
+}
+
+func (s *Server) getCallback(c *gin.Context) {
+	if id, ok := c.GetQuery("event_id"); ok {
+		s.respondRecord(c, id, false)
+		return
+	}
+	opts := store.ListOptions{Cursor: c.Query("cursor")}
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			c.JSON(http.StatusBadRequest, gin.H{"error": "limit: must be a number from 1 to 1000", "field": "limit"})
+			return
+		}
+		opts.Limit = n
+	}
+	if v := c.Query("status"); v != "" {
+		st, err := event.ParseStatus(v)
+		if err != nil {
+			c.JSON(http.StatusBadRequest, gin.H{"error": "status: must be queued, processing, retrying, succeeded or failed", "field": "status"})
+			return
+		}
+		opts.Status = st
+	}
+	snaps, next, err := s.st.List(c.Request.Context(), opts)
+	if errors.Is(err, store.ErrBadCursor) {
+		c.JSON(http.StatusBadRequest, gin.H{"error": "cursor: not a cursor this server issued", "field": "cursor"})
+		return
+	}
+	if err != nil {
+		s.unavailable(c, err)
+		return
+	}
+	views := make([]recordView, len(snaps))
+	for i, snap := range snaps {
+		views[i] = newView(snap, false)
+	}
+	out := gin.H{"events": views}
+	if next != "" {
+		out["next_cursor"] = next
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) getEvent(c *gin.Context) { s.respondRecord(c, c.Param("id"), true) }
+
+func (s *Server) respondRecord(c *gin.Context, id string, withHistory bool) {
+	if err := event.ValidateID(id); err != nil {
+		c.JSON(http.StatusNotFound, gin.H{"error": "no event with id " + strconv.Quote(truncate(id, 140))})
+		return
+	}
+	snap, err := s.st.Get(c.Request.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		c.JSON(http.StatusNotFound, gin.H{"error": "no event with id " + strconv.Quote(id)})
+		return
+	}
+	if err != nil {
+		s.unavailable(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, newView(snap, withHistory))
+}
+
+func (s *Server) unavailable(c *gin.Context, err error) {
+	s.log.Warn("store unavailable", "path", c.FullPath(), "err", err)
+	c.JSON(http.StatusServiceUnavailable, gin.H{"error": "event store unavailable"})
+}
+
+// receiveCallback is a callback receiver for demos and smoke tests: it
+// accepts any callback, so callback URLs can point at the server itself.
+func (s *Server) receiveCallback(c *gin.Context) {
+	io.Copy(io.Discard, io.LimitReader(c.Request.Body, 64<<10))
+	s.log.Info("callback received", "webhook_id", c.GetHeader("webhook-id"))
+	c.JSON(http.StatusOK, gin.H{"status": "received"})
+}
+
+func (s *Server) readyz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), time.Second)
+	defer cancel()
+	if err := s.st.Ping(ctx); err != nil {
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "error": "redis does not answer"})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}

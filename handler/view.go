@@ -1,0 +1,88 @@
+package handler
+
+import (
+	"time"
+
+	"github.com/boomerang-events/boomerang/event"
+	"github.com/boomerang-events/boomerang/store"
+)
+
+// recordView is an event as GET /callback and GET /events/{id} show it.
+type recordView struct {
+	EventID       string        `json:"event_id"`
+	EventType     string        `json:"event_type"`
+	Status        event.Status  `json:"status"`
+	Attempts      int           `json:"attempts"`
+	LastError     string        `json:"last_error"`
+	AcceptedAt    time.Time     `json:"accepted_at"`
+	UpdatedAt     time.Time     `json:"updated_at"`
+	NextAttemptAt time.Time     `json:"next_attempt_at,omitzero"`
+	CompletedAt   time.Time     `json:"completed_at,omitzero"`
+	Callback      callbackView  `json:"callback"`
+	History       []attemptView `json:"history,omitempty"`
+}
+
+type callbackView struct {
+	ID                 string               `json:"id,omitempty"`
+	URL                string               `json:"url,omitempty"`
+	Status             event.CallbackStatus `json:"status"`
+	Attempts           int                  `json:"attempts"`
+	LastResponseStatus int                  `json:"last_response_status,omitempty"`
+	LastError          string               `json:"last_error,omitempty"`
+	NextAttemptAt      time.Time            `json:"next_attempt_at,omitzero"`
+	DeliveredAt        time.Time            `json:"delivered_at,omitzero"`
+	History            []deliveryView       `json:"history,omitempty"`
+}
+
+type attemptView struct {
+	Attempt    int          `json:"attempt"`
+	StartedAt  time.Time    `json:"started_at"`
+	DurationMS float64      `json:"duration_ms"`
+	Outcome    event.Status `json:"outcome"`
+	Error      string       `json:"error,omitempty"`
+}
+
+type deliveryView struct {
+	Attempt        int                  `json:"attempt"`
+	StartedAt      time.Time            `json:"started_at"`
+	DurationMS     float64              `json:"duration_ms"`
+	ResponseStatus int                  `json:"response_status,omitempty"`
+	Outcome        event.CallbackStatus `json:"outcome"`
+	Error          string               `json:"error,omitempty"`
+}
+
+// newView returns the view of snap, with the attempt histories when
+// withHistory is set.
+func newView(snap store.Snapshot, withHistory bool) recordView {
+	r := snap.Record
+	v := recordView{
+		EventID: r.ID, EventType: r.EventType, Status: r.Status, Attempts: r.Attempts, LastError: r.LastError,
+		AcceptedAt: r.AcceptedAt, UpdatedAt: r.UpdatedAt, NextAttemptAt: r.NextAttemptAt, CompletedAt: r.CompletedAt,
+	}
+	switch cb := snap.Callback; {
+	case cb != nil:
+		v.Callback = callbackView{
+			ID: cb.ID, URL: cb.URL, Status: cb.Status, Attempts: cb.Attempts, LastResponseStatus: cb.LastResponseStatus,
+			LastError: cb.LastError, NextAttemptAt: cb.NextAttemptAt, DeliveredAt: cb.DeliveredAt,
+		}
+	case r.SuccessURL != "" || r.FailURL != "":
+		v.Callback.Status = event.CallbackPending // waiting for the outcome
+	default:
+		v.Callback.Status = event.CallbackNone
+	}
+	if !withHistory {
+		return v
+	}
+	for _, a := range r.History {
+		v.History = append(v.History, attemptView{Attempt: a.Number, StartedAt: a.StartedAt, DurationMS: ms(a.Duration), Outcome: a.Outcome, Error: a.Error})
+	}
+	if cb := snap.Callback; cb != nil {
+		for _, d := range cb.History {
+			v.Callback.History = append(v.Callback.History, deliveryView{Attempt: d.Number, StartedAt: d.StartedAt, DurationMS: ms(d.Duration),
+				ResponseStatus: d.ResponseStatus, Outcome: d.Outcome, Error: d.Error})
+		}
+	}
+	return v
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

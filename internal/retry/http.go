@@ -1,0 +1,35 @@
+package retry
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// RetryableStatus reports whether an HTTP response status is worth another
+// attempt: 5xx, 408 Request Timeout and 429 Too Many Requests. Any other
+// non-2xx status is permanent.
+func RetryableStatus(code int) bool {
+	return code >= 500 || code == http.StatusRequestTimeout || code == http.StatusTooManyRequests
+}
+
+// ParseRetryAfter reads a Retry-After header value, in seconds or as an HTTP
+// date, as a delay from now. It returns 0 when the value is absent, past or
+// malformed.
+func ParseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		return time.Duration(min(secs, int64(24*time.Hour/time.Second))) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
