@@ -1,0 +1,202 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/boomerang-events/boomerang/internal/fakes"
+	"github.com/boomerang-events/boomerang/internal/redistest"
+)
+
+// TestMain lets the test binary run as the server itself, so that fault
+// tests can start real server processes and kill them.
+func TestMain(m *testing.M) {
+	if os.Getenv("BOOMERANG_TEST_SERVER") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// process is a server running as a child process.
+type process struct {
+	cmd  *exec.Cmd
+	base string
+}
+
+// startProcess starts the server as a child process with the YAML config
+// text (addr is filled in) and waits until it answers.
+func startProcess(t *testing.T, config string) *process {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte(fmt.Sprintf("addr: %q\n%s", addr, config)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "--config", path)
+	cmd.Env = append(os.Environ(), "BOOMERANG_TEST_SERVER=1")
+	if os.Getenv("BOOMERANG_TEST_LOG") != "" {
+		cmd.Stderr = os.Stderr
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: cmd, base: "http://" + addr}
+	t.Cleanup(func() { p.kill() })
+	waitHTTP(t, p.base+"/healthz", http.StatusOK, 10*time.Second)
+	return p
+}
+
+// kill ends the process at once, as a crash would: no graceful shutdown.
+func (p *process) kill() {
+	if p.cmd.ProcessState == nil {
+		p.cmd.Process.Signal(syscall.SIGKILL)
+		p.cmd.Wait()
+	}
+}
+
+// TestKilledServerLosesNothing kills a server (SIGKILL) while it runs an
+// event, starts another on the same Redis, and checks that the new one
+// finishes the event: one more attempt, one callback.
+func TestKilledServerLosesNothing(t *testing.T) {
+	redistest.Run(t, func(t *testing.T, b redistest.Backend) {
+		var mu sync.Mutex
+		seen := 0
+		release := make(chan struct{})
+		t.Cleanup(func() { close(release) })
+		target := fakes.NewTarget(t, func(n int, w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			seen = n
+			mu.Unlock()
+			if n == 1 { // the first attempt hangs until its server is dead
+				select {
+				case <-release:
+				case <-r.Context().Done():
+				}
+				return
+			}
+			w.WriteHeader(http.StatusOK)
+		})
+		rcv := fakes.NewReceiver(t)
+		config := fmt.Sprintf(`redis_url: %q
+key_prefix: %q
+lease: 1s
+shutdown_timeout: 1s
+routes:
+  - {event_type: "*", forward: %q, timeout: 30s, retry: {initial_interval: 10ms}}
+callback:
+  allow_private_networks: true
+`, b.URL, b.Prefix, target.URL)
+
+		a := startProcess(t, config)
+		if code, ans := post(t, a.base, eventJSON("crash-1", "user_created", rcv)); code != http.StatusAccepted {
+			t.Fatalf("POST: got %d %v", code, ans)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			mu.Lock()
+			n := seen
+			mu.Unlock()
+			if n >= 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the first attempt never reached the target")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		a.kill()
+
+		bsrv := startProcess(t, config)
+		r := waitDone(t, bsrv.base, "crash-1", 10*time.Second)
+		if r.Status != "succeeded" || r.Attempts != 2 || r.Callback.Status != "delivered" {
+			t.Errorf("after the crash: got %+v, want succeeded in 2 attempts with the callback delivered", r)
+		}
+		if got := rcv.WaitFor(t, 1, 5*time.Second); len(got) != 1 || got[0].Body.Status != "succeeded" {
+			t.Errorf("callbacks: got %+v, want one success", got)
+		}
+		if n := target.Count(); n != 2 {
+			t.Errorf("target requests: got %d, want 2 (the killed attempt and the one that finished)", n)
+		}
+	})
+}
+
+// TestRedisOutage stops Redis under a running server: events get 503 and
+// nothing answers 2xx while it is down; when it returns, the server recovers
+// by itself and every accepted event is processed with its callback.
+func TestRedisOutage(t *testing.T) {
+	t.Run("miniredis", func(t *testing.T) {
+		b := redistest.Mini(t)
+		outage(t, b.URL, b.Prefix, func() { b.Mini.Close() }, func() {
+			if err := b.Mini.Restart(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	})
+	t.Run("redis-server", func(t *testing.T) {
+		srv := redistest.StartServer(t)
+		outage(t, srv.URL, "outage", func() { srv.Stop(t) }, func() { srv.Start(t) })
+	})
+}
+
+func outage(t *testing.T, url, prefix string, stop, start func()) {
+	rcv := fakes.NewReceiver(t)
+	cfg := testConfig(redistest.Backend{URL: url, Prefix: prefix})
+	base, _ := startServer(t, cfg)
+
+	var accepted []string
+	postN := func(from, n int, wantCode int) {
+		for i := from; i < from+n; i++ {
+			id := fmt.Sprintf("out-%d", i)
+			code, ans := post(t, base, eventJSON(id, "user_created", rcv))
+			if code != wantCode {
+				t.Fatalf("POST %s: got %d %v, want %d", id, code, ans, wantCode)
+			}
+			if code/100 == 2 {
+				accepted = append(accepted, id)
+			}
+		}
+	}
+	postN(0, 20, http.StatusAccepted)
+	stop()
+	postN(20, 10, http.StatusServiceUnavailable)
+	waitHTTP(t, base+"/readyz", http.StatusServiceUnavailable, 5*time.Second)
+	start()
+	waitHTTP(t, base+"/readyz", http.StatusOK, 5*time.Second)
+	postN(30, 20, http.StatusAccepted)
+
+	for _, id := range accepted {
+		if r := waitDone(t, base, id, 20*time.Second); r.Status != "succeeded" || r.Callback.Status != "delivered" {
+			t.Errorf("%s: got %+v, want succeeded with its callback delivered", id, r)
+		}
+	}
+	got := rcv.WaitFor(t, len(accepted), 10*time.Second)
+	perEvent := make(map[string]int)
+	for _, cb := range got {
+		perEvent[cb.Body.EventID]++
+	}
+	for _, id := range accepted {
+		if perEvent[id] == 0 {
+			t.Errorf("%s: no callback received", id)
+		}
+	}
+	for _, id := range []string{"out-20", "out-29"} {
+		if code, _ := getRecord(t, base, id); code != http.StatusNotFound {
+			t.Errorf("%s was answered 503 but is recorded (%d)", id, code)
+		}
+	}
+	t.Logf("accepted %d events, %d callbacks received (%d duplicate deliveries)", len(accepted), len(got), len(got)-len(perEvent))
+}
