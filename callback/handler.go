@@ -126,7 +126,7 @@ func (h *eventHandler[T]) BeforeHandle(ctx context.Context, msg event.EventMessa
 			Conflict: dup.Record.BodyHash != rec.BodyHash}
 	}
 	if err != nil {
-		return err
+		return unavailableError{err}
 	}
 	if job.Record.BodyHash != rec.BodyHash { // took over an abandoned run of another body
 		h.st.ReleaseInline(ctx, h.cfg.now(), job.Lease)
@@ -179,7 +179,7 @@ func (h *eventHandler[T]) AfterHandle(ctx context.Context, msg event.EventMessag
 	defer cancel()
 	errs, err := h.st.FinishInline(ctx, now, []store.Outcome{{Lease: job.Lease, Record: rec, Callback: cb}})
 	if err != nil {
-		return err
+		return unavailableError{err}
 	}
 	if errs[0] != nil {
 		return fmt.Errorf("callback: record outcome of %s: %w", rec.ID, errs[0])
@@ -189,3 +189,11 @@ func (h *eventHandler[T]) AfterHandle(ctx context.Context, msg event.EventMessag
 	}
 	return nil
 }
+
+// unavailableError is a store failure: the answer is 503, the client may
+// retry with the same id.
+type unavailableError struct{ err error }
+
+func (e unavailableError) Error() string   { return "event store unavailable: " + e.err.Error() }
+func (e unavailableError) Unwrap() error   { return e.err }
+func (e unavailableError) HTTPStatus() int { return 503 }

@@ -1,0 +1,97 @@
+package callback_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/boomerang-events/boomerang/callback"
+	"github.com/boomerang-events/boomerang/event"
+	"github.com/boomerang-events/boomerang/internal/redistest"
+	"github.com/boomerang-events/boomerang/store"
+)
+
+type payload struct {
+	Username string `json:"username"`
+}
+
+func TestEventHandler(t *testing.T) {
+	redistest.Run(t, func(t *testing.T, b redistest.Backend) {
+		st, _ := store.New(b.Client, store.Config{Prefix: b.Prefix, Logger: quiet})
+		eh := callback.NewEventHandler[payload](st, callback.WithAllowPrivateNetworks(true))
+		ctx := context.Background()
+		body := []byte(`{"id":"u1","event_type":"user_created","payload":{"username":"jo"},
+			"callback":{"success_url":"http://127.0.0.1:9/ok","fail_url":"http://127.0.0.1:9/fail"}}`)
+
+		msg, err := eh.UnmarshalEventMessage(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := eh.BeforeHandle(ctx, msg); err != nil {
+			t.Fatalf("BeforeHandle: %v", err)
+		}
+		// While the first request runs, a repeat is refused with 409.
+		again, _ := eh.UnmarshalEventMessage(body)
+		var dup *event.DuplicateError
+		if err := eh.BeforeHandle(ctx, again); !errors.As(err, &dup) || dup.HTTPStatus() != 409 {
+			t.Fatalf("repeat while running: got %v, want a 409 DuplicateError", err)
+		}
+		attempts := []event.Attempt{{Number: 1, StartedAt: time.Now(), Err: errors.New("flaky")}, {Number: 2, StartedAt: time.Now()}}
+		if err := eh.AfterHandle(event.ContextWithAttempts(ctx, attempts), msg, nil); err != nil {
+			t.Fatalf("AfterHandle: %v", err)
+		}
+		snap, err := st.Get(ctx, "u1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if snap.Record.Status != event.StatusSucceeded || snap.Record.Attempts != 2 || len(snap.Record.History) != 2 {
+			t.Errorf("record: got %s, %d attempts, history %d; want succeeded, 2, 2", snap.Record.Status, snap.Record.Attempts, len(snap.Record.History))
+		}
+		if snap.Callback == nil || snap.Callback.Status != event.CallbackPending || snap.Callback.URL != "http://127.0.0.1:9/ok" {
+			t.Fatalf("callback: got %+v, want pending to the success url", snap.Callback)
+		}
+		var p callback.Payload
+		if err := json.Unmarshal(snap.Callback.Body, &p); err != nil || p.EventID != "u1" || p.Status != event.StatusSucceeded || p.Attempts != 2 {
+			t.Errorf("callback body: got %+v, %v", p, err)
+		}
+
+		tests := []struct {
+			name     string
+			body     string
+			wantCode int
+		}{
+			{"same body after success", string(body), 200},
+			{"other body", `{"id":"u1","event_type":"user_created","payload":{"username":"other"}}`, 409},
+			{"bad event type", `{"event_type":"no spaces allowed"}`, 400},
+			{"metadata address callback", `{"event_type":"a","callback":{"success_url":"http://169.254.169.254/"}}`, 400},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				m, err := eh.UnmarshalEventMessage([]byte(tc.body))
+				if err != nil {
+					t.Fatal(err)
+				}
+				err = eh.BeforeHandle(ctx, m)
+				var hs interface{ HTTPStatus() int }
+				if !errors.As(err, &hs) || hs.HTTPStatus() != tc.wantCode {
+					t.Errorf("got %v, want an error answering %d", err, tc.wantCode)
+				}
+			})
+		}
+	})
+}
+
+func TestEventHandlerStoreDown(t *testing.T) {
+	b := redistest.Mini(t)
+	st, _ := store.New(b.Client, store.Config{Prefix: b.Prefix, Logger: quiet})
+	eh := callback.NewEventHandler[payload](st)
+	b.Mini.Close()
+	msg, _ := eh.UnmarshalEventMessage([]byte(`{"event_type":"a"}`))
+	err := eh.BeforeHandle(context.Background(), msg)
+	var hs interface{ HTTPStatus() int }
+	if !errors.As(err, &hs) || hs.HTTPStatus() != 503 {
+		t.Errorf("got %v, want an error answering 503", err)
+	}
+}
