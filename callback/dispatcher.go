@@ -38,6 +38,8 @@ type Config struct {
 	// Retry is the delivery policy. Zero fields take the callback defaults
 	// (8 attempts, 1s initial interval, 5m max interval), then the retry
 	// package's (multiplier 2, randomization 0.5, max elapsed time 1h).
+	// The elapsed time counts from the callback's creation, the moment the
+	// event's outcome was recorded.
 	Retry RetryPolicy
 	// AllowPrivateNetworks permits callbacks to loopback and private
 	// addresses. Link-local and metadata addresses are always refused.

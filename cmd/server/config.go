@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/boomerang-events/boomerang/event"
+	"github.com/boomerang-events/boomerang/internal/outbound"
 	"github.com/boomerang-events/boomerang/internal/retry"
 )
 
@@ -213,12 +214,15 @@ type fileConfig struct {
 	LogLevel        *string        `yaml:"log_level"`
 	Retry           fileRetry      `yaml:"retry"`
 	Routes          []fileRoute    `yaml:"routes"`
-	Callback        struct {
-		Timeout              *time.Duration `yaml:"timeout"`
-		Workers              *int           `yaml:"workers"`
-		Retry                fileRetry      `yaml:"retry"`
-		AllowPrivateNetworks *bool          `yaml:"allow_private_networks"`
-	} `yaml:"callback"`
+	Callback        fileCallback   `yaml:"callback"`
+}
+
+// fileCallback is the file's callback block.
+type fileCallback struct {
+	Timeout              *time.Duration `yaml:"timeout"`
+	Workers              *int           `yaml:"workers"`
+	Retry                fileRetry      `yaml:"retry"`
+	AllowPrivateNetworks *bool          `yaml:"allow_private_networks"`
 }
 
 // fileRoute is one entry of the file's routes.
@@ -340,8 +344,14 @@ func (c Config) validate() error {
 			add("%s: set exactly one of forward or accept", p)
 		case r.Forward != "" && !validForward(r.Forward):
 			add("%s.forward: must be an absolute http or https URL", p)
+		case r.Forward != "":
+			// Forward targets are the operator's own services, often on a
+			// private network; link-local and metadata addresses are not.
+			if err := forwardPolicy.CheckURL(r.Forward); err != nil {
+				add("%s.forward: %s", p, strings.TrimPrefix(err.Error(), "outbound: "))
+			}
 		}
-		if r.Timeout <= 0 {
+		if r.Forward != "" && r.Timeout <= 0 {
 			add("%s.timeout: must be positive, got %s", p, r.Timeout)
 		}
 		// A route inherits the fields it does not name from retry: report
@@ -418,6 +428,9 @@ func checkRedisURL(s string) error {
 	}
 	return errors.New("scheme must be redis, rediss or unix")
 }
+
+// forwardPolicy is the address policy of forward targets.
+var forwardPolicy = outbound.Policy{AllowPrivate: true}
 
 // validForward reports whether s is an absolute http or https URL with a host.
 func validForward(s string) bool {

@@ -236,6 +236,8 @@ func TestLoadConfigErrors(t *testing.T) {
 			[]string{"routes[1]: set exactly one of forward or accept"}},
 		{"relative forward", "routes: [{event_type: a, accept: true}, {event_type: b, forward: /users}]\n", nil, nil,
 			[]string{"routes[1].forward: must be an absolute http or https URL"}},
+		{"link-local forward", "routes: [{event_type: a, forward: 'http://169.254.169.254/latest'}]\n", nil, nil,
+			[]string{"routes[0].forward: 169.254.169.254 is a link-local address"}},
 		{"ftp forward", "routes: [{event_type: a, forward: 'ftp://h/x'}]\n", nil, nil,
 			[]string{"routes[0].forward: must be an absolute http or https URL"}},
 		{"forward without host", "routes: [{event_type: a, forward: 'http:///x'}]\n", nil, nil,

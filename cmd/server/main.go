@@ -17,14 +17,12 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/boomerang-events/boomerang/callback"
 	"github.com/boomerang-events/boomerang/handler"
-	"github.com/boomerang-events/boomerang/internal/outbound"
 	"github.com/boomerang-events/boomerang/store"
 	"github.com/gin-gonic/gin"
 )
@@ -93,11 +91,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) e
 		ln.Close()
 		return err
 	}
-	routes, err := buildRoutes(cfg)
-	if err != nil {
-		ln.Close()
-		return err
-	}
+	routes := buildRoutes(cfg)
 	proc, err := handler.NewProcessor(st, routes, handler.ProcessorConfig{
 		Workers: cfg.Workers, Retry: cfg.Retry, Lease: cfg.Lease, DrainTimeout: cfg.ShutdownTimeout,
 		OnCallback: dispatcher.Notify, Logger: log,
@@ -144,13 +138,15 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) e
 	case serveErr = <-served:
 	}
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	// Requests in flight and running events drain side by side, each
+	// within the timeout; events left are given back to the queue.
+	stopWork()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		log.Warn("http shutdown did not finish", "err", err)
 	}
 	api.Close()
-	stopWork()
 	workers.Wait()
 	log.Info("stopped")
 	if errors.Is(serveErr, http.ErrServerClosed) {
@@ -161,14 +157,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) e
 
 // buildRoutes turns the configured routes into the processor's. With none
 // configured, every event type is accepted.
-func buildRoutes(cfg Config) ([]handler.Route, error) {
+func buildRoutes(cfg Config) []handler.Route {
 	if len(cfg.Routes) == 0 {
-		return []handler.Route{{EventType: "*", Logic: handler.Accept(), Retry: cfg.Retry}}, nil
+		return []handler.Route{{EventType: "*", Logic: handler.Accept(), Retry: cfg.Retry}}
 	}
-	// Forward targets are the operator's own services, often on a private
-	// network; link-local and metadata addresses stay refused.
-	guard := outbound.Policy{AllowPrivate: true}
-	client := guard.Client(0)
+	client := forwardPolicy.Client(0)
 	routes := make([]handler.Route, len(cfg.Routes))
 	for i, r := range cfg.Routes {
 		rt := handler.Route{EventType: r.EventType, Retry: r.Retry}
@@ -176,12 +169,9 @@ func buildRoutes(cfg Config) ([]handler.Route, error) {
 		case r.Accept:
 			rt.Logic = handler.Accept()
 		default:
-			if err := guard.CheckURL(r.Forward); err != nil {
-				return nil, fmt.Errorf("routes[%d].forward: %s", i, strings.TrimPrefix(err.Error(), "outbound: "))
-			}
 			rt.Logic, rt.Timeout = handler.Forward(r.Forward, client), r.Timeout
 		}
 		routes[i] = rt
 	}
-	return routes, nil
+	return routes
 }

@@ -77,8 +77,8 @@ func (p Policy) WithDefaults() Policy {
 	return p
 }
 
-// Validate reports the first field of p, after defaults, that is out of range.
-// The error names the field as it is spelled in the configuration file.
+// Validate reports every field of p, after defaults, that is out of range,
+// each error naming the field as it is spelled in the configuration file.
 func (p Policy) Validate() error {
 	p = p.WithDefaults()
 	var errs []error
