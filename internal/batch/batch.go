@@ -19,7 +19,7 @@ import (
 var ErrClosed = errors.New("batch: committer closed")
 
 // FlushFunc commits items in one call. It returns one result per item, or an
-// error that fails them all.
+// error that fails them all. items is reused after it returns: do not keep it.
 type FlushFunc[T, R any] func(ctx context.Context, items []T) ([]R, error)
 
 // Config tunes a Committer. The zero value works.
@@ -75,8 +75,11 @@ func New[T, R any](flush FlushFunc[T, R], cfg Config) *Committer[T, R] {
 // Submit adds item to the next batch and waits for its result. If ctx ends
 // first, Submit returns ctx's error; the item may still be committed.
 func (c *Committer[T, R]) Submit(ctx context.Context, item T) (R, error) {
-	req := request[T, R]{item: item, done: make(chan result[R], 1)}
 	var zero R
+	if err := ctx.Err(); err != nil {
+		return zero, err
+	}
+	req := request[T, R]{item: item, done: make(chan result[R], 1)}
 	select {
 	case c.reqs <- req:
 	case <-c.stop:
@@ -129,7 +132,7 @@ func (c *Committer[T, R]) run() {
 func (c *Committer[T, R]) commit(reqs []request[T, R], items []T) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
 	defer cancel()
-	vals, err := c.flush(ctx, items)
+	vals, err := c.safeFlush(ctx, items)
 	if err == nil && len(vals) != len(items) {
 		err = fmt.Errorf("batch: flush returned %d results for %d items", len(vals), len(items))
 	}
@@ -140,4 +143,14 @@ func (c *Committer[T, R]) commit(reqs []request[T, R], items []T) {
 		}
 		r.done <- result[R]{val: vals[i]}
 	}
+}
+
+// safeFlush calls the flush func, turning a panic into an error of the batch.
+func (c *Committer[T, R]) safeFlush(ctx context.Context, items []T) (vals []R, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("batch: flush panicked: %v", r)
+		}
+	}()
+	return c.flush(ctx, items)
 }

@@ -1,6 +1,7 @@
 package retry
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,17 +17,20 @@ func RetryableStatus(code int) bool {
 
 // ParseRetryAfter reads a Retry-After header value, in seconds or as an HTTP
 // date, as a delay from now. It returns 0 when the value is absent, past or
-// malformed.
+// malformed. A delay is capped at 24 hours.
 func ParseRetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
 	}
+	const maxSecs = int64(24 * time.Hour / time.Second)
 	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
 		if secs <= 0 {
 			return 0
 		}
-		return time.Duration(min(secs, int64(24*time.Hour/time.Second))) * time.Second
+		return time.Duration(min(secs, maxSecs)) * time.Second
+	} else if errors.Is(err, strconv.ErrRange) && v[0] != '-' {
+		return time.Duration(maxSecs) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {
 		return t.Sub(now)
