@@ -1,6 +1,7 @@
 package callback
 
 import (
+	"cmp"
 	"bytes"
 	"context"
 	"errors"
@@ -38,8 +39,8 @@ type Config struct {
 	// Retry is the delivery policy. Zero fields take the callback defaults
 	// (8 attempts, 1s initial interval, 5m max interval), then the retry
 	// package's (multiplier 2, randomization 0.5, max elapsed time 1h).
-	// The elapsed time counts from the callback's creation, the moment the
-	// event's outcome was recorded.
+	// The elapsed time counts from when the delivery was queued: the
+	// moment the event's outcome was recorded, or a redelivery asked for.
 	Retry RetryPolicy
 	// AllowPrivateNetworks permits callbacks to loopback and private
 	// addresses. Link-local and metadata addresses are always refused.
@@ -141,7 +142,7 @@ func (d *Dispatcher) deliver(ctx context.Context, j store.CallbackJob) store.Cal
 		cb.Status, cb.LastError = event.CallbackFailed, err.Error()
 	default:
 		cb.LastError = err.Error()
-		if due, ok := d.policy.Next(j.Attempt, cb.CreatedAt, end, retryAfter); ok {
+		if due, ok := d.policy.Next(j.Attempt, cmp.Or(cb.QueuedAt, cb.CreatedAt), end, retryAfter); ok {
 			cb.Status, cb.NextAttemptAt = event.CallbackRetrying, due
 		} else {
 			cb.Status = event.CallbackFailed

@@ -22,7 +22,7 @@ type Payload struct {
 // NewRecord returns the callback record of rec's terminal outcome: pending
 // delivery to the URL the outcome calls for, or with status none when the
 // event has no such URL. Its ID, the webhook-id of every delivery, is unique
-// to this outcome.
+// to this outcome: the event's id and its run.
 func NewRecord(rec store.Record) *store.Callback {
 	body, _ := json.Marshal(Payload{ // cannot fail: plain fields, valid status
 		EventID:     rec.ID,
@@ -33,11 +33,12 @@ func NewRecord(rec store.Record) *store.Callback {
 		CompletedAt: rec.CompletedAt,
 	})
 	cb := &store.Callback{
-		ID:        "cb_" + rec.ID + "_" + strconv.Itoa(rec.Attempts),
+		ID:        "cb_" + rec.ID + "_" + strconv.Itoa(max(rec.Run, 1)),
 		EventID:   rec.ID,
 		URL:       rec.CallbackURL(),
 		Status:    event.CallbackPending,
 		CreatedAt: rec.CompletedAt,
+		QueuedAt:  rec.CompletedAt,
 		UpdatedAt: rec.CompletedAt,
 		Body:      body,
 	}

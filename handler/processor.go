@@ -150,7 +150,7 @@ func (p *Processor) process(ctx context.Context, j store.Job) store.Outcome {
 			rec.Status = event.StatusFailed
 		}
 	}
-	rec.AddAttempt(store.Attempt{Number: j.Attempt, StartedAt: start, Duration: end.Sub(start), Outcome: rec.Status, Error: rec.LastError})
+	rec.AddAttempt(store.Attempt{Run: rec.Run, Number: j.Attempt, StartedAt: start, Duration: end.Sub(start), Outcome: rec.Status, Error: rec.LastError})
 	out := store.Outcome{Lease: j.Lease, Record: rec}
 	if rec.Status.Terminal() {
 		rec.CompletedAt = end

@@ -66,7 +66,9 @@ func (s *Redis) FinishCallbacks(ctx context.Context, now time.Time, outs []Callb
 		switch o.Callback.Status {
 		case event.CallbackRetrying:
 			it.due = o.Callback.NextAttemptAt
-		case event.CallbackDelivered, event.CallbackFailed:
+		case event.CallbackDelivered:
+		case event.CallbackFailed:
+			it.dead = true
 		default:
 			return nil, fmt.Errorf("store: finish callback %s: status %s is not an outcome", o.ID, o.Callback.Status)
 		}

@@ -66,7 +66,7 @@ func (s *Redis) Enqueue(ctx context.Context, now time.Time, evs []NewEvent) ([]e
 	args = append(args, s.keys.tag, now.UnixMilli())
 	for i := range evs {
 		rec := evs[i].Record
-		rec.Status = event.StatusQueued
+		rec.Status, rec.Run = event.StatusQueued, 1
 		rec.AcceptedAt, rec.UpdatedAt = now, now
 		st, err := json.Marshal(rec)
 		if err != nil {

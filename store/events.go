@@ -102,7 +102,9 @@ func (s *Redis) finishOutcomes(ctx context.Context, q queue, now time.Time, outs
 		switch o.Record.Status {
 		case event.StatusRetrying:
 			it.due = o.Record.NextAttemptAt
-		case event.StatusSucceeded, event.StatusFailed:
+		case event.StatusSucceeded:
+		case event.StatusFailed:
+			it.dead = true
 		default:
 			return nil, fmt.Errorf("store: finish %s: status %s is not an outcome", o.ID, o.Record.Status)
 		}

@@ -50,7 +50,7 @@ return {token, n, old}
 // *DuplicateError with its record.
 func (s *Redis) Begin(ctx context.Context, now time.Time, lease time.Duration, ev NewEvent) (Job, error) {
 	rec := ev.Record
-	rec.Status = event.StatusQueued
+	rec.Status, rec.Run = event.StatusQueued, 1
 	rec.AcceptedAt, rec.UpdatedAt = now, now
 	st, err := json.Marshal(rec)
 	if err != nil {

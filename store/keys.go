@@ -17,13 +17,15 @@ package store
 //	{p}:callbacks:lease    hash    id -> fencing token of the delivery lease
 //	{p}:callbacks:attempts hash    id -> deliveries started
 //	{p}:recent             zset    id -> accepted at (unix ms), for listing newest first
+//	                               and for retention
+//	{p}:dead               zset    id -> when its event or callback failed for good (unix ms)
 //	{p}:token              string  counter that issues fencing tokens
 type keys struct {
 	tag string // "{prefix}"
 
 	events, inline, eventLease, eventAttempts  string
 	callbacks, callbackLease, callbackAttempts string
-	recent, token                              string
+	recent, dead, token                        string
 }
 
 // Infixes of the per-event keys; the scripts build those keys as tag+infix+id.
@@ -45,6 +47,7 @@ func newKeys(prefix string) keys {
 		callbackLease:    tag + ":callbacks:lease",
 		callbackAttempts: tag + ":callbacks:attempts",
 		recent:           tag + ":recent",
+		dead:             tag + ":dead",
 		token:            tag + ":token",
 	}
 }

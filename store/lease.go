@@ -147,24 +147,27 @@ func (s *Redis) renew(ctx context.Context, q queue, deadline time.Time, leases [
 // finishScript records the outcomes of leased items whose lease is still
 // held, in one atomic step.
 //
-//	KEYS[1]  due (zset)   KEYS[2]  leases (hash)   KEYS[3]  attempts (hash)   KEYS[4]  callback queue (zset)
+//	KEYS[1]  due (zset)   KEYS[2]  leases (hash)   KEYS[3]  attempts (hash)
+//	KEYS[4]  callback queue (zset)   KEYS[5]  dead letters (zset)
 //	ARGV[1]  key tag      ARGV[2]  now (unix ms)   ARGV[3]  infix of the item's record key
-//	ARGV[6i-2 .. 6i+3] for item i (1-based): id, token, due (unix ms, "" when done),
-//	         record JSON, callback JSON ("" for none), "1" to queue the callback for delivery
+//	ARGV[7i-3 .. 7i+3] for item i (1-based): id, token, due (unix ms, "" when done),
+//	         record JSON, callback JSON ("" for none), "1" to queue the callback for
+//	         delivery, "1" when the item failed for good (a dead letter)
 //
 // An applied item's record is written and its lease dropped; with a due time
 // it is queued again for then, without one it leaves the queue and its
 // attempt count is dropped (the record holds the final count). A callback is
-// written under the item's id and, when asked, queued for delivery now.
+// written under the item's id and, when asked, queued for delivery now. A
+// dead item is added to the dead letters.
 // Returns, for each item, 1 when applied and 0 when its lease was lost.
 var finishScript = redis.NewScript(`
-local n = (#ARGV - 3) / 6
+local n = (#ARGV - 3) / 7
 local ids = {}
-for i = 1, n do ids[i] = ARGV[6*i-2] end
+for i = 1, n do ids[i] = ARGV[7*i-3] end
 local cur = redis.call('HMGET', KEYS[2], unpack(ids))
-local out, kv, requeue, done, applied, outbox = {}, {}, {}, {}, {}, {}
+local out, kv, requeue, done, applied, outbox, dead = {}, {}, {}, {}, {}, {}, {}
 for i = 1, n do
-  local b = 6*i-2
+  local b = 7*i-3
   local id = ARGV[b]
   if cur[i] == ARGV[b+1] then
     out[i] = 1
@@ -179,6 +182,7 @@ for i = 1, n do
       kv[#kv+1] = ARGV[1] .. ':cb:' .. id; kv[#kv+1] = ARGV[b+4]
       if ARGV[b+5] == '1' then outbox[#outbox+1] = ARGV[2]; outbox[#outbox+1] = id end
     end
+    if ARGV[b+6] == '1' then dead[#dead+1] = ARGV[2]; dead[#dead+1] = id end
   else
     out[i] = 0
   end
@@ -193,6 +197,7 @@ if #done > 0 then
   redis.call('HDEL', KEYS[3], unpack(done))
 end
 if #outbox > 0 then redis.call('ZADD', KEYS[4], unpack(outbox)) end
+if #dead > 0 then redis.call('ZADD', KEYS[5], unpack(dead)) end
 return out
 `)
 
@@ -203,26 +208,23 @@ type finishItem struct {
 	record        []byte
 	callback      []byte // nil: none
 	queueCallback bool
+	dead          bool // failed for good: add to the dead letters
 }
 
 func (s *Redis) finish(ctx context.Context, q queue, now time.Time, recordInfix string, items []finishItem) ([]bool, error) {
 	if len(items) == 0 {
 		return nil, nil
 	}
-	args := make([]any, 0, 3+6*len(items))
+	args := make([]any, 0, 3+7*len(items))
 	args = append(args, s.keys.tag, now.UnixMilli(), recordInfix)
 	for _, it := range items {
 		due := ""
 		if !it.due.IsZero() {
 			due = strconv.FormatInt(it.due.UnixMilli(), 10)
 		}
-		queue := ""
-		if it.queueCallback {
-			queue = "1"
-		}
-		args = append(args, it.lease.ID, it.lease.Token, due, it.record, it.callback, queue)
+		args = append(args, it.lease.ID, it.lease.Token, due, it.record, it.callback, flag(it.queueCallback), flag(it.dead))
 	}
-	res, err := finishScript.Run(ctx, s.rdb, []string{q.due, q.lease, q.attempts, s.keys.callbacks}, args...).Int64Slice()
+	res, err := finishScript.Run(ctx, s.rdb, []string{q.due, q.lease, q.attempts, s.keys.callbacks, s.keys.dead}, args...).Int64Slice()
 	if err != nil {
 		return nil, fmt.Errorf("store: finish %d items on %s: %w", len(items), q.due, err)
 	}
@@ -271,4 +273,11 @@ func (s *Redis) release(ctx context.Context, q queue, now time.Time, leases []Le
 		return 0, fmt.Errorf("store: release %d leases on %s: %w", len(leases), q.due, err)
 	}
 	return n, nil
+}
+
+func flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return ""
 }

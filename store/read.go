@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/boomerang-events/boomerang/event"
 	"github.com/redis/go-redis/v9"
@@ -26,7 +26,7 @@ type Snapshot struct {
 
 // Get returns the snapshot of event id, or ErrNotFound.
 func (s *Redis) Get(ctx context.Context, id string) (Snapshot, error) {
-	snaps, err := s.snapshots(ctx, []string{id})
+	snaps, _, err := s.snapshots(ctx, []string{id})
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("store: get %s: %w", id, err)
 	}
@@ -49,8 +49,8 @@ func (s *Redis) Body(ctx context.Context, id string) ([]byte, error) {
 }
 
 // snapshots reads the snapshots of ids in one round trip; a missing event
-// is nil.
-func (s *Redis) snapshots(ctx context.Context, ids []string) ([]*Snapshot, error) {
+// is nil. raws holds the records as stored ("" when missing).
+func (s *Redis) snapshots(ctx context.Context, ids []string) (snaps []*Snapshot, raws []string, err error) {
 	k := s.keys
 	recKeys, cbKeys := make([]string, len(ids)), make([]string, len(ids))
 	for i, id := range ids {
@@ -58,7 +58,7 @@ func (s *Redis) snapshots(ctx context.Context, ids []string) ([]*Snapshot, error
 	}
 	var recs, cbs *redis.SliceCmd
 	var leases, attempts, cbAttempts *redis.SliceCmd
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		recs = p.MGet(ctx, recKeys...)
 		cbs = p.MGet(ctx, cbKeys...)
 		leases = p.HMGet(ctx, k.eventLease, ids...)
@@ -67,17 +67,19 @@ func (s *Redis) snapshots(ctx context.Context, ids []string) ([]*Snapshot, error
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]*Snapshot, len(ids))
+	raws = make([]string, len(ids))
 	for i, id := range ids {
 		raw, ok := recs.Val()[i].(string)
 		if !ok {
 			continue
 		}
+		raws[i] = raw
 		snap := &Snapshot{}
 		if err := json.Unmarshal([]byte(raw), &snap.Record); err != nil {
-			return nil, fmt.Errorf("decode record %s: %w", id, err)
+			return nil, nil, fmt.Errorf("decode record %s: %w", id, err)
 		}
 		rec := &snap.Record
 		if _, held := leases.Val()[i].(string); held && !rec.Status.Terminal() {
@@ -87,13 +89,13 @@ func (s *Redis) snapshots(ctx context.Context, ids []string) ([]*Snapshot, error
 		if raw, ok := cbs.Val()[i].(string); ok {
 			snap.Callback = &Callback{}
 			if err := json.Unmarshal([]byte(raw), snap.Callback); err != nil {
-				return nil, fmt.Errorf("decode callback %s: %w", id, err)
+				return nil, nil, fmt.Errorf("decode callback %s: %w", id, err)
 			}
 			snap.Callback.Attempts = max(snap.Callback.Attempts, hashInt(cbAttempts.Val()[i]))
 		}
 		out[i] = snap
 	}
-	return out, nil
+	return out, raws, nil
 }
 
 func hashInt(v any) int {
@@ -123,39 +125,104 @@ const listScanBudget = 5000
 // page ("" after the last). With a Status filter a page may hold fewer than
 // Limit events and still have a next one.
 func (s *Redis) List(ctx context.Context, opts ListOptions) ([]Snapshot, string, error) {
-	limit := opts.Limit
+	keep := func(*Snapshot) bool { return true }
+	if opts.Status != 0 {
+		keep = func(snap *Snapshot) bool { return snap.Record.Status == opts.Status }
+	}
+	entries, next, err := s.scan(ctx, s.keys.recent, opts.Limit, opts.Cursor, keep)
+	if err != nil {
+		return nil, "", fmt.Errorf("store: list: %w", err)
+	}
+	out := make([]Snapshot, len(entries))
+	for i, e := range entries {
+		out[i] = e.Snapshot
+	}
+	return out, next, nil
+}
+
+// DeadLetter is an event that failed for good, or whose callback did.
+type DeadLetter struct {
+	Snapshot
+	// Kind is "event" when the event failed, else "callback".
+	Kind string
+	// FailedAt is when it failed for good (the later of the two, when both did).
+	FailedAt time.Time
+}
+
+// DeadOptions selects the dead letters ListDead returns.
+type DeadOptions struct {
+	// Limit is the most returned. Default 50, at most 1000.
+	Limit int
+	// EventType keeps only dead letters of this event type; "" keeps all.
+	EventType string
+	// Cursor continues a listing where the previous page ended.
+	Cursor string
+}
+
+// ListDead returns the dead letters, most recent failure first, and the
+// cursor of the next page ("" after the last).
+func (s *Redis) ListDead(ctx context.Context, opts DeadOptions) ([]DeadLetter, string, error) {
+	keep := func(snap *Snapshot) bool {
+		failed := snap.Record.Status == event.StatusFailed ||
+			(snap.Callback != nil && snap.Callback.Status == event.CallbackFailed)
+		return failed && (opts.EventType == "" || snap.Record.EventType == opts.EventType)
+	}
+	entries, next, err := s.scan(ctx, s.keys.dead, opts.Limit, opts.Cursor, keep)
+	if err != nil {
+		return nil, "", fmt.Errorf("store: list dead letters: %w", err)
+	}
+	out := make([]DeadLetter, len(entries))
+	for i, e := range entries {
+		kind := "callback"
+		if e.Record.Status == event.StatusFailed {
+			kind = "event"
+		}
+		out[i] = DeadLetter{Snapshot: e.Snapshot, Kind: kind, FailedAt: time.UnixMilli(int64(e.score))}
+	}
+	return out, next, nil
+}
+
+type scanned struct {
+	Snapshot
+	score float64
+}
+
+// scan pages through a zset index of event ids, highest score first,
+// keeping the snapshots keep accepts. A cursor is "<score>.<id>" of the last
+// entry read.
+func (s *Redis) scan(ctx context.Context, index string, limit int, cursor string, keep func(*Snapshot) bool) ([]scanned, string, error) {
 	if limit <= 0 {
 		limit = 50
 	}
 	limit = min(limit, 1000)
 	maxScore, afterID := "+inf", ""
-	if opts.Cursor != "" {
-		score, id, ok := strings.Cut(opts.Cursor, ".")
+	if cursor != "" {
+		score, id, ok := strings.Cut(cursor, ".")
 		if _, err := strconv.ParseInt(score, 10, 64); !ok || err != nil || id == "" {
 			return nil, "", ErrBadCursor
 		}
 		maxScore, afterID = score, id
 	}
 	var (
-		out     []Snapshot
-		offset  int
-		scanned int
-		last    redis.Z
+		out    []scanned
+		offset int
+		read   int
+		last   redis.Z
 	)
-	for len(out) < limit && scanned < listScanBudget {
+	for len(out) < limit && read < listScanBudget {
 		page := int64(min(limit-len(out)+16, 500))
-		zs, err := s.rdb.ZRevRangeByScoreWithScores(ctx, s.keys.recent, &redis.ZRangeBy{
+		zs, err := s.rdb.ZRevRangeByScoreWithScores(ctx, index, &redis.ZRangeBy{
 			Max: maxScore, Min: "-inf", Offset: int64(offset), Count: page,
 		}).Result()
 		if err != nil {
-			return nil, "", fmt.Errorf("store: list: %w", err)
+			return nil, "", err
 		}
 		if len(zs) == 0 {
 			return out, "", nil
 		}
 		offset += len(zs)
-		scanned += len(zs)
-		var ids []string
+		read += len(zs)
+		var fresh []redis.Z
 		for _, z := range zs {
 			id, _ := z.Member.(string)
 			// Entries at the cursor's score sort by member, descending: skip
@@ -163,34 +230,29 @@ func (s *Redis) List(ctx context.Context, opts ListOptions) ([]Snapshot, string,
 			if afterID != "" && strconv.FormatFloat(z.Score, 'f', -1, 64) == maxScore && id >= afterID {
 				continue
 			}
-			ids = append(ids, id)
+			fresh = append(fresh, z)
 		}
-		snaps, err := s.snapshots(ctx, ids)
+		ids := make([]string, len(fresh))
+		for i, z := range fresh {
+			ids[i], _ = z.Member.(string)
+		}
+		snaps, _, err := s.snapshots(ctx, ids)
 		if err != nil {
-			return nil, "", fmt.Errorf("store: list: %w", err)
+			return nil, "", err
 		}
 		for i, snap := range snaps {
 			if len(out) == limit {
 				break
 			}
-			last = redis.Z{Score: scoreOf(zs, ids[i]), Member: ids[i]}
-			if snap == nil || (opts.Status != 0 && snap.Record.Status != opts.Status) {
+			last = fresh[i]
+			if snap == nil || !keep(snap) {
 				continue
 			}
-			out = append(out, *snap)
+			out = append(out, scanned{Snapshot: *snap, score: fresh[i].Score})
 		}
 		if len(zs) < int(page) && len(out) < limit {
 			return out, "", nil
 		}
 	}
 	return out, fmt.Sprintf("%d.%s", int64(last.Score), last.Member), nil
-}
-
-func scoreOf(zs []redis.Z, id string) float64 {
-	for _, z := range zs {
-		if z.Member == id {
-			return z.Score
-		}
-	}
-	return math.Inf(-1)
 }

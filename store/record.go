@@ -14,7 +14,11 @@ type Record struct {
 	ID        string       `json:"id"`
 	EventType string       `json:"event_type"`
 	Status    event.Status `json:"status"`
-	// Attempts counts the attempts started, the one running included.
+	// Run counts the runs of the event: 1, and one more for every retry an
+	// operator asked for after it failed.
+	Run int `json:"run"`
+	// Attempts counts the attempts of the current run started, the one
+	// running included.
 	Attempts  int    `json:"attempts"`
 	LastError string `json:"last_error,omitempty"`
 	// BodyHash identifies the accepted body, so that a repeat of the id
@@ -39,6 +43,7 @@ const MaxHistory = 50
 
 // Attempt is one finished run of an event's business logic.
 type Attempt struct {
+	Run       int           `json:"run,omitempty"`
 	Number    int           `json:"attempt"`
 	StartedAt time.Time     `json:"started_at"`
 	Duration  time.Duration `json:"duration_ns"`
@@ -46,6 +51,9 @@ type Attempt struct {
 	// scheduled) or StatusFailed.
 	Outcome event.Status `json:"outcome"`
 	Error   string       `json:"error,omitempty"`
+	// Note says why an entry that is not an attempt is there, such as an
+	// operator's retry.
+	Note string `json:"note,omitempty"`
 }
 
 // AddAttempt appends a to the record's history, dropping the oldest entry
@@ -79,7 +87,11 @@ type Callback struct {
 	LastResponseStatus int    `json:"last_response_status,omitempty"`
 	LastError          string `json:"last_error,omitempty"`
 
-	CreatedAt     time.Time `json:"created_at"`
+	CreatedAt time.Time `json:"created_at"`
+	// QueuedAt is when the current delivery run was queued: at creation,
+	// or when an operator asked for a redelivery. The delivery policy's
+	// elapsed time counts from it.
+	QueuedAt      time.Time `json:"queued_at"`
 	UpdatedAt     time.Time `json:"updated_at"`
 	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"`
 	DeliveredAt   time.Time `json:"delivered_at,omitzero"`
@@ -98,6 +110,7 @@ type Delivery struct {
 	ResponseStatus int                  `json:"response_status,omitempty"`
 	Outcome        event.CallbackStatus `json:"outcome"`
 	Error          string               `json:"error,omitempty"`
+	Note           string               `json:"note,omitempty"`
 }
 
 // AddDelivery appends d to the callback's history, dropping the oldest entry
