@@ -1,8 +1,8 @@
 package callback
 
 import (
-	"cmp"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/boomerang-events/boomerang/event"
@@ -17,6 +18,7 @@ import (
 	"github.com/boomerang-events/boomerang/internal/retry"
 	"github.com/boomerang-events/boomerang/internal/worker"
 	"github.com/boomerang-events/boomerang/store"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
 
 // RetryPolicy is the backoff of callback deliveries: see Config.Retry.
@@ -45,6 +47,12 @@ type Config struct {
 	// AllowPrivateNetworks permits callbacks to loopback and private
 	// addresses. Link-local and metadata addresses are always refused.
 	AllowPrivateNetworks bool
+	// SigningSecrets sign every delivery with Standard Webhooks headers
+	// (webhook-id, webhook-timestamp, webhook-signature): one v1 signature
+	// per secret, so a new secret can be added before the old one is
+	// retired. Secrets are "whsec_" and base64. None: no signature headers
+	// (webhook-id is still sent).
+	SigningSecrets []string
 	// Client sends the callbacks. Default: a client that checks every
 	// dialled address against AllowPrivateNetworks and never follows
 	// redirects.
@@ -70,10 +78,11 @@ const maxResponseBytes = 64 << 10
 // Dispatcher delivers the callbacks queued in the store, with retries, from
 // any number of instances at once.
 type Dispatcher struct {
-	cfg    Config
-	policy RetryPolicy
-	pool   *worker.Pool[store.CallbackJob, store.CallbackOutcome]
-	log    *slog.Logger
+	cfg     Config
+	policy  RetryPolicy
+	signers []*standardwebhooks.Webhook
+	pool    *worker.Pool[store.CallbackJob, store.CallbackOutcome]
+	log     *slog.Logger
 }
 
 // NewDispatcher returns a Dispatcher delivering the callbacks of st.
@@ -95,6 +104,10 @@ func NewDispatcher(st *store.Redis, cfg Config) (*Dispatcher, error) {
 	if err := p.Validate(); err != nil {
 		return nil, fmt.Errorf("callback: retry: %w", err)
 	}
+	signers, err := newSigners(cfg.SigningSecrets)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
@@ -107,7 +120,7 @@ func NewDispatcher(st *store.Redis, cfg Config) (*Dispatcher, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	d := &Dispatcher{cfg: cfg, policy: p, log: cfg.Logger}
+	d := &Dispatcher{cfg: cfg, policy: p, signers: signers, log: cfg.Logger}
 	d.pool = worker.New(callbackQueue{st}, func(j store.CallbackJob) store.Lease { return j.Lease }, d.deliver, worker.Config{
 		Name: "callbacks", Workers: cfg.Workers, Lease: cfg.Lease, PollInterval: cfg.PollInterval,
 		DrainTimeout: cfg.DrainTimeout, Now: cfg.Now, Logger: cfg.Logger,
@@ -175,8 +188,9 @@ func (d *Dispatcher) post(ctx context.Context, cb *store.Callback) (int, time.Du
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Boomerang-Callback/1")
-	req.Header.Set("webhook-id", cb.ID)
-	req.Header.Set("webhook-timestamp", strconv.FormatInt(d.cfg.Now().Unix(), 10))
+	if err := d.sign(req.Header, cb); err != nil {
+		return 0, 0, &permanentError{err}
+	}
 	resp, err := d.cfg.Client.Do(req)
 	if err != nil {
 		if errors.Is(err, outbound.ErrForbidden) {
@@ -195,6 +209,43 @@ func (d *Dispatcher) post(ctx context.Context, cb *store.Callback) (int, time.Du
 	default:
 		return code, 0, &permanentError{fmt.Errorf("callback: receiver answered %d", code)}
 	}
+}
+
+// newSigners parses signing secrets. Errors name the secret by position,
+// never by value.
+func newSigners(secrets []string) ([]*standardwebhooks.Webhook, error) {
+	var out []*standardwebhooks.Webhook
+	for i, sec := range secrets {
+		if !strings.HasPrefix(sec, "whsec_") || len(sec) < len("whsec_")+16 {
+			return nil, fmt.Errorf("callback: signing secret %d: must be \"whsec_\" and at least 16 characters of base64", i)
+		}
+		wh, err := standardwebhooks.NewWebhook(sec)
+		if err != nil {
+			return nil, fmt.Errorf("callback: signing secret %d: not base64 after \"whsec_\"", i)
+		}
+		out = append(out, wh)
+	}
+	return out, nil
+}
+
+// sign sets the Standard Webhooks headers of a delivery of cb.
+func (d *Dispatcher) sign(h http.Header, cb *store.Callback) error {
+	h.Set(standardwebhooks.HeaderWebhookID, cb.ID)
+	if len(d.signers) == 0 {
+		return nil
+	}
+	now := d.cfg.Now()
+	sigs := make([]string, len(d.signers))
+	for i, wh := range d.signers {
+		sig, err := wh.Sign(cb.ID, now, cb.Body)
+		if err != nil {
+			return fmt.Errorf("callback: sign: %w", err)
+		}
+		sigs[i] = sig
+	}
+	h.Set(standardwebhooks.HeaderWebhookTimestamp, strconv.FormatInt(now.Unix(), 10))
+	h.Set(standardwebhooks.HeaderWebhookSignature, strings.Join(sigs, " "))
+	return nil
 }
 
 // callbackQueue adapts the store's callback methods to worker.Queue.

@@ -27,9 +27,19 @@ type ServerConfig struct {
 	// IngestTimeout bounds how long POST /event waits for Redis before it
 	// answers 503. Default 5s.
 	IngestTimeout time.Duration
-	// OnEnqueue is called after events were accepted, such as a
-	// Processor's Notify. Default: nothing.
+	// OnEnqueue is called after events were accepted or re-queued, such
+	// as a Processor's Notify. Default: nothing.
 	OnEnqueue func()
+	// OnRedeliver is called after a callback was re-queued, such as a
+	// Dispatcher's Notify. Default: nothing.
+	OnRedeliver func()
+	// APIKeys, when not empty, are the keys every endpoint but /healthz,
+	// /readyz and the demo receiver POST /callback requires, as
+	// "Authorization: Bearer <key>".
+	APIKeys []string
+	// AdminKeys, when not empty, are the keys the operator actions (retry,
+	// redeliver) require instead of APIKeys.
+	AdminKeys []string
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives the server's logs. Default slog.Default().
@@ -38,17 +48,22 @@ type ServerConfig struct {
 
 // Server is Boomerang's HTTP API over a store:
 //
-//	POST /event              accept an event (202), or answer a repeat of its id
-//	GET  /callback           an event's record (?event_id=ID), or the recent ones
-//	POST /callback           a callback receiver that accepts anything (for demos)
-//	GET  /events/{id}        an event's record with its attempt history
-//	GET  /healthz, /readyz   liveness, and readiness (Redis answers)
+//	POST /event                          accept an event (202), or answer a repeat of its id
+//	GET  /callback                       an event's record (?event_id=ID), or the recent ones
+//	POST /callback                       a callback receiver that accepts anything (for demos)
+//	GET  /events/{id}                    an event's record with its attempt history
+//	GET  /dead-letters                   events, or their callbacks, that failed for good
+//	POST /events/{id}/retry              run a failed event again (operator)
+//	POST /callback/{event_id}/redeliver  send an event's callback again (operator)
+//	GET  /healthz, /readyz               liveness, and readiness (Redis answers)
 type Server struct {
 	st     *store.Redis
 	cfg    ServerConfig
 	guard  outbound.Policy
 	ingest *batch.Committer[store.NewEvent, error]
 	log    *slog.Logger
+	user   gin.HandlerFunc // auth of the API
+	admin  gin.HandlerFunc // auth of the operator actions
 }
 
 // NewServer returns the API over st. Close releases it.
@@ -62,6 +77,9 @@ func NewServer(st *store.Redis, cfg ServerConfig) *Server {
 	if cfg.OnEnqueue == nil {
 		cfg.OnEnqueue = func() {}
 	}
+	if cfg.OnRedeliver == nil {
+		cfg.OnRedeliver = func() {}
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -69,6 +87,11 @@ func NewServer(st *store.Redis, cfg ServerConfig) *Server {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{st: st, cfg: cfg, guard: outbound.Policy{AllowPrivate: cfg.AllowPrivateCallbacks}, log: cfg.Logger}
+	s.user = require(newKeyring(cfg.APIKeys))
+	s.admin = s.user
+	if len(cfg.AdminKeys) > 0 {
+		s.admin = require(newKeyring(cfg.AdminKeys))
+	}
 	s.ingest = batch.New(func(ctx context.Context, evs []store.NewEvent) ([]error, error) {
 		return st.Enqueue(ctx, cfg.Now(), evs)
 	}, batch.Config{Timeout: cfg.IngestTimeout})
@@ -80,10 +103,13 @@ func (s *Server) Close() { s.ingest.Close() }
 
 // Register adds the API's routes to r.
 func (s *Server) Register(r gin.IRoutes) {
-	r.POST("/event", s.postEvent)
-	r.GET("/callback", s.getCallback)
+	r.POST("/event", s.user, s.postEvent)
+	r.GET("/callback", s.user, s.getCallback)
 	r.POST("/callback", s.receiveCallback)
-	r.GET("/events/:id", s.getEvent)
+	r.GET("/events/:id", s.user, s.getEvent)
+	r.GET("/dead-letters", s.user, s.getDeadLetters)
+	r.POST("/events/:id/retry", s.admin, s.retryEvent)
+	r.POST("/callback/:event_id/redeliver", s.admin, s.redeliverCallback)
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", s.readyz)
 }

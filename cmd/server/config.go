@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -24,6 +25,11 @@ const (
 	envAddr     = "BOOMERANG_ADDR"
 	envRedisURL = "BOOMERANG_REDIS_URL"
 	envConfig   = "BOOMERANG_CONFIG"
+	// Secrets, comma-separated, added to those of the file; keeping them
+	// in the environment keeps them out of the file.
+	envAPIKeys        = "BOOMERANG_API_KEYS"
+	envAdminKeys      = "BOOMERANG_ADMIN_KEYS"
+	envSigningSecrets = "BOOMERANG_SIGNING_SECRETS"
 )
 
 // Bounds checked by Config.validate.
@@ -49,6 +55,14 @@ type Config struct {
 	Retry           retry.Policy   // retry: default policy for events; fields not named take retry's defaults
 	Routes          []Route        // routes: first match wins; none configured means every event type is accepted (the caller handles an empty list)
 	Callback        CallbackConfig // callback: delivery of callbacks
+	Retention       time.Duration  // retention: how long settled events (and their ids, callbacks, dead letters) are kept; default 168h; at least 1m
+	Auth            AuthConfig     // auth: API keys
+}
+
+// AuthConfig holds the API keys. With none, the API is open.
+type AuthConfig struct {
+	APIKeys   []string // api_keys (and BOOMERANG_API_KEYS): keys every endpoint but /healthz, /readyz and POST /callback requires
+	AdminKeys []string // admin_keys (and BOOMERANG_ADMIN_KEYS): keys the operator actions require instead, when set
 }
 
 // Route chooses the business logic for events whose type matches EventType
@@ -68,6 +82,7 @@ type CallbackConfig struct {
 	Workers              int           // workers: deliveries at once; default 16; 1..4096
 	Retry                retry.Policy  // retry: default max_attempts 8, initial_interval 1s, max_interval 5m, the rest retry's defaults
 	AllowPrivateNetworks bool          // allow_private_networks: allow callbacks to private addresses; default false
+	SigningSecrets       []string      // signing_secrets (and BOOMERANG_SIGNING_SECRETS): whsec_ secrets; each adds a Standard Webhooks signature
 }
 
 // defaultConfig returns the configuration used when nothing else is given.
@@ -82,6 +97,7 @@ func defaultConfig() Config {
 		Lease:           30 * time.Second,
 		ShutdownTimeout: 15 * time.Second,
 		LogLevel:        "info",
+		Retention:       7 * 24 * time.Hour,
 		Retry:           retry.Policy{}.WithDefaults(),
 		Callback: CallbackConfig{
 			Timeout: 10 * time.Second,
@@ -144,6 +160,12 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", redisFrom, err))
 		}
 	}
+	c.Auth.APIKeys = append(c.Auth.APIKeys, splitList(getenv(envAPIKeys))...)
+	c.Auth.AdminKeys = append(c.Auth.AdminKeys, splitList(getenv(envAdminKeys))...)
+	c.Callback.SigningSecrets = append(c.Callback.SigningSecrets, splitList(getenv(envSigningSecrets))...)
+	if err := checkSecrets(c); err != nil {
+		errs = append(errs, err)
+	}
 
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err
@@ -173,9 +195,12 @@ func usage(w io.Writer) {
 	flags.PrintDefaults()
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Environment (a flag wins over its variable, both win over the file):")
-	fmt.Fprintf(w, "  %-20s same as -addr\n", envAddr)
-	fmt.Fprintf(w, "  %-20s same as -redis-url\n", envRedisURL)
-	fmt.Fprintf(w, "  %-20s same as -config\n", envConfig)
+	fmt.Fprintf(w, "  %-26s same as -addr\n", envAddr)
+	fmt.Fprintf(w, "  %-26s same as -redis-url\n", envRedisURL)
+	fmt.Fprintf(w, "  %-26s same as -config\n", envConfig)
+	fmt.Fprintf(w, "  %-26s API keys, comma-separated, added to auth.api_keys\n", envAPIKeys)
+	fmt.Fprintf(w, "  %-26s admin keys, comma-separated, added to auth.admin_keys\n", envAdminKeys)
+	fmt.Fprintf(w, "  %-26s whsec_ secrets, comma-separated, added to callback.signing_secrets\n", envSigningSecrets)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "The YAML configuration file is described in docs/configuration.md.")
 }
@@ -215,6 +240,11 @@ type fileConfig struct {
 	Retry           fileRetry      `yaml:"retry"`
 	Routes          []fileRoute    `yaml:"routes"`
 	Callback        fileCallback   `yaml:"callback"`
+	Retention       *time.Duration `yaml:"retention"`
+	Auth            struct {
+		APIKeys   []string `yaml:"api_keys"`
+		AdminKeys []string `yaml:"admin_keys"`
+	} `yaml:"auth"`
 }
 
 // fileCallback is the file's callback block.
@@ -223,6 +253,7 @@ type fileCallback struct {
 	Workers              *int           `yaml:"workers"`
 	Retry                fileRetry      `yaml:"retry"`
 	AllowPrivateNetworks *bool          `yaml:"allow_private_networks"`
+	SigningSecrets       []string       `yaml:"signing_secrets"`
 }
 
 // fileRoute is one entry of the file's routes.
@@ -290,6 +321,9 @@ func (f fileConfig) applyTo(c *Config) {
 	set(&c.Callback.Workers, f.Callback.Workers)
 	c.Callback.Retry = f.Callback.Retry.over(c.Callback.Retry)
 	set(&c.Callback.AllowPrivateNetworks, f.Callback.AllowPrivateNetworks)
+	c.Callback.SigningSecrets = f.Callback.SigningSecrets
+	set(&c.Retention, f.Retention)
+	c.Auth.APIKeys, c.Auth.AdminKeys = f.Auth.APIKeys, f.Auth.AdminKeys
 }
 
 // validate reports every setting of c that is out of range, each error
@@ -312,6 +346,9 @@ func (c Config) validate() error {
 	}
 	if c.Lease < time.Second {
 		add("lease: must be at least 1s, got %s", c.Lease)
+	}
+	if c.Retention < time.Minute {
+		add("retention: must be at least 1m, got %s", c.Retention)
 	}
 	if c.ShutdownTimeout <= 0 {
 		add("shutdown_timeout: must be positive, got %s", c.ShutdownTimeout)
@@ -427,6 +464,37 @@ func checkRedisURL(s string) error {
 		return nil
 	}
 	return errors.New("scheme must be redis, rediss or unix")
+}
+
+// splitList splits a comma-separated list, dropping empty entries.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// checkSecrets checks keys and signing secrets wherever they came from.
+// Errors name a secret by its position, never by its value.
+func checkSecrets(c Config) error {
+	var errs []error
+	for name, keys := range map[string][]string{"auth.api_keys": c.Auth.APIKeys, "auth.admin_keys": c.Auth.AdminKeys} {
+		for i, k := range keys {
+			if len(k) < 16 {
+				errs = append(errs, fmt.Errorf("%s[%d]: must be at least 16 characters", name, i))
+			}
+		}
+	}
+	for i, sec := range c.Callback.SigningSecrets {
+		raw, ok := strings.CutPrefix(sec, "whsec_")
+		if _, err := base64.StdEncoding.DecodeString(raw); !ok || err != nil || len(raw) < 16 {
+			errs = append(errs, fmt.Errorf("callback.signing_secrets[%d]: must be \"whsec_\" then at least 16 characters of base64", i))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // forwardPolicy is the address policy of forward targets.

@@ -59,6 +59,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		Lease:           30 * time.Second,
 		ShutdownTimeout: 15 * time.Second,
 		LogLevel:        "info",
+		Retention:       7 * 24 * time.Hour,
 		Retry: retry.Policy{
 			MaxAttempts:         5,
 			InitialInterval:     500 * time.Millisecond,
@@ -334,6 +335,43 @@ func TestUsage(t *testing.T) {
 	for _, want := range []string{"-addr", "-redis-url", "-config", envAddr, envRedisURL, envConfig, "docs/configuration.md"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("got usage %q, want it to contain %q", buf.String(), want)
+		}
+	}
+}
+
+func TestLoadConfigSecrets(t *testing.T) {
+	good := "whsec_" + strings.Repeat("QUJD", 8)
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(path, []byte("auth: {api_keys: [file-key-0123456789]}\ncallback: {signing_secrets: ["+good+"]}\nretention: 24h\n"), 0o600)
+	env := map[string]string{
+		envAPIKeys:        "env-key-0123456789, other-key-0123456789",
+		envAdminKeys:      "admin-key-0123456789",
+		envSigningSecrets: good,
+	}
+	c, err := loadConfig([]string{"--config", path}, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.Auth.APIKeys, ","); got != "file-key-0123456789,env-key-0123456789,other-key-0123456789" {
+		t.Errorf("api keys: got %s", got)
+	}
+	if len(c.Auth.AdminKeys) != 1 || len(c.Callback.SigningSecrets) != 2 || c.Retention != 24*time.Hour {
+		t.Errorf("got admin %v, secrets %d, retention %s", c.Auth.AdminKeys, len(c.Callback.SigningSecrets), c.Retention)
+	}
+
+	bad := map[string]string{envAPIKeys: "short", envSigningSecrets: "whsec_not*base64*at*all*here"}
+	_, err = loadConfig(nil, func(k string) string { return bad[k] })
+	if err == nil {
+		t.Fatal("bad secrets: got no error")
+	}
+	for _, want := range []string{"auth.api_keys[0]: must be at least 16", "callback.signing_secrets[0]: must be"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not contain %q", err, want)
+		}
+	}
+	for _, secret := range []string{"short", "not*base64"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("error %q repeats a secret", err)
 		}
 	}
 }

@@ -84,8 +84,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) e
 
 	dispatcher, err := callback.NewDispatcher(st, callback.Config{
 		Workers: cfg.Callback.Workers, Timeout: cfg.Callback.Timeout, Retry: cfg.Callback.Retry,
-		AllowPrivateNetworks: cfg.Callback.AllowPrivateNetworks, Lease: cfg.Lease,
-		DrainTimeout: cfg.ShutdownTimeout, Logger: log,
+		AllowPrivateNetworks: cfg.Callback.AllowPrivateNetworks, SigningSecrets: cfg.Callback.SigningSecrets,
+		Lease: cfg.Lease, DrainTimeout: cfg.ShutdownTimeout, Logger: log,
 	})
 	if err != nil {
 		ln.Close()
@@ -102,7 +102,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) e
 	}
 	api := handler.NewServer(st, handler.ServerConfig{
 		MaxBodyBytes: cfg.MaxBodyBytes, AllowPrivateCallbacks: cfg.Callback.AllowPrivateNetworks,
-		OnEnqueue: proc.Notify, Logger: log,
+		OnEnqueue: proc.Notify, OnRedeliver: dispatcher.Notify, Logger: log,
+		APIKeys: cfg.Auth.APIKeys, AdminKeys: cfg.Auth.AdminKeys,
 	})
 	defer api.Close()
 
@@ -122,6 +123,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) e
 	var workers sync.WaitGroup
 	workers.Go(func() { proc.Run(work) })
 	workers.Go(func() { dispatcher.Run(work) })
+	workers.Go(func() { sweep(work, st, cfg.Retention, log) })
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -130,7 +132,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) e
 		redisName = "embedded"
 	}
 	log.Info("boomerang started", "addr", ln.Addr().String(), "redis", redisName, "key_prefix", cfg.KeyPrefix,
-		"workers", cfg.Workers, "routes", len(routes))
+		"workers", cfg.Workers, "routes", len(routes), "auth", len(cfg.Auth.APIKeys) > 0,
+		"signed_callbacks", len(cfg.Callback.SigningSecrets) > 0, "retention", cfg.Retention)
 
 	var serveErr error
 	select {
@@ -174,4 +177,33 @@ func buildRoutes(cfg Config) []handler.Route {
 		routes[i] = rt
 	}
 	return routes
+}
+
+// sweep deletes settled events older than retention, every minute (or
+// sooner for short retentions), until ctx ends.
+func sweep(ctx context.Context, st *store.Redis, retention time.Duration, log *slog.Logger) {
+	t := time.NewTicker(min(time.Minute, retention/10))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for range 100 { // bounded: at most 100 batches a tick
+			n, err := st.Sweep(ctx, time.Now(), retention)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Warn("retention sweep failed", "err", err)
+				}
+				break
+			}
+			if n > 0 {
+				log.Info("retention: deleted settled events", "deleted", n)
+			}
+			if n == 0 {
+				break
+			}
+		}
+	}
 }
