@@ -8,6 +8,7 @@ import (
 	"mime"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/boomerang-events/boomerang/callback"
 	"github.com/boomerang-events/boomerang/event"
@@ -46,6 +47,11 @@ func jsonContentType(v string) bool {
 func parseEvent(body []byte, idemKey string, guard outbound.Policy) (store.NewEvent, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return store.NewEvent{}, &event.FieldError{Field: "body", Msg: "is empty; send the event as a JSON object"}
+	}
+	if !utf8.Valid(body) {
+		// JSON between systems is UTF-8 (RFC 8259); the decoder would
+		// replace bad bytes in some fields and keep them in others.
+		return store.NewEvent{}, &event.FieldError{Field: "body", Msg: "is not valid UTF-8"}
 	}
 	var in incoming
 	if err := json.Unmarshal(body, &in); err != nil {
@@ -126,7 +132,7 @@ func decodeError(err error) error {
 	case errors.As(err, &typ) && typ.Field == "":
 		return &event.FieldError{Field: "body", Msg: "must be a JSON object, got " + typ.Value}
 	case errors.As(err, &typ):
-		return &event.FieldError{Field: typ.Field, Msg: fmt.Sprintf("must be a %s, got %s", jsonKind(typ.Type.Kind().String()), typ.Value)}
+		return &event.FieldError{Field: typ.Field, Msg: fmt.Sprintf("must be %s, got %s", jsonKind(typ.Type.Kind().String()), typ.Value)}
 	default:
 		return &event.FieldError{Field: "body", Msg: "is not valid JSON: " + err.Error()}
 	}
@@ -135,11 +141,11 @@ func decodeError(err error) error {
 func jsonKind(goKind string) string {
 	switch goKind {
 	case "string":
-		return "string"
+		return "a string"
 	case "map", "struct", "ptr":
-		return "object"
+		return "an object"
 	default:
-		return goKind
+		return "a " + goKind
 	}
 }
 

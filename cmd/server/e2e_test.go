@@ -322,6 +322,8 @@ func TestBadInput(t *testing.T) {
 			{"bad timestamp", `{"event_type":"a","timestamp":"yesterday"}`, "application/json", 400, "timestamp"},
 			{"metadata not strings", `{"event_type":"a","metadata":{"version":1}}`, "application/json", 400, "metadata"},
 			{"bad id", `{"id":"has space","event_type":"a"}`, "application/json", 400, "id"},
+			{"invalid utf-8", "{\"event_type\":\"a\",\"payload\":{\"s\":\"\xff\"}}", "application/json", 400, "body"},
+			{"credentials in callback", `{"event_type":"a","callback":{"success_url":"https://u:p@example.com/cb"}}`, "application/json", 400, "callback.success_url"},
 			{"ftp callback", `{"event_type":"a","callback":{"success_url":"ftp://x/y"}}`, "application/json", 400, "callback.success_url"},
 			{"relative callback", `{"event_type":"a","callback":{"fail_url":"/callback"}}`, "application/json", 400, "callback.fail_url"},
 			{"metadata address callback", `{"event_type":"a","callback":{"success_url":"http://169.254.169.254/latest"}}`, "application/json", 400, "callback.success_url"},

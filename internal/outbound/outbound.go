@@ -46,11 +46,17 @@ var (
 	broadcast4  = netip.MustParseAddr("255.255.255.255")
 )
 
+// MaxURLLen is the longest URL CheckURL accepts.
+const MaxURLLen = 2048
+
 // CheckURL validates raw at the time it is accepted, without a DNS lookup:
 // it must be absolute, use http or https, and have a host. If the host is an
 // IP literal, or localhost or a name under .localhost, it is checked against
 // p. A refused address class wraps ErrForbidden; a malformed URL does not.
 func (p Policy) CheckURL(raw string) error {
+	if len(raw) > MaxURLLen {
+		return fmt.Errorf("outbound: url is longer than %d characters", MaxURLLen)
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return fmt.Errorf("outbound: parse url: %w", err)
@@ -60,6 +66,10 @@ func (p Policy) CheckURL(raw string) error {
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return fmt.Errorf("outbound: scheme %q is not http or https", u.Scheme)
+	}
+	if u.User != nil {
+		// Credentials in a URL end up stored, shown and logged by proxies.
+		return errors.New("outbound: url must not contain credentials (user:password@)")
 	}
 	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
 	if host == "" {

@@ -68,6 +68,9 @@ func TestCheckURL(t *testing.T) {
 		{"empty", "", malformed, malformed},
 		{"empty host", "http:///cb", malformed, malformed},
 		{"port only", "http://:8080/cb", malformed, malformed},
+		{"credentials", "http://user:pass@example.com/cb", malformed, malformed},
+		{"user only", "https://user@example.com/cb", malformed, malformed},
+		{"too long", "https://example.com/" + strings.Repeat("a", MaxURLLen), malformed, malformed},
 		{"opaque", "http:example.com", malformed, malformed},
 		{"bad escape", "http://example.com/%zz", malformed, malformed},
 
