@@ -5,7 +5,10 @@ GO ?= go
 # The race detector needs a C compiler; without one the tests run without it.
 RACE ?= $(shell command -v cc >/dev/null 2>&1 && echo -race)
 
-.PHONY: run test vet build
+# How long each fuzz target runs in `make fuzz`.
+FUZZTIME ?= 10s
+
+.PHONY: run test vet build fuzz
 
 run:
 	$(GO) run ./cmd/server --config config/dev.yaml
@@ -18,3 +21,8 @@ vet:
 
 build:
 	$(GO) build -o bin/boomerang ./cmd/server
+
+# Each fuzz target for FUZZTIME, on top of its committed seed corpus.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParseEvent$$' -fuzztime $(FUZZTIME) ./handler
+	$(GO) test -run '^$$' -fuzz '^FuzzPostEvent$$' -fuzztime $(FUZZTIME) ./handler
