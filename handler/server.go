@@ -40,6 +40,12 @@ type ServerConfig struct {
 	// AdminKeys, when not empty, are the keys the operator actions (retry,
 	// redeliver) require instead of APIKeys.
 	AdminKeys []string
+	// BacklogTarget is the backlog of due events and callbacks (of all
+	// instances) past which POST /event slows down: each event waits 20µs
+	// per event of excess, at most 250ms, so that producers slow to the
+	// pace of the workers instead of starving them. Default 1000; -1 turns
+	// pacing off.
+	BacklogTarget int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives the server's logs. Default slog.Default().
@@ -64,6 +70,7 @@ type Server struct {
 	log    *slog.Logger
 	user   gin.HandlerFunc // auth of the API
 	admin  gin.HandlerFunc // auth of the operator actions
+	pace   *pacer
 }
 
 // NewServer returns the API over st. Close releases it.
@@ -77,6 +84,9 @@ func NewServer(st *store.Redis, cfg ServerConfig) *Server {
 	if cfg.OnEnqueue == nil {
 		cfg.OnEnqueue = func() {}
 	}
+	if cfg.BacklogTarget == 0 {
+		cfg.BacklogTarget = DefaultBacklogTarget
+	}
 	if cfg.OnRedeliver == nil {
 		cfg.OnRedeliver = func() {}
 	}
@@ -87,6 +97,7 @@ func NewServer(st *store.Redis, cfg ServerConfig) *Server {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{st: st, cfg: cfg, guard: outbound.Policy{AllowPrivate: cfg.AllowPrivateCallbacks}, log: cfg.Logger}
+	s.pace = newPacer(cfg.BacklogTarget, st.Due)
 	s.user = require(newKeyring(cfg.APIKeys))
 	s.admin = s.user
 	if len(cfg.AdminKeys) > 0 {
@@ -99,7 +110,10 @@ func NewServer(st *store.Redis, cfg ServerConfig) *Server {
 }
 
 // Close stops taking events. Requests in flight get 503.
-func (s *Server) Close() { s.ingest.Close() }
+func (s *Server) Close() {
+	s.ingest.Close()
+	s.pace.close()
+}
 
 // Register adds the API's routes to r.
 func (s *Server) Register(r gin.IRoutes) {
@@ -156,6 +170,7 @@ func (s *Server) postEvent(c *gin.Context) {
 		fieldError(c, err)
 		return
 	}
+	s.pace.wait(c.Request.Context())
 	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.IngestTimeout)
 	defer cancel()
 	res, err := s.ingest.Submit(ctx, ev)

@@ -256,3 +256,18 @@ func (s *Redis) scan(ctx context.Context, index string, limit int, cursor string
 	}
 	return out, fmt.Sprintf("%d.%s", int64(last.Score), last.Member), nil
 }
+
+// dueScript counts what waits for a worker: events and callbacks due now.
+//
+//	KEYS[1]  event queue (zset)   KEYS[2]  callback queue (zset)
+//	ARGV[1]  now (unix ms)
+var dueScript = redis.NewScript(`
+return redis.call('ZCOUNT', KEYS[1], '-inf', ARGV[1]) + redis.call('ZCOUNT', KEYS[2], '-inf', ARGV[1])
+`)
+
+// Due returns how many events and callbacks are due now and not yet
+// claimed (or whose lease expired): the backlog of all instances' workers.
+func (s *Redis) Due(ctx context.Context, now time.Time) (int, error) {
+	n, err := dueScript.Run(ctx, s.rdb, []string{s.keys.events, s.keys.callbacks}, now.UnixMilli()).Int()
+	return n, wrap("due", err)
+}

@@ -55,6 +55,8 @@ type Config struct {
 	Retry           retry.Policy   // retry: default policy for events; fields not named take retry's defaults
 	Routes          []Route        // routes: first match wins; none configured means every event type is accepted (the caller handles an empty list)
 	Callback        CallbackConfig // callback: delivery of callbacks
+	BacklogTarget   int            // backlog_target: due events and callbacks past which ingest slows down (20µs per event of excess, at most 250ms); default 1000; -1 = never
+	DebugAddr       string         // debug_addr: where to serve /debug/pprof (profiling); default "" = off; keep it on loopback
 	Retention       time.Duration  // retention: how long settled events (and their ids, callbacks, dead letters) are kept; default 168h; at least 1m
 	Auth            AuthConfig     // auth: API keys
 }
@@ -98,6 +100,7 @@ func defaultConfig() Config {
 		ShutdownTimeout: 15 * time.Second,
 		LogLevel:        "info",
 		Retention:       7 * 24 * time.Hour,
+		BacklogTarget:   1000,
 		Retry:           retry.Policy{}.WithDefaults(),
 		Callback: CallbackConfig{
 			Timeout: 10 * time.Second,
@@ -241,6 +244,8 @@ type fileConfig struct {
 	Routes          []fileRoute    `yaml:"routes"`
 	Callback        fileCallback   `yaml:"callback"`
 	Retention       *time.Duration `yaml:"retention"`
+	DebugAddr       *string        `yaml:"debug_addr"`
+	BacklogTarget   *int           `yaml:"backlog_target"`
 	Auth            struct {
 		APIKeys   []string `yaml:"api_keys"`
 		AdminKeys []string `yaml:"admin_keys"`
@@ -323,6 +328,8 @@ func (f fileConfig) applyTo(c *Config) {
 	set(&c.Callback.AllowPrivateNetworks, f.Callback.AllowPrivateNetworks)
 	c.Callback.SigningSecrets = f.Callback.SigningSecrets
 	set(&c.Retention, f.Retention)
+	set(&c.DebugAddr, f.DebugAddr)
+	set(&c.BacklogTarget, f.BacklogTarget)
 	c.Auth.APIKeys, c.Auth.AdminKeys = f.Auth.APIKeys, f.Auth.AdminKeys
 }
 
@@ -346,6 +353,9 @@ func (c Config) validate() error {
 	}
 	if c.Lease < time.Second {
 		add("lease: must be at least 1s, got %s", c.Lease)
+	}
+	if c.BacklogTarget < -1 || c.BacklogTarget == 0 {
+		add("backlog_target: must be positive, or -1 to never slow ingest, got %d", c.BacklogTarget)
 	}
 	if c.Retention < time.Minute {
 		add("retention: must be at least 1m, got %s", c.Retention)

@@ -60,6 +60,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		ShutdownTimeout: 15 * time.Second,
 		LogLevel:        "info",
 		Retention:       7 * 24 * time.Hour,
+		BacklogTarget:   1000,
 		Retry: retry.Policy{
 			MaxAttempts:         5,
 			InitialInterval:     500 * time.Millisecond,

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"sync"
@@ -103,7 +104,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) e
 	api := handler.NewServer(st, handler.ServerConfig{
 		MaxBodyBytes: cfg.MaxBodyBytes, AllowPrivateCallbacks: cfg.Callback.AllowPrivateNetworks,
 		OnEnqueue: proc.Notify, OnRedeliver: dispatcher.Notify, Logger: log,
-		APIKeys: cfg.Auth.APIKeys, AdminKeys: cfg.Auth.AdminKeys,
+		APIKeys: cfg.Auth.APIKeys, AdminKeys: cfg.Auth.AdminKeys, BacklogTarget: cfg.BacklogTarget,
 	})
 	defer api.Close()
 
@@ -124,6 +125,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) e
 	workers.Go(func() { proc.Run(work) })
 	workers.Go(func() { dispatcher.Run(work) })
 	workers.Go(func() { sweep(work, st, cfg.Retention, log) })
+
+	if cfg.DebugAddr != "" {
+		dbg := debugServer(cfg.DebugAddr, log)
+		defer dbg.Close()
+	}
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -206,4 +212,23 @@ func sweep(ctx context.Context, st *store.Redis, retention time.Duration, log *s
 			}
 		}
 	}
+}
+
+// debugServer serves the runtime profiles (net/http/pprof) on addr, apart
+// from the API so they are never exposed with it.
+func debugServer(addr string, log *slog.Logger) *http.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("debug server failed", "addr", addr, "err", err)
+		}
+	}()
+	log.Info("serving profiles", "addr", addr)
+	return srv
 }

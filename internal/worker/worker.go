@@ -87,9 +87,14 @@ type Pool[J, O any] struct {
 	wake  chan struct{} // Notify: work may be due
 	freed chan struct{} // a worker became free
 
-	mu       sync.Mutex // guards inflight
-	inflight map[store.Lease]context.CancelFunc
+	mu         sync.Mutex // guards inflight and committing
+	inflight   map[store.Lease]context.CancelFunc
+	committing int // jobs of inflight whose outcome is being recorded
 }
+
+// maxCommitting bounds the outcomes waiting to be recorded, as a multiple
+// of Workers: past it the pool claims no more until records catch up.
+const maxCommitting = 4
 
 // New returns a pool that takes jobs from q, runs them with run, and records
 // their outcomes. leaseOf returns a job's lease.
@@ -127,13 +132,13 @@ func (p *Pool[J, O]) Run(ctx context.Context) error {
 	defer cancelHard()
 
 	jobs := make(chan J, p.cfg.Workers)
-	var workers sync.WaitGroup
+	var workers, commits sync.WaitGroup
 	workers.Add(p.cfg.Workers)
 	for range p.cfg.Workers {
 		go func() {
 			defer workers.Done()
 			for j := range jobs {
-				p.work(hard, finisher, j)
+				p.work(hard, finisher, &commits, j)
 				signal(p.freed)
 			}
 		}()
@@ -149,7 +154,7 @@ func (p *Pool[J, O]) Run(ctx context.Context) error {
 	close(jobs)
 
 	drained := make(chan struct{})
-	go func() { workers.Wait(); close(drained) }()
+	go func() { workers.Wait(); commits.Wait(); close(drained) }()
 	select {
 	case <-drained:
 	case <-time.After(p.cfg.DrainTimeout):
@@ -169,11 +174,19 @@ func (p *Pool[J, O]) running() int {
 	return len(p.inflight)
 }
 
+// free returns how many jobs the pool may claim now: the workers not
+// running a job, within the bound on outcomes waiting to be recorded.
+func (p *Pool[J, O]) free() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return min(p.cfg.Workers-(len(p.inflight)-p.committing), maxCommitting*p.cfg.Workers-len(p.inflight))
+}
+
 // claimLoop claims jobs for free workers until ctx ends.
 func (p *Pool[J, O]) claimLoop(ctx context.Context, jobs chan<- J) {
 	var failures int
 	for ctx.Err() == nil {
-		free := p.cfg.Workers - p.running() // claimed jobs count from track on
+		free := p.free() // claimed jobs count from track on
 		if free <= 0 {
 			select {
 			case <-p.freed:
@@ -231,10 +244,11 @@ func (p *Pool[J, O]) track(j J) {
 	p.mu.Unlock()
 }
 
-func (p *Pool[J, O]) work(hard context.Context, finisher *batch.Committer[O, error], j J) {
+// work runs a job and hands its outcome to a goroutine that records it, so
+// the worker is free for the next job while the record waits for its batch.
+func (p *Pool[J, O]) work(hard context.Context, finisher *batch.Committer[O, error], commits *sync.WaitGroup, j J) {
 	l := p.leaseOf(j)
 	ctx, cancel := context.WithCancel(hard)
-	defer cancel()
 	p.mu.Lock()
 	p.inflight[l] = cancel
 	p.mu.Unlock()
@@ -243,18 +257,27 @@ func (p *Pool[J, O]) work(hard context.Context, finisher *batch.Committer[O, err
 	if ctx.Err() != nil {
 		// Stopped for good, or the lease was lost: the job is someone
 		// else's, or is given back by releaseAll.
+		cancel()
 		return
 	}
-	if err := p.commit(hard, finisher, out); err != nil {
-		if errors.Is(err, store.ErrLeaseLost) {
-			p.log.Warn("lease lost before the outcome was recorded; dropping it", "id", l.ID)
-		} else {
-			p.log.Error("recording outcome failed; the job will run again when its lease expires", "id", l.ID, "err", err)
-		}
-	}
 	p.mu.Lock()
-	delete(p.inflight, l)
+	p.committing++
 	p.mu.Unlock()
+	commits.Go(func() {
+		defer cancel()
+		if err := p.commit(hard, finisher, out); err != nil {
+			if errors.Is(err, store.ErrLeaseLost) {
+				p.log.Warn("lease lost before the outcome was recorded; dropping it", "id", l.ID)
+			} else {
+				p.log.Error("recording outcome failed; the job will run again when its lease expires", "id", l.ID, "err", err)
+			}
+		}
+		p.mu.Lock()
+		delete(p.inflight, l)
+		p.committing--
+		p.mu.Unlock()
+		signal(p.freed)
+	})
 }
 
 // commit records out, retrying while Redis is unreachable for as long as the
