@@ -8,7 +8,7 @@ RACE ?= $(shell command -v cc >/dev/null 2>&1 && echo -race)
 # How long each fuzz target runs in `make fuzz`.
 FUZZTIME ?= 10s
 
-.PHONY: run test vet build fuzz
+.PHONY: run test vet build fuzz chaos
 
 run:
 	$(GO) run ./cmd/server --config config/dev.yaml
@@ -26,3 +26,10 @@ build:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseEvent$$' -fuzztime $(FUZZTIME) ./handler
 	$(GO) test -run '^$$' -fuzz '^FuzzPostEvent$$' -fuzztime $(FUZZTIME) ./handler
+
+# The fault-injection suite: real server processes on a private redis-server
+# (redis-server on PATH). CHAOS_PROFILE=short (default, ~1.5 min) or full
+# (~3.5 min); CHAOS_REPORT=FILE writes the summary as Markdown.
+chaos:
+	$(GO) vet -tags chaos ./chaos
+	$(GO) test -tags chaos -count=1 -timeout 15m -v ./chaos

@@ -88,8 +88,15 @@ type Pool[J, O any] struct {
 	freed chan struct{} // a worker became free
 
 	mu         sync.Mutex // guards inflight and committing
-	inflight   map[store.Lease]context.CancelFunc
+	inflight   map[store.Lease]*running
 	committing int // jobs of inflight whose outcome is being recorded
+}
+
+// running is a job in flight: claimed, running, or having its outcome
+// recorded.
+type running struct {
+	cancel    context.CancelFunc
+	recording bool // the outcome was handed to the committer
 }
 
 // maxCommitting bounds the outcomes waiting to be recorded, as a multiple
@@ -105,7 +112,7 @@ func New[J, O any](q Queue[J, O], leaseOf func(J) store.Lease, run Func[J, O], c
 		log:      cfg.Logger.With("queue", cfg.Name),
 		wake:     make(chan struct{}, 1),
 		freed:    make(chan struct{}, 1),
-		inflight: make(map[store.Lease]context.CancelFunc),
+		inflight: make(map[store.Lease]*running),
 	}
 }
 
@@ -240,7 +247,7 @@ func sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) {
 // that work replaces.
 func (p *Pool[J, O]) track(j J) {
 	p.mu.Lock()
-	p.inflight[p.leaseOf(j)] = func() {}
+	p.inflight[p.leaseOf(j)] = &running{cancel: func() {}}
 	p.mu.Unlock()
 }
 
@@ -250,7 +257,13 @@ func (p *Pool[J, O]) work(hard context.Context, finisher *batch.Committer[O, err
 	l := p.leaseOf(j)
 	ctx, cancel := context.WithCancel(hard)
 	p.mu.Lock()
-	p.inflight[l] = cancel
+	job := p.inflight[l]
+	if job == nil { // a lost lease cancelled it before it started
+		p.mu.Unlock()
+		cancel()
+		return
+	}
+	job.cancel = cancel
 	p.mu.Unlock()
 
 	out := p.run(ctx, j)
@@ -262,6 +275,7 @@ func (p *Pool[J, O]) work(hard context.Context, finisher *batch.Committer[O, err
 	}
 	p.mu.Lock()
 	p.committing++
+	job.recording = true
 	p.mu.Unlock()
 	commits.Go(func() {
 		defer cancel()
@@ -344,11 +358,16 @@ func (p *Pool[J, O]) cancelLost(leases []store.Lease, lost []string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, l := range leases {
-		if cancel, ok := p.inflight[l]; ok && gone[l.ID] {
-			p.log.Warn("lease lost while running; cancelling the job", "id", l.ID)
-			cancel()
-			delete(p.inflight, l)
+		job, ok := p.inflight[l]
+		if !ok || !gone[l.ID] || job.recording {
+			// A job whose outcome is being recorded may have just been
+			// recorded (its lease dropped with it); if the lease was
+			// really lost, the record is refused and says so.
+			continue
 		}
+		p.log.Warn("lease lost while running; cancelling the job", "id", l.ID)
+		job.cancel()
+		delete(p.inflight, l)
 	}
 }
 
