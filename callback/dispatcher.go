@@ -90,17 +90,9 @@ func NewDispatcher(st *store.Redis, cfg Config) (*Dispatcher, error) {
 	if st == nil {
 		return nil, errors.New("callback: nil store")
 	}
-	p := cfg.Retry
-	if p.MaxAttempts == 0 {
-		p.MaxAttempts = DefaultMaxAttempts
-	}
-	if p.InitialInterval == 0 {
-		p.InitialInterval = DefaultInitialInterval
-	}
-	if p.MaxInterval == 0 {
-		p.MaxInterval = DefaultMaxInterval
-	}
-	p = p.WithDefaults()
+	p := cfg.Retry.Or(RetryPolicy{
+		MaxAttempts: DefaultMaxAttempts, InitialInterval: DefaultInitialInterval, MaxInterval: DefaultMaxInterval,
+	}).WithDefaults()
 	if err := p.Validate(); err != nil {
 		return nil, fmt.Errorf("callback: retry: %w", err)
 	}

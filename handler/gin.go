@@ -106,19 +106,12 @@ func NewGinEventHandler[T any](fn GinEventHandlerFunc[T], eventHandler event.Eve
 }
 
 func inlinePolicy(p RetryPolicy) RetryPolicy {
-	if p.MaxAttempts == 0 {
-		p.MaxAttempts = DefaultInlineMaxAttempts
-	}
-	if p.InitialInterval == 0 {
-		p.InitialInterval = DefaultInlineInitialInterval
-	}
-	if p.MaxInterval == 0 {
-		p.MaxInterval = DefaultInlineMaxInterval
-	}
-	if p.MaxElapsedTime == 0 {
-		p.MaxElapsedTime = DefaultInlineMaxElapsedTime
-	}
-	return p.WithDefaults()
+	return p.Or(RetryPolicy{
+		MaxAttempts:     DefaultInlineMaxAttempts,
+		InitialInterval: DefaultInlineInitialInterval,
+		MaxInterval:     DefaultInlineMaxInterval,
+		MaxElapsedTime:  DefaultInlineMaxElapsedTime,
+	}).WithDefaults()
 }
 
 // runWithRetries runs fn until it succeeds, fails permanently, or the

@@ -22,13 +22,9 @@ type deadLetterView struct {
 
 func (s *Server) getDeadLetters(c *gin.Context) {
 	opts := store.DeadOptions{Cursor: c.Query("cursor"), EventType: c.Query("event_type")}
-	if v := c.Query("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			c.JSON(http.StatusBadRequest, gin.H{"error": "limit: must be a number from 1 to 1000", "field": "limit"})
-			return
-		}
-		opts.Limit = n
+	var ok bool
+	if opts.Limit, ok = parseLimit(c); !ok {
+		return
 	}
 	if opts.EventType != "" {
 		if err := event.ValidateEventType(opts.EventType); err != nil {

@@ -61,7 +61,7 @@ func NewProcessor(st *store.Redis, routes []Route, cfg ProcessorConfig) (*Proces
 	}
 	resolved := make(router, len(routes))
 	for i, rt := range routes {
-		rt.Retry = overlay(cfg.Retry, rt.Retry)
+		rt.Retry = rt.Retry.Or(cfg.Retry)
 		resolved[i] = rt
 	}
 	if err := validateRoutes(resolved); err != nil {
@@ -82,29 +82,6 @@ func NewProcessor(st *store.Redis, routes []Route, cfg ProcessorConfig) (*Proces
 		DrainTimeout: cfg.DrainTimeout, Now: cfg.Now, Logger: cfg.Logger,
 	})
 	return p, nil
-}
-
-// overlay returns base with the non-zero fields of over.
-func overlay(base, over RetryPolicy) RetryPolicy {
-	if over.MaxAttempts != 0 {
-		base.MaxAttempts = over.MaxAttempts
-	}
-	if over.InitialInterval != 0 {
-		base.InitialInterval = over.InitialInterval
-	}
-	if over.Multiplier != 0 {
-		base.Multiplier = over.Multiplier
-	}
-	if over.RandomizationFactor != 0 {
-		base.RandomizationFactor = over.RandomizationFactor
-	}
-	if over.MaxInterval != 0 {
-		base.MaxInterval = over.MaxInterval
-	}
-	if over.MaxElapsedTime != 0 {
-		base.MaxElapsedTime = over.MaxElapsedTime
-	}
-	return base
 }
 
 // Run processes events until ctx ends, then lets running events finish (up

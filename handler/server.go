@@ -208,13 +208,9 @@ func (s *Server) getCallback(c *gin.Context) {
 		return
 	}
 	opts := store.ListOptions{Cursor: c.Query("cursor")}
-	if v := c.Query("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			c.JSON(http.StatusBadRequest, gin.H{"error": "limit: must be a number from 1 to 1000", "field": "limit"})
-			return
-		}
-		opts.Limit = n
+	var ok bool
+	if opts.Limit, ok = parseLimit(c); !ok {
+		return
 	}
 	if v := c.Query("status"); v != "" {
 		st, err := event.ParseStatus(v)
@@ -284,4 +280,19 @@ func (s *Server) readyz(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+// parseLimit reads the limit query parameter (0 when absent), answering
+// 400 and returning false when it is not a number from 1 to 1000.
+func parseLimit(c *gin.Context) (int, bool) {
+	v := c.Query("limit")
+	if v == "" {
+		return 0, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1000 {
+		c.JSON(http.StatusBadRequest, gin.H{"error": "limit: must be a number from 1 to 1000", "field": "limit"})
+		return 0, false
+	}
+	return n, true
 }

@@ -52,27 +52,41 @@ const (
 	DefaultMaxElapsedTime      = time.Hour
 )
 
+// Defaults is the policy WithDefaults completes others with.
+var Defaults = Policy{
+	MaxAttempts:         DefaultMaxAttempts,
+	InitialInterval:     DefaultInitialInterval,
+	Multiplier:          DefaultMultiplier,
+	RandomizationFactor: DefaultRandomizationFactor,
+	MaxInterval:         DefaultMaxInterval,
+	MaxElapsedTime:      DefaultMaxElapsedTime,
+}
+
 // WithDefaults returns p with every zero field set to its default. The
 // negative "none" values stay as they are, so applying it twice changes
 // nothing.
-func (p Policy) WithDefaults() Policy {
+func (p Policy) WithDefaults() Policy { return p.Or(Defaults) }
+
+// Or returns p with each zero field taken from fallback: a route's policy
+// over the server's, or the server's over the defaults.
+func (p Policy) Or(fallback Policy) Policy {
 	if p.MaxAttempts == 0 {
-		p.MaxAttempts = DefaultMaxAttempts
+		p.MaxAttempts = fallback.MaxAttempts
 	}
 	if p.InitialInterval == 0 {
-		p.InitialInterval = DefaultInitialInterval
+		p.InitialInterval = fallback.InitialInterval
 	}
 	if p.Multiplier == 0 {
-		p.Multiplier = DefaultMultiplier
+		p.Multiplier = fallback.Multiplier
 	}
 	if p.RandomizationFactor == 0 {
-		p.RandomizationFactor = DefaultRandomizationFactor
+		p.RandomizationFactor = fallback.RandomizationFactor
 	}
 	if p.MaxInterval == 0 {
-		p.MaxInterval = DefaultMaxInterval
+		p.MaxInterval = fallback.MaxInterval
 	}
 	if p.MaxElapsedTime == 0 {
-		p.MaxElapsedTime = DefaultMaxElapsedTime
+		p.MaxElapsedTime = fallback.MaxElapsedTime
 	}
 	return p
 }

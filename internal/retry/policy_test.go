@@ -338,3 +338,16 @@ func TestNewBackOffIsFresh(t *testing.T) {
 		t.Errorf("retries of a second backoff after the first was used up: got %d, want 2", got)
 	}
 }
+
+func TestOr(t *testing.T) {
+	route := retry.Policy{MaxAttempts: 3, InitialInterval: 100 * time.Millisecond}
+	server := retry.Policy{MaxAttempts: 5, InitialInterval: time.Second, Multiplier: 3, RandomizationFactor: -1, MaxInterval: time.Minute, MaxElapsedTime: -1}
+	got := route.Or(server)
+	want := retry.Policy{MaxAttempts: 3, InitialInterval: 100 * time.Millisecond, Multiplier: 3, RandomizationFactor: -1, MaxInterval: time.Minute, MaxElapsedTime: -1}
+	if got != want {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	if got := (retry.Policy{}).Or(retry.Defaults); got != retry.Defaults {
+		t.Errorf("zero policy: got %+v, want the defaults", got)
+	}
+}
