@@ -1,10 +1,11 @@
 // Package batch groups concurrent calls into batches (group commit), so that
 // many requests share one Redis round trip.
 //
-// A Committer has a few flushers. Each takes the first waiting item, then
-// every item already waiting, up to MaxBatch, without waiting for more, and
-// flushes them in one call. At low load a batch is one item and adds no
-// delay; under load batches grow while a flush is in flight.
+// A Committer has a few flushers. One at a time collects a batch: it takes
+// the first waiting item, then every item that arrives within Linger (or
+// only those already waiting, without Linger), up to MaxBatch, and flushes
+// them in one call while the next flusher collects. Under load batches grow
+// both with Linger and while flushes are in flight.
 package batch
 
 import (
@@ -31,16 +32,21 @@ type Config struct {
 	Flushers int
 	// Timeout bounds one flush. Default 5s.
 	Timeout time.Duration
+	// Linger is how long a batch waits for more items after its first,
+	// unless it fills up first. Default 0: take only the items already
+	// waiting.
+	Linger time.Duration
 }
 
 // Committer batches Submit calls into calls of a FlushFunc.
 type Committer[T, R any] struct {
-	flush FlushFunc[T, R]
-	cfg   Config
-	reqs  chan request[T, R]
-	stop  chan struct{}
-	once  sync.Once
-	wg    sync.WaitGroup
+	flush   FlushFunc[T, R]
+	cfg     Config
+	reqs    chan request[T, R]
+	collect chan struct{} // held by the flusher collecting a batch
+	stop    chan struct{}
+	once    sync.Once
+	wg      sync.WaitGroup
 }
 
 type request[T, R any] struct {
@@ -64,7 +70,7 @@ func New[T, R any](flush FlushFunc[T, R], cfg Config) *Committer[T, R] {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
 	}
-	c := &Committer[T, R]{flush: flush, cfg: cfg, reqs: make(chan request[T, R]), stop: make(chan struct{})}
+	c := &Committer[T, R]{flush: flush, cfg: cfg, reqs: make(chan request[T, R]), collect: make(chan struct{}, 1), stop: make(chan struct{})}
 	c.wg.Add(cfg.Flushers)
 	for range cfg.Flushers {
 		go c.run()
@@ -105,28 +111,58 @@ func (c *Committer[T, R]) run() {
 	defer c.wg.Done()
 	reqs := make([]request[T, R], 0, c.cfg.MaxBatch)
 	items := make([]T, 0, c.cfg.MaxBatch)
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
 	for {
 		reqs, items = reqs[:0], items[:0]
+		select {
+		case c.collect <- struct{}{}:
+		case <-c.stop:
+			return
+		}
 		select {
 		case r := <-c.reqs:
 			reqs = append(reqs, r)
 		case <-c.stop:
+			<-c.collect
 			return
 		}
-	drain:
-		for len(reqs) < c.cfg.MaxBatch {
-			select {
-			case r := <-c.reqs:
-				reqs = append(reqs, r)
-			default:
-				break drain
-			}
-		}
+		reqs = c.gather(reqs, linger)
+		<-c.collect // the next flusher collects while this one flushes
 		for _, r := range reqs {
 			items = append(items, r.item)
 		}
 		c.commit(reqs, items)
 	}
+}
+
+// gather adds to reqs the items that arrive within Linger, or those
+// already waiting, up to MaxBatch.
+func (c *Committer[T, R]) gather(reqs []request[T, R], linger *time.Timer) []request[T, R] {
+	if c.cfg.Linger <= 0 {
+		for len(reqs) < c.cfg.MaxBatch {
+			select {
+			case r := <-c.reqs:
+				reqs = append(reqs, r)
+			default:
+				return reqs
+			}
+		}
+		return reqs
+	}
+	linger.Reset(c.cfg.Linger)
+	defer linger.Stop()
+	for len(reqs) < c.cfg.MaxBatch {
+		select {
+		case r := <-c.reqs:
+			reqs = append(reqs, r)
+		case <-linger.C:
+			return reqs
+		case <-c.stop:
+			return reqs
+		}
+	}
+	return reqs
 }
 
 func (c *Committer[T, R]) commit(reqs []request[T, R], items []T) {

@@ -343,3 +343,34 @@ func TestCommitterConcurrent(t *testing.T) {
 		t.Errorf("items flushed: got %d, want %d", total, n)
 	}
 }
+
+// With Linger, items that arrive one by one within the linger share a
+// batch instead of each taking its own flush.
+func TestCommitterLinger(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var sizes []int
+		c := batch.New(func(_ context.Context, items []int) ([]int, error) {
+			mu.Lock()
+			sizes = append(sizes, len(items))
+			mu.Unlock()
+			return items, nil
+		}, batch.Config{Linger: 10 * time.Millisecond, MaxBatch: 100})
+		defer c.Close()
+		var wg sync.WaitGroup
+		for i := range 5 {
+			wg.Go(func() {
+				time.Sleep(time.Duration(i) * time.Millisecond) // spread within the linger
+				if _, err := c.Submit(context.Background(), i); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		if len(sizes) != 1 || sizes[0] != 5 {
+			t.Errorf("batch sizes: got %v, want [5]", sizes)
+		}
+	})
+}

@@ -43,6 +43,10 @@ type Config struct {
 	// PollInterval is the longest the pool sleeps before looking for due
 	// jobs when it was not notified. Default 100ms.
 	PollInterval time.Duration
+	// ClaimLinger is how long the pool waits after a claim that found fewer
+	// due jobs than it had room for, so that the next claim takes the jobs
+	// that came meanwhile together: fewer, larger claims. Default 2ms.
+	ClaimLinger time.Duration
 	// DrainTimeout is how long Run waits for running jobs after its context
 	// ends, before it cancels them and gives their leases back. Default 10s.
 	DrainTimeout time.Duration
@@ -67,6 +71,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = 10 * time.Second
+	}
+	if c.ClaimLinger <= 0 {
+		c.ClaimLinger = 2 * time.Millisecond
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -131,7 +138,7 @@ func signal(c chan struct{}) {
 // to DrainTimeout for the running jobs to finish and record their outcomes,
 // cancels the rest and gives their leases back to the queue.
 func (p *Pool[J, O]) Run(ctx context.Context) error {
-	finisher := batch.New(p.finish, batch.Config{MaxBatch: 256, Flushers: 2, Timeout: p.cfg.Lease})
+	finisher := batch.New(p.finish, batch.Config{MaxBatch: 256, Flushers: 2, Timeout: p.cfg.Lease, Linger: time.Millisecond})
 	defer finisher.Close()
 
 	// Jobs run under hard, which outlives ctx by the drain.
@@ -221,6 +228,11 @@ func (p *Pool[J, O]) claimLoop(ctx context.Context, jobs chan<- J) {
 		for _, j := range claimed {
 			p.track(j)
 			jobs <- j // never blocks: at most free jobs were claimed
+		}
+		if len(claimed) > 0 && len(claimed) < free {
+			// The queue is drained for now: let jobs gather for the next
+			// claim rather than claiming them one by one.
+			sleep(ctx, p.cfg.ClaimLinger, nil)
 		}
 		if len(claimed) == 0 {
 			wait := p.cfg.PollInterval
