@@ -8,7 +8,7 @@ RACE ?= $(shell command -v cc >/dev/null 2>&1 && echo -race)
 # How long each fuzz target runs in `make fuzz`.
 FUZZTIME ?= 10s
 
-.PHONY: run test vet build fuzz chaos
+.PHONY: run test vet build fuzz chaos bench bench-quick
 
 run:
 	$(GO) run ./cmd/server --config config/dev.yaml
@@ -33,3 +33,13 @@ fuzz:
 chaos:
 	$(GO) vet -tags chaos ./chaos
 	$(GO) test -tags chaos -count=1 -timeout 15m -v ./chaos
+
+# Boomerang against the one-round-trip baseline and the seed-like server
+# (docs/benchmarks.md), about 70 s. BENCH_FLAGS passes flags, such as --memory.
+bench:
+	$(GO) run ./bench/run $(BENCH_FLAGS)
+
+# A smoke run of the benchmark (about 30 s): every phase runs and produces
+# numbers; targets are printed, not enforced.
+bench-quick:
+	$(GO) run ./bench/run --quick

@@ -1,0 +1,91 @@
+// Command run is Boomerang's benchmark, what `make bench` runs:
+//
+//	go run ./bench/run [--duration 5s] [--quick] [--memory] [--out docs/bench-result.md]
+//
+// It builds cmd/server, bench/baseline, cmd/loadgen and bench/seedlike into
+// a temporary directory, starts a private redis-server on a free loopback
+// port (no persistence), and measures, in one run and under the same
+// conditions, the one-round-trip baseline server and Boomerang side by side:
+//
+//	a. ingest, closed loop, 128 connections: requests/s (baseline and
+//	   Boomerang alternated and repeated, median of each)
+//	b. ingest latency at a fixed 5000 requests/s (no coordinated omission)
+//	c. sustained ingest plus processing, route accept, no callbacks:
+//	   events accepted / (load time + time to drain the backlog)
+//	d. end to end with callbacks, in a closed loop and then at a fixed rate
+//	   (0.8 x the closed-loop rate): events/s from accept to callback, delay,
+//	   backlog, lost and duplicate callbacks, and the Redis commands and
+//	   round trips per event from INFO commandstats; and the seed-like server
+//	   (bench/seedlike) the same two ways, as the comparison
+//	e. with --memory: server RSS and Redis memory per event with a backlog
+//	   of --memory-events queued events
+//
+// Servers run with GOMAXPROCS=1 pinned to core 0 (taskset -c 0); the load
+// generator and Redis share core 1. It prints a Markdown table of every
+// figure against the targets of the benchmark issue, PASS or MISS, and
+// writes it to --out when given. Every child process runs in its own
+// process group and is killed on every exit path; all traffic stays on
+// 127.0.0.1. docs/benchmarks.md explains each phase.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errMissed):
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(3)
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// errMissed is returned with --strict when a target was missed.
+var errMissed = errors.New("a target was missed (--strict)")
+
+// run parses args, runs the benchmark and prints the report to stdout;
+// progress goes to progress.
+func run(ctx context.Context, args []string, stdout, progress io.Writer) error {
+	opts, err := parseFlags(args, progress)
+	if err != nil {
+		return err
+	}
+	b, err := newBench(opts, progress)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	rep, err := b.run(ctx)
+	if err != nil {
+		return err
+	}
+	md := rep.markdown()
+	fmt.Fprint(stdout, md)
+	if opts.out != "" {
+		if err := os.WriteFile(opts.out, []byte(md), 0o644); err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
+		b.logf("wrote %s", opts.out)
+	}
+	if err := rep.smokeCheck(); err != nil {
+		return err
+	}
+	if opts.strict && !opts.quick && rep.missed() {
+		return errMissed
+	}
+	return nil
+}
