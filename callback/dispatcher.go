@@ -174,13 +174,17 @@ func (e *permanentError) Unwrap() error { return e.err }
 func (d *Dispatcher) post(ctx context.Context, cb *store.Callback) (int, time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cb.URL, bytes.NewReader(cb.Body))
+	payload, err := body(cb)
+	if err != nil {
+		return 0, 0, &permanentError{fmt.Errorf("callback: encode: %w", err)}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cb.URL, bytes.NewReader(payload))
 	if err != nil {
 		return 0, 0, &permanentError{fmt.Errorf("callback: bad url: %w", err)}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Boomerang-Callback/1")
-	if err := d.sign(req.Header, cb); err != nil {
+	if err := d.sign(req.Header, cb.ID, payload); err != nil {
 		return 0, 0, &permanentError{err}
 	}
 	resp, err := d.cfg.Client.Do(req)
@@ -220,16 +224,16 @@ func newSigners(secrets []string) ([]*standardwebhooks.Webhook, error) {
 	return out, nil
 }
 
-// sign sets the Standard Webhooks headers of a delivery of cb.
-func (d *Dispatcher) sign(h http.Header, cb *store.Callback) error {
-	h.Set(standardwebhooks.HeaderWebhookID, cb.ID)
+// sign sets the Standard Webhooks headers of a delivery of payload.
+func (d *Dispatcher) sign(h http.Header, id string, payload []byte) error {
+	h.Set(standardwebhooks.HeaderWebhookID, id)
 	if len(d.signers) == 0 {
 		return nil
 	}
 	now := d.cfg.Now()
 	sigs := make([]string, len(d.signers))
 	for i, wh := range d.signers {
-		sig, err := wh.Sign(cb.ID, now, cb.Body)
+		sig, err := wh.Sign(id, now, payload)
 		if err != nil {
 			return fmt.Errorf("callback: sign: %w", err)
 		}

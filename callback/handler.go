@@ -184,7 +184,7 @@ func (h *eventHandler[T]) AfterHandle(ctx context.Context, msg event.EventMessag
 	if errs[0] != nil {
 		return fmt.Errorf("callback: record outcome of %s: %w", rec.ID, errs[0])
 	}
-	if cb.Status == event.CallbackPending {
+	if cb != nil {
 		h.cfg.notify()
 	}
 	return nil

@@ -19,31 +19,40 @@ type Payload struct {
 	CompletedAt time.Time    `json:"completed_at"`
 }
 
-// NewRecord returns the callback record of rec's terminal outcome: pending
-// delivery to the URL the outcome calls for, or with status none when the
-// event has no such URL. Its ID, the webhook-id of every delivery, is unique
-// to this outcome: the event's id and its run.
+// NewRecord returns the callback record of rec's terminal outcome, pending
+// delivery to the URL the outcome calls for, or nil when the event has no
+// such URL (it is then only polled). Its ID, the webhook-id of every
+// delivery, is unique to this outcome: the event's id and its run.
 func NewRecord(rec store.Record) *store.Callback {
-	body, _ := json.Marshal(Payload{ // cannot fail: plain fields, valid status
-		EventID:     rec.ID,
-		EventType:   rec.EventType,
-		Status:      rec.Status,
-		Attempts:    rec.Attempts,
-		Error:       rec.LastError,
-		CompletedAt: rec.CompletedAt,
+	url := rec.CallbackURL()
+	if url == "" {
+		return nil
+	}
+	return &store.Callback{
+		ID:            "cb_" + rec.ID + "_" + strconv.Itoa(max(rec.Run, 1)),
+		EventID:       rec.ID,
+		URL:           url,
+		Status:        event.CallbackPending,
+		CreatedAt:     rec.CompletedAt,
+		QueuedAt:      rec.CompletedAt,
+		UpdatedAt:     rec.CompletedAt,
+		EventType:     rec.EventType,
+		EventStatus:   rec.Status,
+		EventAttempts: rec.Attempts,
+		EventError:    rec.LastError,
+		CompletedAt:   rec.CompletedAt,
+	}
+}
+
+// body returns the JSON a delivery of cb sends: the same bytes for every
+// delivery of one callback.
+func body(cb *store.Callback) ([]byte, error) {
+	return json.Marshal(Payload{
+		EventID:     cb.EventID,
+		EventType:   cb.EventType,
+		Status:      cb.EventStatus,
+		Attempts:    cb.EventAttempts,
+		Error:       cb.EventError,
+		CompletedAt: cb.CompletedAt,
 	})
-	cb := &store.Callback{
-		ID:        "cb_" + rec.ID + "_" + strconv.Itoa(max(rec.Run, 1)),
-		EventID:   rec.ID,
-		URL:       rec.CallbackURL(),
-		Status:    event.CallbackPending,
-		CreatedAt: rec.CompletedAt,
-		QueuedAt:  rec.CompletedAt,
-		UpdatedAt: rec.CompletedAt,
-		Body:      body,
-	}
-	if cb.URL == "" {
-		cb.Status = event.CallbackNone
-	}
-	return cb
 }

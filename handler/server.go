@@ -194,7 +194,14 @@ func (s *Server) postEvent(c *gin.Context) {
 	}
 	s.cfg.OnEnqueue()
 	id := ev.Record.ID
-	c.JSON(http.StatusAccepted, gin.H{"event_id": id, "status": event.StatusQueued, "status_url": "/callback?event_id=" + id})
+	c.JSON(http.StatusAccepted, accepted{EventID: id, Status: event.StatusQueued, StatusURL: "/callback?event_id=" + id})
+}
+
+// accepted is the answer to an accepted event.
+type accepted struct {
+	EventID   string       `json:"event_id"`
+	Status    event.Status `json:"status"`
+	StatusURL string       `json:"status_url"`
 }
 
 func fieldError(c *gin.Context, err error) {

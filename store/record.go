@@ -3,7 +3,6 @@ package store
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"time"
 
 	"github.com/boomerang-events/boomerang/event"
@@ -96,8 +95,12 @@ type Callback struct {
 	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"`
 	DeliveredAt   time.Time `json:"delivered_at,omitzero"`
 
-	// Body is the JSON sent to URL.
-	Body json.RawMessage `json:"body"`
+	// The outcome the callback reports, sent as its JSON body.
+	EventType     string       `json:"event_type"`
+	EventStatus   event.Status `json:"event_status,omitzero"`
+	EventAttempts int          `json:"event_attempts"`
+	EventError    string       `json:"event_error,omitempty"`
+	CompletedAt   time.Time    `json:"completed_at"`
 	// History lists the finished deliveries, oldest first.
 	History []Delivery `json:"history,omitempty"`
 }
