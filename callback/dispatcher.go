@@ -34,7 +34,7 @@ const (
 
 // Config tunes a Dispatcher. The zero value works.
 type Config struct {
-	// Workers is the number of deliveries in flight at once. Default 16.
+	// Workers is the number of deliveries in flight at once. Default 64.
 	Workers int
 	// Timeout bounds one delivery, response included. Default 10s.
 	Timeout time.Duration

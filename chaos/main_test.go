@@ -90,8 +90,12 @@ var prof profile
 // Constants of the server configuration every scenario shares.
 const (
 	lease           = 2 * time.Second
-	workers         = 16 // event workers per instance (the server default)
-	callbackWorkers = 16 // callback senders per instance (the server default)
+	workers         = 16 // event workers per instance, set in each config
+	callbackWorkers = 16 // callback senders per instance, set in each config
+	// inflightFactor: an instance holds leases for at most this many jobs
+	// per worker, those running and those whose outcome waits to be
+	// recorded (internal/worker's maxCommitting); a kill can repeat them all.
+	inflightFactor = 4
 )
 
 func TestMain(m *testing.M) {

@@ -170,12 +170,12 @@ func TestRedisOutage(t *testing.T) {
 	// No crash here, but an outcome that could not be recorded while Redis
 	// was down runs again once its lease expires: at most what was in
 	// flight, per instance and outage.
-	bound := workers * len(h.insts) * len(outages)
+	bound := inflightFactor * workers * len(h.insts) * len(outages)
 	if a.dupProcessing > bound {
 		t.Errorf("duplicate processing: got %d, want at most %d", a.dupProcessing, bound)
 	}
-	if a.dupDeliveries > callbackWorkers*len(h.insts)*len(outages) {
-		t.Errorf("duplicate deliveries: got %d, want at most %d", a.dupDeliveries, callbackWorkers*len(h.insts)*len(outages))
+	if a.dupDeliveries > inflightFactor*callbackWorkers*len(h.insts)*len(outages) {
+		t.Errorf("duplicate deliveries: got %d, want at most %d", a.dupDeliveries, inflightFactor*callbackWorkers*len(h.insts)*len(outages))
 	}
 	res.accepted, res.lost, res.dupDeliveries, res.dupProcessing = a.accepted, a.lost, a.dupDeliveries, a.dupProcessing
 	res.recovery = fmt.Sprintf("%s (max per instance)", worst.Round(time.Millisecond))

@@ -15,7 +15,7 @@ import (
 
 // ProcessorConfig tunes a Processor. The zero value works.
 type ProcessorConfig struct {
-	// Workers is the number of events run at once. Default 16.
+	// Workers is the number of events run at once. Default 64.
 	Workers int
 	// Retry is the default policy; a route's non-zero fields override it.
 	// Zero fields take the retry package's defaults (5 attempts, 500ms

@@ -17,7 +17,7 @@ type options struct {
 	conns         int           // closed-loop connections; default 128
 	rate          float64       // fixed rate of phase b; default 5000
 	e2eRate       float64       // fixed rate of phase d; 0: 0.8 x Boomerang's closed-loop end-to-end rate
-	workers       int           // Boomerang's workers; default 16
+	workers       int           // Boomerang's workers; default 64, the server's default
 	backlogTarget int           // Boomerang's backlog_target; 0 leaves the server's default
 	drainMax      time.Duration // bound of every wait for a backlog or callbacks to drain; default 30s (--quick 10s)
 	quick         bool          // smoke run: short, targets reported but not enforced
@@ -45,7 +45,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.IntVar(&o.conns, "conns", 128, "connections of the closed-loop phases")
 	fs.Float64Var(&o.rate, "rate", 5000, "fixed arrival rate of the latency phase, requests/s")
 	fs.Float64Var(&o.e2eRate, "e2e-rate", 0, "fixed rate of the end-to-end phase, events/s; 0: 0.8 x Boomerang's closed-loop end-to-end rate, measured just before")
-	fs.IntVar(&o.workers, "workers", 16, "Boomerang's workers setting")
+	fs.IntVar(&o.workers, "workers", 64, "Boomerang's workers setting (the server's default is 64)")
 	fs.IntVar(&o.backlogTarget, "backlog-target", 0, "Boomerang's backlog_target (ingest pacing; -1 turns it off); 0 keeps the server's default")
 	fs.DurationVar(&o.drainMax, "drain-max", 30*time.Second, "longest wait for a backlog or for callbacks to drain (--quick: 10s)")
 	fs.BoolVar(&o.quick, "quick", false, "smoke run for CI (~30s): checks that everything runs and produces numbers; targets are not enforced")

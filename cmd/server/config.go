@@ -47,7 +47,7 @@ type Config struct {
 	Addr            string         // addr: listen address; default "127.0.0.1:8080"
 	RedisURL        string         // redis_url: redis://, rediss:// or unix://; default "" = embedded in-memory Redis for development
 	KeyPrefix       string         // key_prefix: prefix of every Redis key; default "boomerang"; 1-64 letters, digits, . _ : -
-	Workers         int            // workers: events processed at once; default 16; 1..4096
+	Workers         int            // workers: events processed at once (and most events claimed in one go); default 64; 1..4096
 	MaxBodyBytes    int64          // max_body_bytes: largest accepted request body; default 1 MiB; 1 KiB..64 MiB
 	Lease           time.Duration  // lease: how long a claimed event stays claimed; default 30s; at least 1s
 	ShutdownTimeout time.Duration  // shutdown_timeout: how long shutdown drains in-flight work; default 15s
@@ -81,7 +81,7 @@ type Route struct {
 // CallbackConfig configures the delivery of callbacks.
 type CallbackConfig struct {
 	Timeout              time.Duration // timeout: of one delivery; default 10s
-	Workers              int           // workers: deliveries at once; default 16; 1..4096
+	Workers              int           // workers: deliveries at once; default 64; 1..4096
 	Retry                retry.Policy  // retry: default max_attempts 8, initial_interval 1s, max_interval 5m, the rest retry's defaults
 	AllowPrivateNetworks bool          // allow_private_networks: allow callbacks to private addresses; default false
 	SigningSecrets       []string      // signing_secrets (and BOOMERANG_SIGNING_SECRETS): whsec_ secrets; each adds a Standard Webhooks signature
@@ -94,7 +94,7 @@ func defaultConfig() Config {
 	return Config{
 		Addr:            "127.0.0.1:8080",
 		KeyPrefix:       "boomerang",
-		Workers:         16,
+		Workers:         64,
 		MaxBodyBytes:    1 << 20,
 		Lease:           30 * time.Second,
 		ShutdownTimeout: 15 * time.Second,
@@ -104,7 +104,7 @@ func defaultConfig() Config {
 		Retry:           retry.Policy{}.WithDefaults(),
 		Callback: CallbackConfig{
 			Timeout: 10 * time.Second,
-			Workers: 16,
+			Workers: 64,
 			Retry: retry.Policy{
 				MaxAttempts:     8,
 				InitialInterval: time.Second,

@@ -54,7 +54,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		Addr:            "127.0.0.1:8080",
 		RedisURL:        "",
 		KeyPrefix:       "boomerang",
-		Workers:         16,
+		Workers:         64,
 		MaxBodyBytes:    1 << 20,
 		Lease:           30 * time.Second,
 		ShutdownTimeout: 15 * time.Second,
@@ -71,7 +71,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		},
 		Callback: CallbackConfig{
 			Timeout: 10 * time.Second,
-			Workers: 16,
+			Workers: 64,
 			Retry: retry.Policy{
 				MaxAttempts:         8,
 				InitialInterval:     time.Second,

@@ -35,7 +35,8 @@ type Func[J, O any] func(ctx context.Context, job J) O
 type Config struct {
 	// Name tells the pool's logs apart, such as "events". Default "jobs".
 	Name string
-	// Workers is the number of jobs run at once. Default 16.
+	// Workers is the number of jobs run at once, and so the most claimed
+	// in one go. Default 64.
 	Workers int
 	// Lease is how long a claimed job stays claimed without renewal; the
 	// pool renews it every Lease/3 while the job runs. Default 30s.
@@ -61,7 +62,7 @@ func (c *Config) setDefaults() {
 		c.Name = "jobs"
 	}
 	if c.Workers <= 0 {
-		c.Workers = 16
+		c.Workers = 64
 	}
 	if c.Lease <= 0 {
 		c.Lease = 30 * time.Second
