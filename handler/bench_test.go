@@ -1,7 +1,7 @@
 package handler
 
 import (
-	"encoding/json"
+	json "github.com/goccy/go-json"
 	"io"
 	"log/slog"
 	"strings"
@@ -46,7 +46,7 @@ func BenchmarkProcessOutcome(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		out := p.process(b.Context(), job)
-		// What finishOutcomes encodes for the finish script.
+		// What finishOutcomes encodes for the finish script, with the store's codec.
 		if _, err := json.Marshal(out.Record); err != nil {
 			b.Fatal(err)
 		}

@@ -26,7 +26,7 @@ func finishAs(t *testing.T, s *store.Redis, now time.Time, id string, status eve
 	}
 	out := store.Outcome{Lease: jobs[0].Lease, Record: rec}
 	if cbStatus != 0 {
-		out.Callback = &store.Callback{ID: "cb-" + id, EventID: id, URL: "http://example.com/cb", Status: cbStatus, QueuedAt: now}
+		out.Callback = &store.Callback{ID: "cb-" + id, EventID: id, URL: "http://example.com/cb", Status: cbStatus, QueuedAt: now, EventStatus: status}
 		if cbStatus == event.CallbackNone {
 			out.Callback.URL = ""
 		}

@@ -230,9 +230,9 @@ func TestCallbackOutbox(t *testing.T) {
 		for _, j := range jobs {
 			rec := j.Record
 			rec.Status = event.StatusSucceeded
-			cb := &store.Callback{ID: "cb-" + j.ID, EventID: j.ID, Status: event.CallbackPending, URL: rec.SuccessURL}
+			cb := &store.Callback{ID: "cb-" + j.ID, EventID: j.ID, Status: event.CallbackPending, URL: rec.SuccessURL, EventStatus: rec.Status}
 			if j.ID == "e2" {
-				cb = &store.Callback{ID: "cb-e2", EventID: "e2", Status: event.CallbackNone}
+				cb = &store.Callback{ID: "cb-e2", EventID: "e2", Status: event.CallbackNone, EventStatus: rec.Status}
 			}
 			outs = append(outs, store.Outcome{Lease: j.Lease, Record: rec, Callback: cb})
 		}
