@@ -179,7 +179,9 @@ func checkTimestamp(raw json.RawMessage) error {
 		return nil
 	}
 	var s string
-	if json.Unmarshal(raw, &s) != nil {
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && !bytes.ContainsRune(raw, '\\') {
+		s = string(raw[1 : len(raw)-1]) // a plain string token: no escapes to decode
+	} else if json.Unmarshal(raw, &s) != nil {
 		return &event.FieldError{Field: "timestamp", Msg: "must be a string with an RFC 3339 time"}
 	}
 	if _, err := time.Parse(time.RFC3339Nano, s); err != nil {
