@@ -31,7 +31,7 @@ func (s *Redis) ClaimCallbacks(ctx context.Context, now time.Time, lease time.Du
 	for i, id := range c.ids {
 		l := Lease{ID: id, Token: c.token}
 		var cb Callback
-		if err := json.Unmarshal([]byte(c.values[0][i]), &cb); err != nil {
+		if err := decode([]byte(c.values[0][i]), &cb); err != nil {
 			s.log.Warn("queued callback has no readable record; dropping it", "event_id", id, "err", err)
 			orphans = append(orphans, l)
 			continue

@@ -88,7 +88,7 @@ func (s *Redis) Enqueue(ctx context.Context, now time.Time, evs []NewEvent) ([]e
 			continue
 		}
 		var rec Record
-		if err := json.Unmarshal([]byte(old), &rec); err != nil {
+		if err := decode([]byte(old), &rec); err != nil {
 			return nil, fmt.Errorf("store: enqueue: decode record %s: %w", evs[i].Record.ID, err)
 		}
 		out[i] = &DuplicateError{Record: rec}

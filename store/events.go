@@ -33,7 +33,7 @@ func (s *Redis) ClaimEvents(ctx context.Context, now time.Time, lease time.Durat
 	for i, id := range c.ids {
 		l := Lease{ID: id, Token: c.token}
 		var rec Record
-		if err := json.Unmarshal([]byte(c.values[0][i]), &rec); err != nil || c.values[1][i] == "" {
+		if err := decode([]byte(c.values[0][i]), &rec); err != nil || c.values[1][i] == "" {
 			s.log.Warn("queued event has no readable record; dropping it", "event_id", id, "err", err)
 			orphans = append(orphans, l)
 			continue

@@ -66,7 +66,7 @@ func (s *Redis) Begin(ctx context.Context, now time.Time, lease time.Duration, e
 	token, _ := res[0].(int64)
 	attempt, _ := res[1].(int64)
 	if old, _ := res[2].(string); old != "" {
-		if err := json.Unmarshal([]byte(old), &rec); err != nil {
+		if err := decode([]byte(old), &rec); err != nil {
 			return Job{}, fmt.Errorf("store: begin %s: decode record: %w", rec.ID, err)
 		}
 	}

@@ -86,7 +86,7 @@ func (s *Redis) Retry(ctx context.Context, now time.Time, id string) (bool, erro
 	}
 	queued, err := s.requeue(ctx, s.keys.record(id), s.keys.eventQueue(), now, id, func(cur []byte) ([]byte, bool, bool, error) {
 		var rec Record
-		if err := json.Unmarshal(cur, &rec); err != nil {
+		if err := decode(cur, &rec); err != nil {
 			return nil, false, false, err
 		}
 		switch rec.Status {
@@ -126,7 +126,7 @@ func (s *Redis) Redeliver(ctx context.Context, now time.Time, id string) (bool, 
 	eventFailed := snap.Record.Status == event.StatusFailed
 	queued, err := s.requeue(ctx, s.keys.callback(id), s.keys.callbackQueue(), now, id, func(cur []byte) ([]byte, bool, bool, error) {
 		var cb Callback
-		if err := json.Unmarshal(cur, &cb); err != nil {
+		if err := decode(cur, &cb); err != nil {
 			return nil, false, false, err
 		}
 		if cb.Status != event.CallbackDelivered && cb.Status != event.CallbackFailed {

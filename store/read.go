@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	json "github.com/goccy/go-json"
 	"strconv"
 	"strings"
 	"time"
@@ -78,7 +77,7 @@ func (s *Redis) snapshots(ctx context.Context, ids []string) (snaps []*Snapshot,
 		}
 		raws[i] = raw
 		snap := &Snapshot{}
-		if err := json.Unmarshal([]byte(raw), &snap.Record); err != nil {
+		if err := decode([]byte(raw), &snap.Record); err != nil {
 			return nil, nil, fmt.Errorf("decode record %s: %w", id, err)
 		}
 		rec := &snap.Record
@@ -88,7 +87,7 @@ func (s *Redis) snapshots(ctx context.Context, ids []string) (snaps []*Snapshot,
 		rec.Attempts = max(rec.Attempts, hashInt(attempts.Val()[i]))
 		if raw, ok := cbs.Val()[i].(string); ok {
 			snap.Callback = &Callback{}
-			if err := json.Unmarshal([]byte(raw), snap.Callback); err != nil {
+			if err := decode([]byte(raw), snap.Callback); err != nil {
 				return nil, nil, fmt.Errorf("decode callback %s: %w", id, err)
 			}
 			snap.Callback.Attempts = max(snap.Callback.Attempts, hashInt(cbAttempts.Val()[i]))
