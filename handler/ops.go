@@ -33,12 +33,7 @@ func (s *Server) getDeadLetters(c *gin.Context) {
 		}
 	}
 	dls, next, err := s.st.ListDead(c.Request.Context(), opts)
-	if errors.Is(err, store.ErrBadCursor) {
-		c.JSON(http.StatusBadRequest, gin.H{"error": "cursor: not a cursor this server issued", "field": "cursor"})
-		return
-	}
-	if err != nil {
-		s.unavailable(c, err)
+	if s.listError(c, err) {
 		return
 	}
 	views := make([]deadLetterView, len(dls))

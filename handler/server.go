@@ -235,12 +235,7 @@ func (s *Server) getCallback(c *gin.Context) {
 		opts.Status = st
 	}
 	snaps, next, err := s.st.List(c.Request.Context(), opts)
-	if errors.Is(err, store.ErrBadCursor) {
-		c.JSON(http.StatusBadRequest, gin.H{"error": "cursor: not a cursor this server issued", "field": "cursor"})
-		return
-	}
-	if err != nil {
-		s.unavailable(c, err)
+	if s.listError(c, err) {
 		return
 	}
 	views := make([]recordView, len(snaps))
@@ -309,4 +304,18 @@ func parseLimit(c *gin.Context) (int, bool) {
 		return 0, false
 	}
 	return n, true
+}
+
+// listError answers a listing's error, if any, and reports whether it did:
+// 400 for a cursor this server did not issue, else 503.
+func (s *Server) listError(c *gin.Context, err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, store.ErrBadCursor):
+		c.JSON(http.StatusBadRequest, gin.H{"error": "cursor: not a cursor this server issued", "field": "cursor"})
+	default:
+		s.unavailable(c, err)
+	}
+	return true
 }
