@@ -12,7 +12,8 @@
 // Records are JSON, encoded with github.com/goccy/go-json: 2.4 times faster
 // than encoding/json on them, and they are encoded or decoded several times
 // per event. (It does not know omitzero, so unset times are stored as the
-// zero time; they read back the same.)
+// zero time; they read back the same.) It only ever decodes data that
+// encoding/json's scanner found well formed; see decode.
 package store
 
 import (
