@@ -207,17 +207,37 @@ func (d *Dispatcher) post(ctx context.Context, cb *store.Callback) (int, time.Du
 	}
 }
 
+// ErrBadSecret is the error of a signing secret that is not "whsec_" then
+// at least 16 characters of base64. It never holds the secret itself.
+var ErrBadSecret = errors.New(`must be "whsec_" then at least 16 characters of base64`)
+
+// CheckSigningSecret validates a signing secret of Config.SigningSecrets,
+// returning ErrBadSecret or nil.
+func CheckSigningSecret(sec string) error {
+	_, err := parseSecret(sec)
+	return err
+}
+
+func parseSecret(sec string) (*standardwebhooks.Webhook, error) {
+	raw, ok := strings.CutPrefix(sec, "whsec_")
+	if !ok || len(raw) < 16 {
+		return nil, ErrBadSecret
+	}
+	wh, err := standardwebhooks.NewWebhook(sec)
+	if err != nil {
+		return nil, ErrBadSecret
+	}
+	return wh, nil
+}
+
 // newSigners parses signing secrets. Errors name the secret by position,
 // never by value.
 func newSigners(secrets []string) ([]*standardwebhooks.Webhook, error) {
 	var out []*standardwebhooks.Webhook
 	for i, sec := range secrets {
-		if !strings.HasPrefix(sec, "whsec_") || len(sec) < len("whsec_")+16 {
-			return nil, fmt.Errorf("callback: signing secret %d: must be \"whsec_\" and at least 16 characters of base64", i)
-		}
-		wh, err := standardwebhooks.NewWebhook(sec)
+		wh, err := parseSecret(sec)
 		if err != nil {
-			return nil, fmt.Errorf("callback: signing secret %d: not base64 after \"whsec_\"", i)
+			return nil, fmt.Errorf("callback: signing secret %d: %w", i, err)
 		}
 		out = append(out, wh)
 	}

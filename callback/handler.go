@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/boomerang-events/boomerang/event"
-	"github.com/boomerang-events/boomerang/internal/outbound"
 	"github.com/boomerang-events/boomerang/store"
 )
 
@@ -88,14 +87,8 @@ func (h *eventHandler[T]) BeforeHandle(ctx context.Context, msg event.EventMessa
 	rec := store.Record{EventType: msg.GetEventType()}
 	if m, ok := msg.(interface{ GetCallback() *CallbackInfo }); ok && m.GetCallback() != nil {
 		info := m.GetCallback()
-		guard := outbound.Policy{AllowPrivate: h.cfg.allowPrivate}
-		for field, u := range map[string]string{"callback.success_url": info.SuccessURL, "callback.fail_url": info.FailURL} {
-			if u == "" {
-				continue
-			}
-			if err := guard.CheckURL(u); err != nil {
-				return &event.FieldError{Field: field, Msg: err.Error()}
-			}
+		if err := info.Check(h.cfg.allowPrivate); err != nil {
+			return err
 		}
 		rec.SuccessURL, rec.FailURL = info.SuccessURL, info.FailURL
 	}

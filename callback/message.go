@@ -5,7 +5,12 @@
 // the delivery of callbacks with retries (Dispatcher).
 package callback
 
-import "github.com/boomerang-events/boomerang/event"
+import (
+	"strings"
+
+	"github.com/boomerang-events/boomerang/event"
+	"github.com/boomerang-events/boomerang/internal/outbound"
+)
 
 // CallbackEventMessage is an event message that names where its outcome is
 // sent, and optionally its own id:
@@ -34,3 +39,23 @@ func (m *CallbackEventMessage[T]) GetID() string { return m.ID }
 
 // SetID sets the message's event id.
 func (m *CallbackEventMessage[T]) SetID(id string) { m.ID = id }
+
+// Check validates the URLs of c, allowing loopback and private addresses
+// only when allowPrivate is set (link-local and metadata addresses never):
+// each set URL must pass the outbound policy's CheckURL. The error is an
+// *event.FieldError naming the field at fault, such as callback.success_url.
+func (c *CallbackInfo) Check(allowPrivate bool) error {
+	guard := outbound.Policy{AllowPrivate: allowPrivate}
+	for _, u := range [...]struct{ field, url string }{
+		{"callback.success_url", c.SuccessURL},
+		{"callback.fail_url", c.FailURL},
+	} {
+		if u.url == "" {
+			continue
+		}
+		if err := guard.CheckURL(u.url); err != nil {
+			return &event.FieldError{Field: u.field, Msg: strings.TrimPrefix(err.Error(), "outbound: ")}
+		}
+	}
+	return nil
+}

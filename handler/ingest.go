@@ -93,13 +93,8 @@ func parseEvent(body []byte, idemKey string, guard outbound.Policy) (store.NewEv
 	}
 	rec := store.Record{ID: in.ID, EventType: in.EventType}
 	if cb := in.Callback; cb != nil {
-		for _, u := range []struct{ field, url string }{{"callback.success_url", cb.SuccessURL}, {"callback.fail_url", cb.FailURL}} {
-			if u.url == "" {
-				continue
-			}
-			if err := guard.CheckURL(u.url); err != nil {
-				return store.NewEvent{}, &event.FieldError{Field: u.field, Msg: strings.TrimPrefix(err.Error(), "outbound: ")}
-			}
+		if err := cb.Check(guard.AllowPrivate); err != nil {
+			return store.NewEvent{}, err
 		}
 		rec.SuccessURL, rec.FailURL = cb.SuccessURL, cb.FailURL
 		if cb.SuccessURL == "" && cb.FailURL == "" {

@@ -252,13 +252,13 @@ func (s *Server) getCallback(c *gin.Context) {
 func (s *Server) getEvent(c *gin.Context) { s.respondRecord(c, c.Param("id"), true) }
 
 func (s *Server) respondRecord(c *gin.Context, id string, withHistory bool) {
-	if err := event.ValidateID(id); err != nil {
-		c.JSON(http.StatusNotFound, gin.H{"error": "no event with id " + strconv.Quote(truncate(id, 140))})
+	if event.ValidateID(id) != nil {
+		s.notFound(c, id)
 		return
 	}
 	snap, err := s.st.Get(c.Request.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
-		c.JSON(http.StatusNotFound, gin.H{"error": "no event with id " + strconv.Quote(id)})
+		s.notFound(c, id)
 		return
 	}
 	if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/boomerang-events/boomerang/callback"
 	"github.com/boomerang-events/boomerang/event"
 	"github.com/boomerang-events/boomerang/internal/outbound"
 	"github.com/boomerang-events/boomerang/internal/retry"
@@ -499,9 +499,8 @@ func checkSecrets(c Config) error {
 		}
 	}
 	for i, sec := range c.Callback.SigningSecrets {
-		raw, ok := strings.CutPrefix(sec, "whsec_")
-		if _, err := base64.StdEncoding.DecodeString(raw); !ok || err != nil || len(raw) < 16 {
-			errs = append(errs, fmt.Errorf("callback.signing_secrets[%d]: must be \"whsec_\" then at least 16 characters of base64", i))
+		if err := callback.CheckSigningSecret(sec); err != nil {
+			errs = append(errs, fmt.Errorf("callback.signing_secrets[%d]: %w", i, err))
 		}
 	}
 	return errors.Join(errs...)
