@@ -93,3 +93,37 @@ func TestEventHandlerStoreDown(t *testing.T) {
 		t.Errorf("got %v, want an error answering 503", err)
 	}
 }
+
+// Redis going down between BeforeHandle and AfterHandle answers 503, and the
+// lease left behind lets a repeat of the request take the event over.
+func TestEventHandlerStoreDownAfterRun(t *testing.T) {
+	b := redistest.Mini(t)
+	st, _ := store.New(b.Client, store.Config{Prefix: b.Prefix, Logger: quiet})
+	eh := callback.NewEventHandler[payload](st, callback.WithLease(time.Second))
+	ctx := context.Background()
+	body := []byte(`{"id":"down-1","event_type":"a"}`)
+	msg, _ := eh.UnmarshalEventMessage(body)
+	if err := eh.BeforeHandle(ctx, msg); err != nil {
+		t.Fatal(err)
+	}
+	b.Mini.Close()
+	err := eh.AfterHandle(ctx, msg, nil)
+	var hs interface{ HTTPStatus() int }
+	if !errors.As(err, &hs) || hs.HTTPStatus() != 503 {
+		t.Fatalf("AfterHandle with Redis down: got %v, want an error answering 503", err)
+	}
+	if err := b.Mini.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // past the 1s in-request lease
+	again, _ := eh.UnmarshalEventMessage(body)
+	if err := eh.BeforeHandle(ctx, again); err != nil {
+		t.Fatalf("repeat after the lease expired: got %v, want it taken over", err)
+	}
+	if err := eh.AfterHandle(ctx, again, nil); err != nil {
+		t.Fatalf("AfterHandle of the repeat: %v", err)
+	}
+	if snap, err := st.Get(ctx, "down-1"); err != nil || snap.Record.Status != event.StatusSucceeded || snap.Record.Attempts != 2 {
+		t.Errorf("got %+v, %v; want succeeded at attempt 2", snap.Record, err)
+	}
+}

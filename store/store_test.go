@@ -359,3 +359,26 @@ func TestRedisDown(t *testing.T) {
 		t.Error("Ping with Redis down: got nil error")
 	}
 }
+
+// A queued event whose record was corrupted in Redis is dropped from the
+// queue with a warning, and the others are claimed as usual.
+func TestClaimDropsUnreadableRecord(t *testing.T) {
+	redistest.Run(t, func(t *testing.T, b redistest.Backend) {
+		s := newStore(t, b)
+		ctx := context.Background()
+		enqueue(t, s, t0, "good", "bad")
+		if err := b.Client.Set(ctx, "{"+b.Prefix+"}:st:bad", `{"id":"bad","status":`, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		jobs := claim(t, s, t0, 10)
+		if len(jobs) != 1 || jobs[0].ID != "good" {
+			t.Fatalf("claim: got %+v, want only the readable event", jobs)
+		}
+		if jobs := claim(t, s, t0, 10); len(jobs) != 0 {
+			t.Errorf("claim again while good is leased: got %+v, want the unreadable one gone from the queue", jobs)
+		}
+		if n, err := b.Client.ZCard(ctx, "{"+b.Prefix+"}:events").Result(); err != nil || n != 1 {
+			t.Errorf("queue: got %d entries (%v), want 1 (the good event, leased)", n, err)
+		}
+	})
+}
