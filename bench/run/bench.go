@@ -27,13 +27,14 @@ type bench struct {
 	kids     children
 	started  time.Time
 
-	pin       bool   // taskset is used
-	pinNote   string // why not, when it is not
-	srvCore   string // core of the servers
-	loadCore  string // core of the load generator and Redis
-	redis     *privateRedis
-	goVersion string
-	revision  string // the code measured: git commit, and whether tracked files differ from it
+	pin         bool   // taskset is used
+	pinNote     string // why not, when it is not
+	srvCore     string // core of the servers
+	loadCore    string // core of the load generator and Redis
+	redis       *privateRedis
+	goVersion   string
+	revision    string // the code measured: git commit, and whether tracked files differ from it
+	refRevision string // --compare's ref and its commit
 }
 
 func newBench(opts options, progress io.Writer) (*bench, error) {
@@ -157,6 +158,49 @@ func (b *bench) build(ctx context.Context) error {
 	}
 	b.goVersion = strings.TrimPrefix(strings.TrimSpace(string(out)), "go version ")
 	b.revision = revision(ctx, b.root)
+	if b.opts.compare != "" {
+		return b.buildRef(ctx)
+	}
+	return nil
+}
+
+// buildRef compiles cmd/server as it is at --compare's ref into
+// b.bin/server-ref: the ref's tree is exported with git archive (the
+// checkout is not touched) and built with its own go.mod.
+func (b *bench) buildRef(ctx context.Context) error {
+	ref := b.opts.compare
+	commit, err := exec.CommandContext(ctx, "git", "-C", b.root, "rev-parse", "--short=12", "--verify", ref+"^{commit}").Output()
+	if err != nil {
+		return fmt.Errorf("--compare %s: not a commit of this repository: %w", ref, err)
+	}
+	b.refRevision = ref + " (commit " + strings.TrimSpace(string(commit)) + ")"
+	src := filepath.Join(b.tmp, "ref-src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		return err
+	}
+	archive := exec.CommandContext(ctx, "git", "-C", b.root, "archive", "--format=tar", strings.TrimSpace(string(commit)))
+	untar := exec.CommandContext(ctx, "tar", "-x", "-C", src)
+	pipe, err := archive.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	untar.Stdin = pipe
+	if err := untar.Start(); err != nil {
+		return err
+	}
+	if err := archive.Run(); err != nil {
+		untar.Wait()
+		return fmt.Errorf("git archive %s: %w", ref, err)
+	}
+	if err := untar.Wait(); err != nil {
+		return fmt.Errorf("untar %s: %w", ref, err)
+	}
+	build := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(b.bin, "server-ref"), "./cmd/server")
+	build.Dir = src
+	build.Env = b.env
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %w\n%s", ref, err, out)
+	}
 	return nil
 }
 

@@ -98,7 +98,7 @@ func (b *bench) phaseE2E(ctx context.Context) (e2eResult, error) {
 	closed := loadSpec{conns: b.opts.conns, duration: b.opts.duration, warmup: b.opts.warmup, callbacks: true, drain: b.opts.drainMax}
 	b.logf("[d] end to end with callbacks: boomerang, closed loop %d conns", closed.conns)
 	var err error
-	if res.closed, err = b.boomerangE2E(ctx, closed, "d-e2e-closed"); err != nil {
+	if res.closed, err = b.boomerangE2E(ctx, boomerangName, closed, "d-e2e-closed"); err != nil {
 		return res, err
 	}
 	res.rate = b.opts.e2eRate
@@ -108,7 +108,7 @@ func (b *bench) phaseE2E(ctx context.Context) (e2eResult, error) {
 	fixed := closed
 	fixed.rate = res.rate
 	b.logf("[d] end to end with callbacks: boomerang at a fixed %.0f events/s", res.rate)
-	if res.fixed, err = b.boomerangE2E(ctx, fixed, "d-e2e-fixed-rate"); err != nil {
+	if res.fixed, err = b.boomerangE2E(ctx, boomerangName, fixed, "d-e2e-fixed-rate"); err != nil {
 		return res, err
 	}
 
@@ -143,12 +143,13 @@ func (b *bench) phaseE2E(ctx context.Context) (e2eResult, error) {
 	return res, nil
 }
 
-// boomerangE2E runs one end-to-end load against a fresh Boomerang: INFO
-// before, the load with the backlog sampled every second and at the end of
-// the load, loadgen's wait for the callbacks, INFO after.
-func (b *bench) boomerangE2E(ctx context.Context, spec loadSpec, profile string) (e2eRun, error) {
+// boomerangE2E runs one end-to-end load against a fresh Boomerang (name is
+// boomerangName or refName): INFO before, the load with the backlog sampled
+// every second and at the end of the load, loadgen's wait for the
+// callbacks, INFO after.
+func (b *bench) boomerangE2E(ctx context.Context, name string, spec loadSpec, profile string) (e2eRun, error) {
 	var res e2eRun
-	err := b.withServer(ctx, boomerangName, route{}, func(srv *server) error {
+	err := b.withServer(ctx, name, route{}, func(srv *server) error {
 		before, err := b.redis.snapshot(ctx)
 		if err != nil {
 			return err
@@ -193,8 +194,8 @@ func (b *bench) boomerangE2E(ctx context.Context, spec loadSpec, profile string)
 		if cb == nil {
 			return fmt.Errorf("loadgen reported no callbacks")
 		}
-		b.logf("[d] boomerang: accepted %.0f req/s, callbacks delivered %.0f/s (last %.1fs after the load), delay p50 %.1fms p99 %.1fms, lost %d, duplicates %d; %.2f Redis commands/event",
-			run.res.AchievedRPS, delivered(run), cb.TailSeconds, cb.Delay.P50, cb.Delay.P99, cb.Lost, cb.Duplicates, perEvent(res.work.total(), res.delivered))
+		b.logf("[d] %s: accepted %.0f req/s, callbacks delivered %.0f/s (last %.1fs after the load), delay p50 %.1fms p99 %.1fms, lost %d, duplicates %d; %.2f Redis commands/event",
+			name, run.res.AchievedRPS, delivered(run), cb.TailSeconds, cb.Delay.P50, cb.Delay.P99, cb.Lost, cb.Duplicates, perEvent(res.work.total(), res.delivered))
 		return nil
 	})
 	return res, err

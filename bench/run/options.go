@@ -26,6 +26,7 @@ type options struct {
 	out           string        // also write the report here
 	strict        bool          // exit 3 when a target is missed
 	noPin         bool          // do not use taskset
+	compare       string        // git ref whose cmd/server phase f measures beside this tree's; "" skips f
 	phases        string        // letters of the phases to run; default "abcd", plus "e" with --memory
 	profile       string        // directory for CPU profiles of Boomerang's measured windows; "" = none
 	args          []string      // as given, for the report
@@ -55,7 +56,8 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.BoolVar(&o.strict, "strict", false, "exit with status 3 when a target is missed (never with --quick)")
 	fs.BoolVar(&o.noPin, "no-pin", false, "do not pin processes to cores with taskset")
 	fs.StringVar(&o.profile, "profile", "", "write CPU profiles of Boomerang's measured windows (phases a and d) to this directory, via its debug_addr")
-	fs.StringVar(&o.phases, "phases", "abcd", "phases to run: a ingest, b latency, c sustained, d end to end, e memory (--memory adds e)")
+	fs.StringVar(&o.phases, "phases", "abcd", "phases to run: a ingest, b latency, c sustained, d end to end, e memory (--memory adds e), f compare (--compare adds f)")
+	fs.StringVar(&o.compare, "compare", "", "git ref (commit, branch, tag) whose cmd/server is measured beside this tree's in phase f, alternated, with ratios")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
@@ -64,6 +66,9 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	}
 	if o.memory && !strings.Contains(o.phases, "e") {
 		o.phases += "e"
+	}
+	if o.compare != "" && !strings.Contains(o.phases, "f") {
+		o.phases += "f"
 	}
 	if o.quick {
 		given := map[string]bool{}
@@ -117,8 +122,14 @@ func (o options) validate() error {
 	if o.memoryEvents < 1000 || o.memoryEvents > 20_000_000 {
 		errs = append(errs, fmt.Errorf("--memory-events must be 1000..20000000, got %d", o.memoryEvents))
 	}
-	if o.phases == "" || strings.Trim(o.phases, "abcde") != "" {
-		errs = append(errs, fmt.Errorf("--phases must be letters among a, b, c, d, e, got %q", o.phases))
+	if o.phases == "" || strings.Trim(o.phases, "abcdef") != "" {
+		errs = append(errs, fmt.Errorf("--phases must be letters among a, b, c, d, e, f, got %q", o.phases))
+	}
+	if o.runs("f") && o.compare == "" {
+		errs = append(errs, errors.New("phase f needs --compare REF"))
+	}
+	if strings.HasPrefix(o.compare, "-") {
+		errs = append(errs, fmt.Errorf("--compare must be a git ref, got %q", o.compare))
 	}
 	return errors.Join(errs...)
 }

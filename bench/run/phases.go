@@ -70,6 +70,13 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 			return nil, fmt.Errorf("phase e (memory): %w", err)
 		}
 	}
+	if b.opts.runs("f") {
+		c, err := b.phaseCompare(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("phase f (compare): %w", err)
+		}
+		rep.compare, rep.refRevision = &c, b.refRevision
+	}
 	rep.elapsed = time.Since(b.started)
 	rep.loadEnd = loadAverage()
 	b.logf("done in %.0fs", rep.elapsed.Seconds())

@@ -11,18 +11,20 @@ import (
 
 // report is everything one benchmark run measured.
 type report struct {
-	opts      options
-	date      time.Time
-	elapsed   time.Duration
-	machine   machine
-	pinNote   string
-	calib     calibration
-	ingest    ingestResult
-	latency   latencyResult
-	sustained sustainedResult
-	e2e       e2eResult
-	memory    *memoryResult // nil without --memory
-	loadEnd   string        // load average at the end
+	opts        options
+	date        time.Time
+	elapsed     time.Duration
+	machine     machine
+	pinNote     string
+	calib       calibration
+	ingest      ingestResult
+	latency     latencyResult
+	sustained   sustainedResult
+	e2e         e2eResult
+	memory      *memoryResult  // nil without --memory
+	compare     *compareResult // nil without --compare
+	refRevision string         // --compare's ref and commit
+	loadEnd     string         // load average at the end
 }
 
 // Targets of the benchmark issue.
@@ -281,6 +283,9 @@ func (r *report) markdown() string {
 	}
 	if r.memory != nil {
 		r.memoryMarkdown(&w)
+	}
+	if r.compare != nil {
+		r.compareMarkdown(&w)
 	}
 	return w.String()
 }

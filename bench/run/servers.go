@@ -17,6 +17,9 @@ const (
 	baselineName  = "baseline"
 	boomerangName = "boomerang"
 	seedlikeName  = "seedlike"
+	// refName is Boomerang built from --compare's ref, run with the same
+	// configuration as boomerangName.
+	refName = "boomerang@ref"
 )
 
 // server is a server under test, started by the benchmark.
@@ -83,12 +86,16 @@ func (b *bench) startServer(ctx context.Context, name string, r route) (*server,
 	switch name {
 	case baselineName:
 		argv = []string{filepath.Join(b.bin, "baseline"), "--addr", addr, "--redis-url", b.redis.url(), "--prefix", "bench"}
-	case boomerangName:
+	case boomerangName, refName:
 		cfg := filepath.Join(b.tmp, fmt.Sprintf("boomerang-%d.yaml", port))
 		if err := os.WriteFile(cfg, []byte(b.boomerangConfig(addr, debugAddr, r)), 0o600); err != nil {
 			return nil, err
 		}
-		argv = []string{filepath.Join(b.bin, "server"), "--config", cfg, "--addr", addr, "--redis-url", b.redis.url()}
+		bin := "server"
+		if name == refName {
+			bin = "server-ref"
+		}
+		argv = []string{filepath.Join(b.bin, bin), "--config", cfg, "--addr", addr, "--redis-url", b.redis.url()}
 	case seedlikeName:
 		argv = []string{filepath.Join(b.bin, "seedlike"), "--addr", addr}
 	default:

@@ -20,10 +20,15 @@ type sustainedResult struct {
 // phaseSustained loads Boomerang (route accept, no callbacks) in a closed
 // loop, then waits for the backlog to drain.
 func (b *bench) phaseSustained(ctx context.Context) (sustainedResult, error) {
+	b.logf("[c] sustained ingest + processing, no callbacks: boomerang, closed loop %d conns", b.opts.conns)
+	return b.sustained(ctx, boomerangName)
+}
+
+// sustained measures the named Boomerang as phase c does.
+func (b *bench) sustained(ctx context.Context, name string) (sustainedResult, error) {
 	var res sustainedResult
 	spec := loadSpec{conns: b.opts.conns, duration: b.opts.duration, warmup: b.opts.warmup}
-	b.logf("[c] sustained ingest + processing, no callbacks: boomerang, closed loop %d conns", spec.conns)
-	err := b.withServer(ctx, boomerangName, route{}, func(srv *server) error {
+	err := b.withServer(ctx, name, route{}, func(srv *server) error {
 		run, err := b.loadgen(ctx, srv, spec, nil)
 		if err != nil {
 			return err
@@ -35,7 +40,7 @@ func (b *bench) phaseSustained(ctx context.Context) (sustainedResult, error) {
 			return err
 		}
 		res.backlogEnd = n[0]
-		b.logf("[c] load done: %.0f req/s; backlog %d; draining (at most %v)", run.res.AchievedRPS, res.backlogEnd, b.opts.drainMax)
+		b.logf("[c] %s load done: %.0f req/s; backlog %d; draining (at most %v)", name, run.res.AchievedRPS, res.backlogEnd, b.opts.drainMax)
 		start := time.Now()
 		cpu0, _ := cpuTime(srv.proc.pid())
 		res.left, err = b.waitDrained(ctx, b.opts.drainMax, keyEvents)
