@@ -28,7 +28,7 @@ build:
 
 # Each fuzz target for FUZZTIME, on top of its committed seed corpus.
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParseEvent$$' -fuzztime $(FUZZTIME) ./handler
+	$(GO) test -run '^$$' -fuzz '^FuzzParseEvent$$' -fuzztime $(FUZZTIME) ./internal/wire
 	$(GO) test -run '^$$' -fuzz '^FuzzPostEvent$$' -fuzztime $(FUZZTIME) ./handler
 
 # The fault-injection suite alone, verbose: real server processes on a

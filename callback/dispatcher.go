@@ -15,8 +15,8 @@ import (
 
 	"github.com/boomerang-events/boomerang/event"
 	"github.com/boomerang-events/boomerang/internal/outbound"
-	"github.com/boomerang-events/boomerang/internal/retry"
 	"github.com/boomerang-events/boomerang/internal/worker"
+	"github.com/boomerang-events/boomerang/retry"
 	"github.com/boomerang-events/boomerang/store"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
@@ -24,23 +24,30 @@ import (
 // RetryPolicy is the backoff of callback deliveries: see Config.Retry.
 type RetryPolicy = retry.Policy
 
-// Defaults of a Config's callback retry policy, where they differ from the
-// retry policy of events.
+// Defaults of a Config: the delivery timeout, and the callback retry
+// policy where it differs from the retry policy of events.
 const (
+	DefaultTimeout         = 10 * time.Second
 	DefaultMaxAttempts     = 8
 	DefaultInitialInterval = time.Second
 	DefaultMaxInterval     = 5 * time.Minute
 )
 
+// DefaultRetry is the delivery policy of a Config that names none: 8
+// attempts, 1s initial interval, 5m max interval, and retry's defaults for
+// the rest (multiplier 2, randomization 0.5, max elapsed time 1h).
+var DefaultRetry = RetryPolicy{
+	MaxAttempts: DefaultMaxAttempts, InitialInterval: DefaultInitialInterval, MaxInterval: DefaultMaxInterval,
+}.WithDefaults()
+
 // Config tunes a Dispatcher. The zero value works.
 type Config struct {
 	// Workers is the number of deliveries in flight at once. Default 64.
 	Workers int
-	// Timeout bounds one delivery, response included. Default 10s.
+	// Timeout bounds one delivery, response included. Default
+	// DefaultTimeout.
 	Timeout time.Duration
-	// Retry is the delivery policy. Zero fields take the callback defaults
-	// (8 attempts, 1s initial interval, 5m max interval), then the retry
-	// package's (multiplier 2, randomization 0.5, max elapsed time 1h).
+	// Retry is the delivery policy. Zero fields take DefaultRetry's.
 	// The elapsed time counts from when the delivery was queued: the
 	// moment the event's outcome was recorded, or a redelivery asked for.
 	Retry RetryPolicy
@@ -90,9 +97,7 @@ func NewDispatcher(st *store.Redis, cfg Config) (*Dispatcher, error) {
 	if st == nil {
 		return nil, errors.New("callback: nil store")
 	}
-	p := cfg.Retry.Or(RetryPolicy{
-		MaxAttempts: DefaultMaxAttempts, InitialInterval: DefaultInitialInterval, MaxInterval: DefaultMaxInterval,
-	}).WithDefaults()
+	p := cfg.Retry.Or(DefaultRetry)
 	if err := p.Validate(); err != nil {
 		return nil, fmt.Errorf("callback: retry: %w", err)
 	}
@@ -101,7 +106,7 @@ func NewDispatcher(st *store.Redis, cfg Config) (*Dispatcher, error) {
 		return nil, err
 	}
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = 10 * time.Second
+		cfg.Timeout = DefaultTimeout
 	}
 	if cfg.Client == nil {
 		cfg.Client = outbound.Policy{AllowPrivate: cfg.AllowPrivateNetworks}.Client(0)
@@ -113,7 +118,7 @@ func NewDispatcher(st *store.Redis, cfg Config) (*Dispatcher, error) {
 		cfg.Logger = slog.Default()
 	}
 	d := &Dispatcher{cfg: cfg, policy: p, signers: signers, log: cfg.Logger}
-	d.pool = worker.New(callbackQueue{st}, func(j store.CallbackJob) store.Lease { return j.Lease }, d.deliver, worker.Config{
+	d.pool = worker.New(st.Callbacks(), func(j store.CallbackJob) store.Lease { return j.Lease }, d.deliver, worker.Config{
 		Name: "callbacks", Workers: cfg.Workers, Lease: cfg.Lease, PollInterval: cfg.PollInterval,
 		DrainTimeout: cfg.DrainTimeout, Now: cfg.Now, Logger: cfg.Logger,
 	})
@@ -124,14 +129,11 @@ func NewDispatcher(st *store.Redis, cfg Config) (*Dispatcher, error) {
 // finish (up to Config.DrainTimeout) and gives the rest back to the queue.
 func (d *Dispatcher) Run(ctx context.Context) error { return d.pool.Run(ctx) }
 
-// Notify tells the dispatcher a callback may be due now. It never blocks.
-func (d *Dispatcher) Notify() { d.pool.Notify() }
-
 // deliver makes one delivery attempt of a callback and returns its outcome.
 func (d *Dispatcher) deliver(ctx context.Context, j store.CallbackJob) store.CallbackOutcome {
 	cb := j.Callback
 	start := d.cfg.Now()
-	code, retryAfter, err := d.post(ctx, &cb)
+	code, err := d.post(ctx, &cb)
 	end := d.cfg.Now()
 
 	cb.Attempts = j.Attempt
@@ -139,19 +141,17 @@ func (d *Dispatcher) deliver(ctx context.Context, j store.CallbackJob) store.Cal
 	cb.LastResponseStatus = code
 	cb.NextAttemptAt = time.Time{}
 	del := store.Delivery{Number: j.Attempt, StartedAt: start, Duration: end.Sub(start), ResponseStatus: code}
-	var perm *permanentError
-	switch {
-	case err == nil:
-		cb.Status, cb.LastError, cb.DeliveredAt = event.CallbackDelivered, "", end
-	case errors.As(err, &perm):
-		cb.Status, cb.LastError = event.CallbackFailed, err.Error()
-	default:
+	cb.LastError = ""
+	if err != nil {
 		cb.LastError = err.Error()
-		if due, ok := d.policy.Next(j.Attempt, cmp.Or(cb.QueuedAt, cb.CreatedAt), end, retryAfter); ok {
-			cb.Status, cb.NextAttemptAt = event.CallbackRetrying, due
-		} else {
-			cb.Status = event.CallbackFailed
-		}
+	}
+	switch dec := d.policy.Decide(j.Attempt, cmp.Or(cb.QueuedAt, cb.CreatedAt), end, err); dec.Verdict {
+	case retry.Succeeded:
+		cb.Status, cb.DeliveredAt = event.CallbackDelivered, end
+	case retry.Again:
+		cb.Status, cb.NextAttemptAt = event.CallbackRetrying, dec.Due
+	default:
+		cb.Status = event.CallbackFailed
 	}
 	del.Outcome, del.Error = cb.Status, cb.LastError
 	cb.AddDelivery(del)
@@ -163,48 +163,39 @@ func (d *Dispatcher) deliver(ctx context.Context, j store.CallbackJob) store.Cal
 	return store.CallbackOutcome{Lease: j.Lease, Callback: cb}
 }
 
-// permanentError is a delivery failure that no retry can mend.
-type permanentError struct{ err error }
-
-func (e *permanentError) Error() string { return e.err.Error() }
-func (e *permanentError) Unwrap() error { return e.err }
-
-// post sends cb and returns the response status, the Retry-After asked for,
-// and an error for anything but a 2xx.
-func (d *Dispatcher) post(ctx context.Context, cb *store.Callback) (int, time.Duration, error) {
+// post sends cb and returns the response status and an error for anything
+// but a 2xx, marked for retry.Decide: permanent, or retryable no sooner
+// than a Retry-After asks.
+func (d *Dispatcher) post(ctx context.Context, cb *store.Callback) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
 	payload, err := body(cb)
 	if err != nil {
-		return 0, 0, &permanentError{fmt.Errorf("callback: encode: %w", err)}
+		return 0, retry.Permanent(fmt.Errorf("callback: encode: %w", err))
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cb.URL, bytes.NewReader(payload))
 	if err != nil {
-		return 0, 0, &permanentError{fmt.Errorf("callback: bad url: %w", err)}
+		return 0, retry.Permanent(fmt.Errorf("callback: bad url: %w", err))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Boomerang-Callback/1")
 	if err := d.sign(req.Header, cb.ID, payload); err != nil {
-		return 0, 0, &permanentError{err}
+		return 0, retry.Permanent(err)
 	}
 	resp, err := d.cfg.Client.Do(req)
 	if err != nil {
 		if errors.Is(err, outbound.ErrForbidden) {
-			return 0, 0, &permanentError{err}
+			return 0, retry.Permanent(err)
 		}
-		return 0, 0, fmt.Errorf("callback: post: %w", err)
+		return 0, fmt.Errorf("callback: post: %w", err)
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBytes))
 	resp.Body.Close()
 	code := resp.StatusCode
-	switch {
-	case code >= 200 && code < 300:
-		return code, 0, nil
-	case retry.RetryableStatus(code):
-		return code, retry.ParseRetryAfter(resp.Header.Get("Retry-After"), d.cfg.Now()), fmt.Errorf("callback: receiver answered %d", code)
-	default:
-		return code, 0, &permanentError{fmt.Errorf("callback: receiver answered %d", code)}
+	if code >= 200 && code < 300 {
+		return code, nil
 	}
+	return code, retry.HTTPAnswer(fmt.Errorf("callback: receiver answered %d", code), code, resp.Header.Get("Retry-After"), d.cfg.Now())
 }
 
 // ErrBadSecret is the error of a signing secret that is not "whsec_" then
@@ -262,23 +253,4 @@ func (d *Dispatcher) sign(h http.Header, id string, payload []byte) error {
 	h.Set(standardwebhooks.HeaderWebhookTimestamp, strconv.FormatInt(now.Unix(), 10))
 	h.Set(standardwebhooks.HeaderWebhookSignature, strings.Join(sigs, " "))
 	return nil
-}
-
-// callbackQueue adapts the store's callback methods to worker.Queue.
-type callbackQueue struct{ st *store.Redis }
-
-func (q callbackQueue) Claim(ctx context.Context, now time.Time, lease time.Duration, n int) ([]store.CallbackJob, time.Time, error) {
-	return q.st.ClaimCallbacks(ctx, now, lease, n)
-}
-
-func (q callbackQueue) Renew(ctx context.Context, now time.Time, lease time.Duration, leases []store.Lease) ([]string, error) {
-	return q.st.RenewCallbacks(ctx, now, lease, leases)
-}
-
-func (q callbackQueue) Finish(ctx context.Context, now time.Time, outs []store.CallbackOutcome) ([]error, error) {
-	return q.st.FinishCallbacks(ctx, now, outs)
-}
-
-func (q callbackQueue) Release(ctx context.Context, now time.Time, leases []store.Lease) (int, error) {
-	return q.st.ReleaseCallbacks(ctx, now, leases)
 }

@@ -27,13 +27,13 @@ func finished(t *testing.T, st *store.Redis, id, url string) {
 	if errs, err := st.Enqueue(ctx, now, []store.NewEvent{{Record: rec, Body: []byte(`{}`)}}); err != nil || errs[0] != nil {
 		t.Fatalf("enqueue: %v %v", errs, err)
 	}
-	jobs, _, err := st.ClaimEvents(ctx, now, time.Minute, 1)
+	jobs, _, err := st.Events().Claim(ctx, now, time.Minute, 1)
 	if err != nil || len(jobs) != 1 {
 		t.Fatalf("claim: %v %v", jobs, err)
 	}
 	rec = jobs[0].Record
 	rec.Status, rec.CompletedAt = event.StatusSucceeded, now
-	if errs, err := st.FinishEvents(ctx, now, []store.Outcome{{Lease: jobs[0].Lease, Record: rec, Callback: callback.NewRecord(rec)}}); err != nil || errs[0] != nil {
+	if errs, err := st.Events().Finish(ctx, now, []store.Outcome{{Lease: jobs[0].Lease, Record: rec, Callback: callback.NewRecord(rec)}}); err != nil || errs[0] != nil {
 		t.Fatalf("finish: %v %v", errs, err)
 	}
 }

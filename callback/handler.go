@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/boomerang-events/boomerang/event"
+	"github.com/boomerang-events/boomerang/internal/outbound"
+	"github.com/boomerang-events/boomerang/internal/wire"
 	"github.com/boomerang-events/boomerang/store"
 )
 
@@ -19,14 +19,18 @@ type Option func(*handlerConfig)
 type handlerConfig struct {
 	lease        time.Duration
 	allowPrivate bool
-	notify       func()
 	now          func() time.Time
-	log          *slog.Logger
 }
 
+// DefaultInlineLease is how long an event run in-request stays leased to
+// its request unless WithLease says otherwise.
+const DefaultInlineLease = 5 * time.Minute
+
 // WithLease sets how long an event run in-request stays leased to its
-// request: if the process dies, a repeat of the request with the same id
-// takes the event over after this long. Default 5m.
+// request. If the process dies meanwhile, the lease expires: a repeat of the
+// request with the same id then takes the event over, and an engine running
+// on the same store (boomerang.Engine.Run) finishes the event as failed and
+// sends its fail callback. Default DefaultInlineLease.
 func WithLease(d time.Duration) Option { return func(c *handlerConfig) { c.lease = d } }
 
 // WithAllowPrivateNetworks accepts callback URLs on loopback and private
@@ -35,99 +39,91 @@ func WithAllowPrivateNetworks(allow bool) Option {
 	return func(c *handlerConfig) { c.allowPrivate = allow }
 }
 
-// WithDispatcher wakes d whenever an outcome queues a callback, so it is
-// delivered at once rather than at d's next poll.
-func WithDispatcher(d *Dispatcher) Option { return func(c *handlerConfig) { c.notify = d.Notify } }
-
-// WithLogger sets the handler's logger. Default slog.Default().
-func WithLogger(l *slog.Logger) Option { return func(c *handlerConfig) { c.log = l } }
-
 // eventHandler is the callback-aware event.EventHandler.
 type eventHandler[T any] struct {
 	st  *store.Redis
 	cfg handlerConfig
-
-	mu   sync.Mutex // guards jobs
-	jobs map[event.EventMessage[T]]store.Job
 }
 
 // NewEventHandler returns an event.EventHandler that keeps each event's state
 // in st and sends its outcome back to the event's callback URLs:
 //
-//   - UnmarshalEventMessage decodes a *CallbackEventMessage[T];
-//   - BeforeHandle validates the event, records it in Redis and leases it to
-//     the request; a repeat of an id answers with the earlier outcome
+//   - UnmarshalEventMessage reads the event with the server's parser (the
+//     same validation, the same stored bytes) into a *CallbackEventMessage[T];
+//   - BeforeHandle records the event in Redis and leases it to the request;
+//     a repeat of an id answers with the earlier outcome
 //     (*event.DuplicateError) and the business logic does not run again;
 //   - AfterHandle records the outcome and, in the same atomic step, the
-//     callback record, which a Dispatcher on the same store delivers.
+//     callback record.
 //
-// Use it with handler.NewGinEventHandler, and run a Dispatcher.
+// The lease lives in the message itself, so nothing is kept in the handler
+// between the two calls. Use it with handler.NewGinEventHandler, and run a
+// boomerang.Engine on the same store: it delivers the callbacks and reaps
+// the events of requests that died.
 func NewEventHandler[T any](st *store.Redis, opts ...Option) event.EventHandler[T] {
-	cfg := handlerConfig{lease: 5 * time.Minute, now: time.Now, log: slog.Default(), notify: func() {}}
+	cfg := handlerConfig{lease: DefaultInlineLease, now: time.Now}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	return &eventHandler[T]{st: st, cfg: cfg, jobs: make(map[event.EventMessage[T]]store.Job)}
+	return &eventHandler[T]{st: st, cfg: cfg}
 }
 
-// UnmarshalEventMessage decodes data into a *CallbackEventMessage[T].
+func (h *eventHandler[T]) guard() outbound.Policy {
+	return outbound.Policy{AllowPrivate: h.cfg.allowPrivate}
+}
+
+// UnmarshalEventMessage validates data as the server's POST /event does and
+// decodes it into a *CallbackEventMessage[T]. A field at fault is an
+// *event.FieldError (400).
 func (h *eventHandler[T]) UnmarshalEventMessage(data []byte) (event.EventMessage[T], error) {
-	var msg CallbackEventMessage[T]
-	if err := json.Unmarshal(data, &msg); err != nil {
-		return nil, fmt.Errorf("callback: decode event message: %w", err)
+	ev, err := wire.Parse(data, "", h.guard())
+	if err != nil {
+		return nil, err
 	}
+	var msg CallbackEventMessage[T]
+	if err := json.Unmarshal(ev.Body, &msg); err != nil {
+		return nil, &event.FieldError{Field: "payload", Msg: "does not decode into the handler's payload type: " + err.Error()}
+	}
+	msg.accepted = &ev
 	return &msg, nil
 }
 
-// BeforeHandle validates msg and records it, leased to this request.
+// BeforeHandle records msg and leases it to this request. msg must be a
+// *CallbackEventMessage[T]; one not made by UnmarshalEventMessage is encoded
+// and validated first.
 func (h *eventHandler[T]) BeforeHandle(ctx context.Context, msg event.EventMessage[T]) error {
-	if err := event.ValidateEventType(msg.GetEventType()); err != nil {
-		return err
+	m, ok := msg.(*CallbackEventMessage[T])
+	if !ok {
+		return fmt.Errorf("callback: BeforeHandle: got a %T, want the *CallbackEventMessage of UnmarshalEventMessage", msg)
 	}
-	rec := store.Record{EventType: msg.GetEventType()}
-	if m, ok := msg.(interface{ GetCallback() *CallbackInfo }); ok && m.GetCallback() != nil {
-		info := m.GetCallback()
-		if err := info.Check(h.cfg.allowPrivate); err != nil {
+	if m.accepted == nil {
+		data, err := json.Marshal(m)
+		if err != nil {
+			return fmt.Errorf("callback: encode event: %w", err)
+		}
+		ev, err := wire.Parse(data, "", h.guard())
+		if err != nil {
 			return err
 		}
-		rec.SuccessURL, rec.FailURL = info.SuccessURL, info.FailURL
+		m.accepted = &ev
 	}
-	if m, ok := msg.(interface {
-		GetID() string
-		SetID(string)
-	}); ok {
-		if m.GetID() == "" {
-			m.SetID(event.NewID())
-		}
-		rec.ID = m.GetID()
-	} else {
-		rec.ID = event.NewID()
-	}
-	if err := event.ValidateID(rec.ID); err != nil {
-		return err
-	}
-	body, err := json.Marshal(msg)
-	if err != nil {
-		return fmt.Errorf("callback: encode event %s: %w", rec.ID, err)
-	}
-	rec.BodyHash = store.HashBody(body)
+	ev := *m.accepted
+	m.ID = ev.Record.ID
 
-	job, err := h.st.Begin(ctx, h.cfg.now(), h.cfg.lease, store.NewEvent{Record: rec, Body: body})
+	job, err := h.st.Inline().Begin(ctx, h.cfg.now(), h.cfg.lease, ev)
 	var dup *store.DuplicateError
 	if errors.As(err, &dup) {
-		return &event.DuplicateError{ID: rec.ID, Status: dup.Record.Status, LastError: dup.Record.LastError,
-			Conflict: dup.Record.BodyHash != rec.BodyHash}
+		return &event.DuplicateError{ID: ev.Record.ID, Status: dup.Record.Status, LastError: dup.Record.LastError,
+			Conflict: dup.Record.BodyHash != ev.Record.BodyHash}
 	}
 	if err != nil {
 		return unavailableError{err}
 	}
-	if job.Record.BodyHash != rec.BodyHash { // took over an abandoned run of another body
-		h.st.ReleaseInline(ctx, h.cfg.now(), job.Lease)
-		return &event.DuplicateError{ID: rec.ID, Status: job.Record.Status, Conflict: true}
+	if job.Record.BodyHash != ev.Record.BodyHash { // took over an abandoned run of another body
+		h.st.Inline().Release(ctx, h.cfg.now(), []store.Lease{job.Lease})
+		return &event.DuplicateError{ID: ev.Record.ID, Status: job.Record.Status, Conflict: true}
 	}
-	h.mu.Lock()
-	h.jobs[msg] = job
-	h.mu.Unlock()
+	m.job = &job
 	return nil
 }
 
@@ -135,13 +131,12 @@ func (h *eventHandler[T]) BeforeHandle(ctx context.Context, msg event.EventMessa
 // callback. The attempts made, when handler.NewGinEventHandler retried the
 // business logic, come from event.AttemptsFromContext.
 func (h *eventHandler[T]) AfterHandle(ctx context.Context, msg event.EventMessage[T], eventResult error) error {
-	h.mu.Lock()
-	job, ok := h.jobs[msg]
-	delete(h.jobs, msg)
-	h.mu.Unlock()
-	if !ok {
+	m, ok := msg.(*CallbackEventMessage[T])
+	if !ok || m.job == nil {
 		return errors.New("callback: AfterHandle without a successful BeforeHandle")
 	}
+	job := *m.job
+	m.job = nil
 	now := h.cfg.now()
 	rec := job.Record
 	attempts := event.AttemptsFromContext(ctx)
@@ -165,20 +160,16 @@ func (h *eventHandler[T]) AfterHandle(ctx context.Context, msg event.EventMessag
 	}
 	rec.History[len(rec.History)-1].Outcome = rec.Status
 	rec.UpdatedAt, rec.CompletedAt = now, now
-	cb := NewRecord(rec)
 
 	// The request may be gone; the outcome is recorded all the same.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	errs, err := h.st.FinishInline(ctx, now, []store.Outcome{{Lease: job.Lease, Record: rec, Callback: cb}})
+	errs, err := h.st.Inline().Finish(ctx, now, []store.Outcome{{Lease: job.Lease, Record: rec, Callback: NewRecord(rec)}})
 	if err != nil {
 		return unavailableError{err}
 	}
 	if errs[0] != nil {
 		return fmt.Errorf("callback: record outcome of %s: %w", rec.ID, errs[0])
-	}
-	if cb != nil {
-		h.cfg.notify()
 	}
 	return nil
 }

@@ -67,11 +67,12 @@ func TestEventHandler(t *testing.T) {
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
+				// The server's parser validates in UnmarshalEventMessage;
+				// the store decides in BeforeHandle.
 				m, err := eh.UnmarshalEventMessage([]byte(tc.body))
-				if err != nil {
-					t.Fatal(err)
+				if err == nil {
+					err = eh.BeforeHandle(ctx, m)
 				}
-				err = eh.BeforeHandle(ctx, m)
 				var hs interface{ HTTPStatus() int }
 				if !errors.As(err, &hs) || hs.HTTPStatus() != tc.wantCode {
 					t.Errorf("got %v, want an error answering %d", err, tc.wantCode)
@@ -125,5 +126,37 @@ func TestEventHandlerStoreDownAfterRun(t *testing.T) {
 	}
 	if snap, err := st.Get(ctx, "down-1"); err != nil || snap.Record.Status != event.StatusSucceeded || snap.Record.Attempts != 2 {
 		t.Errorf("got %+v, %v; want succeeded at attempt 2", snap.Record, err)
+	}
+}
+
+// AfterHandle needs the message BeforeHandle leased: another message, or
+// one whose outcome was recorded already, is refused and records nothing.
+func TestAfterHandleNeedsBeforeHandle(t *testing.T) {
+	b := redistest.Mini(t)
+	st, _ := store.New(b.Client, store.Config{Prefix: b.Prefix, Logger: quiet})
+	eh := callback.NewEventHandler[payload](st)
+	ctx := context.Background()
+	msg, err := eh.UnmarshalEventMessage([]byte(`{"id":"a1","event_type":"a"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eh.AfterHandle(ctx, msg, nil); err == nil {
+		t.Fatal("AfterHandle before BeforeHandle: got nil, want an error")
+	}
+	if err := eh.BeforeHandle(ctx, msg); err != nil {
+		t.Fatal(err)
+	}
+	if err := eh.AfterHandle(ctx, msg, nil); err != nil {
+		t.Fatalf("AfterHandle: %v", err)
+	}
+	if err := eh.AfterHandle(ctx, msg, errors.New("late")); err == nil {
+		t.Fatal("second AfterHandle: got nil, want an error")
+	}
+	if snap, err := st.Get(ctx, "a1"); err != nil || snap.Record.Status != event.StatusSucceeded {
+		t.Errorf("got %+v, %v; want the first outcome, succeeded", snap.Record, err)
+	}
+	other := &event.BaseEventMessage[payload]{EventType: "a"}
+	if err := eh.BeforeHandle(ctx, other); err == nil {
+		t.Error("BeforeHandle of a message not from UnmarshalEventMessage's type: got nil, want an error")
 	}
 }

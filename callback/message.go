@@ -6,10 +6,10 @@
 package callback
 
 import (
-	"strings"
-
 	"github.com/boomerang-events/boomerang/event"
 	"github.com/boomerang-events/boomerang/internal/outbound"
+	"github.com/boomerang-events/boomerang/internal/wire"
+	"github.com/boomerang-events/boomerang/store"
 )
 
 // CallbackEventMessage is an event message that names where its outcome is
@@ -23,6 +23,9 @@ type CallbackEventMessage[T any] struct {
 	// sets a generated one when it is empty.
 	ID       string        `json:"id,omitempty"`
 	Callback *CallbackInfo `json:"callback"`
+
+	accepted *store.NewEvent // as parsed by UnmarshalEventMessage
+	job      *store.Job      // the lease BeforeHandle took, for AfterHandle
 }
 
 // CallbackInfo names the URLs an event's outcome is POSTed to.
@@ -45,17 +48,5 @@ func (m *CallbackEventMessage[T]) SetID(id string) { m.ID = id }
 // each set URL must pass the outbound policy's CheckURL. The error is an
 // *event.FieldError naming the field at fault, such as callback.success_url.
 func (c *CallbackInfo) Check(allowPrivate bool) error {
-	guard := outbound.Policy{AllowPrivate: allowPrivate}
-	for _, u := range [...]struct{ field, url string }{
-		{"callback.success_url", c.SuccessURL},
-		{"callback.fail_url", c.FailURL},
-	} {
-		if u.url == "" {
-			continue
-		}
-		if err := guard.CheckURL(u.url); err != nil {
-			return &event.FieldError{Field: u.field, Msg: strings.TrimPrefix(err.Error(), "outbound: ")}
-		}
-	}
-	return nil
+	return wire.CheckCallbackURLs(outbound.Policy{AllowPrivate: allowPrivate}, c.SuccessURL, c.FailURL)
 }

@@ -11,13 +11,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
+	"github.com/boomerang-events/boomerang"
 	"github.com/boomerang-events/boomerang/callback"
 	"github.com/boomerang-events/boomerang/event"
 	"github.com/boomerang-events/boomerang/handler"
-	"github.com/boomerang-events/boomerang/store"
 	"github.com/gin-gonic/gin"
-	"github.com/redis/go-redis/v9"
 )
 
 type UserCreatedPayload struct {
@@ -36,13 +34,15 @@ func MyBusinessLogic(ctx *gin.Context, msg event.EventMessage[UserCreatedPayload
 }
 
 // The original event package's README, with only the import paths
-// changed: the callback-aware event handler keeps the event in Redis and a
-// Dispatcher delivers its outcome to the callback URL.
+// changed: the callback-aware event handler keeps the event in Redis, and an
+// engine on the same store delivers its outcome to the callback URL.
 func ExampleNewGinEventHandler() {
-	mini, _ := miniredis.Run()
-	defer mini.Close()
-	st, _ := store.New(redis.NewClient(&redis.Options{Addr: mini.Addr()}), store.Config{})
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	eng, err := boomerang.New(boomerang.Config{Callback: boomerang.CallbackConfig{AllowPrivateNetworks: true}, Logger: quiet})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer eng.Close()
 
 	received := make(chan string, 1)
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -51,14 +51,13 @@ func ExampleNewGinEventHandler() {
 	}))
 	defer receiver.Close()
 
-	dispatcher, _ := callback.NewDispatcher(st, callback.Config{AllowPrivateNetworks: true, Logger: quiet})
 	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	go dispatcher.Run(ctx)
+	ran := make(chan error)
+	go func() { ran <- eng.Run(ctx) }()
+	defer func() { stop(); <-ran }()
 
 	// Initialize EventHandler
-	eventHandler := callback.NewEventHandler[UserCreatedPayload](st,
-		callback.WithAllowPrivateNetworks(true), callback.WithDispatcher(dispatcher))
+	eventHandler := callback.NewEventHandler[UserCreatedPayload](eng.Store(), callback.WithAllowPrivateNetworks(true))
 
 	gin.SetMode(gin.ReleaseMode)
 	router := gin.New()

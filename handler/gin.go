@@ -1,28 +1,34 @@
-// Package handler is Boomerang's HTTP side, on Gin: the seed-compatible
-// adapter NewGinEventHandler, the server's API (Server: /event, /callback,
-// /events/{id}, health), and the Processor that runs queued events through
-// their route's business logic with retries.
+// Package handler is Boomerang's HTTP side, on Gin, and nothing else: the
+// seed-compatible adapter NewGinEventHandler, and the server's API (Server:
+// /event, /callback, /events/{id}, dead letters, operator actions, health),
+// which boomerang.Engine.Handler serves. The engine that runs queued events
+// lives in the module's root package.
 package handler
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/boomerang-events/boomerang/event"
+	"github.com/boomerang-events/boomerang/retry"
 	"github.com/cenkalti/backoff/v4"
 	"github.com/gin-gonic/gin"
 )
 
 // GinEventHandlerFunc is the business logic of an event in a Gin service.
-// It returns nil on success; an error marked with backoff.Permanent is not
-// retried.
+// It returns nil on success; an error marked with retry.Permanent (or
+// backoff.Permanent, as in the original package) is not retried.
 type GinEventHandlerFunc[T any] func(ctx *gin.Context, msg event.EventMessage[T]) error
 
 // Option configures NewGinEventHandler.
 type Option func(*ginConfig)
+
+// RetryPolicy is the backoff of the business logic's in-request retries.
+type RetryPolicy = retry.Policy
 
 type ginConfig struct {
 	retry    RetryPolicy
@@ -31,7 +37,7 @@ type ginConfig struct {
 }
 
 // In-request retry defaults: the caller is waiting, so they are shorter
-// than the workers' (see ProcessorConfig.Retry).
+// than the engine's workers' (boomerang.Config.Retry).
 const (
 	DefaultInlineMaxAttempts     = 3
 	DefaultInlineInitialInterval = 100 * time.Millisecond
@@ -64,7 +70,9 @@ func WithLogger(l *slog.Logger) Option { return func(c *ginConfig) { c.log = l }
 //     (event.AttemptsFromContext);
 //  5. answer 200 {"status":"success"}, or 500 {"error": ...}.
 //
-// A panic in fn is recovered into an error of that attempt.
+// A panic in fn is logged with its stack and becomes an *event.PanicError
+// of that attempt, retried like any other error (as the engine's workers
+// do).
 func NewGinEventHandler[T any](fn GinEventHandlerFunc[T], eventHandler event.EventHandler[T], opts ...Option) gin.HandlerFunc {
 	cfg := ginConfig{maxBytes: DefaultMaxBodyBytes, log: slog.Default()}
 	for _, o := range opts {
@@ -91,7 +99,7 @@ func NewGinEventHandler[T any](fn GinEventHandlerFunc[T], eventHandler event.Eve
 			respondError(c, err)
 			return
 		}
-		attempts, result := runWithRetries(c, fn, msg, cfg.retry)
+		attempts, result := runWithRetries(c, fn, msg, cfg.retry, cfg.log)
 		if err := eventHandler.AfterHandle(event.ContextWithAttempts(c, attempts), msg, result); err != nil {
 			cfg.log.Error("recording the event outcome failed", "err", err)
 			respondError(c, err)
@@ -116,11 +124,14 @@ func inlinePolicy(p RetryPolicy) RetryPolicy {
 
 // runWithRetries runs fn until it succeeds, fails permanently, or the
 // policy or the request's context ends, and returns every attempt made.
-func runWithRetries[T any](c *gin.Context, fn GinEventHandlerFunc[T], msg event.EventMessage[T], p RetryPolicy) ([]event.Attempt, error) {
+func runWithRetries[T any](c *gin.Context, fn GinEventHandlerFunc[T], msg event.EventMessage[T], p RetryPolicy, log *slog.Logger) ([]event.Attempt, error) {
 	var attempts []event.Attempt
 	op := func() error {
 		a := event.Attempt{Number: len(attempts) + 1, StartedAt: time.Now()}
-		a.Err = callSafely(c, fn, msg)
+		a.Err = callSafely(c, fn, msg, log)
+		if retry.IsPermanent(a.Err) {
+			a.Err = backoff.Permanent(a.Err) // backoff.Retry knows only its own mark
+		}
 		a.Duration = time.Since(a.StartedAt)
 		attempts = append(attempts, a)
 		return a.Err
@@ -129,18 +140,16 @@ func runWithRetries[T any](c *gin.Context, fn GinEventHandlerFunc[T], msg event.
 	return attempts, err
 }
 
-func callSafely[T any](c *gin.Context, fn GinEventHandlerFunc[T], msg event.EventMessage[T]) (err error) {
+func callSafely[T any](c *gin.Context, fn GinEventHandlerFunc[T], msg event.EventMessage[T], log *slog.Logger) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = backoff.Permanent(panicError{r})
+			pe := event.NewPanicError(r)
+			log.Error("business logic panicked", "event_type", msg.GetEventType(), "panic", fmt.Sprint(r), "stack", string(pe.Stack))
+			err = pe
 		}
 	}()
 	return fn(c, msg)
 }
-
-type panicError struct{ v any }
-
-func (e panicError) Error() string { return "business logic panicked" }
 
 // respondError answers with err's HTTPStatus() when it has one, else 500.
 func respondError(c *gin.Context, err error) {

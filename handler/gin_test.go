@@ -12,6 +12,7 @@ import (
 
 	"github.com/boomerang-events/boomerang/event"
 	"github.com/boomerang-events/boomerang/handler"
+	"github.com/boomerang-events/boomerang/retry"
 	"github.com/cenkalti/backoff/v4"
 	"github.com/gin-gonic/gin"
 )
@@ -84,9 +85,22 @@ func TestNewGinEventHandler(t *testing.T) {
 		{name: "permanent error", body: seedEvent, eh: &fakeHandler{}, opts: []handler.Option{fastRetry},
 			logic:    func(int) error { return backoff.Permanent(errBoom) },
 			wantCode: 500, wantBody: `{"error":"boom"}`, wantCalls: "unmarshal before after", wantAttempts: 1},
+		{name: "permanent error of retry", body: seedEvent, eh: &fakeHandler{}, opts: []handler.Option{fastRetry},
+			logic:    func(int) error { return retry.Permanent(errBoom) },
+			wantCode: 500, wantBody: `{"error":"boom"}`, wantCalls: "unmarshal before after", wantAttempts: 1},
+		// A panic is an error of its attempt, retried as the engine's
+		// workers retry it.
 		{name: "panic", body: seedEvent, eh: &fakeHandler{}, opts: []handler.Option{fastRetry},
 			logic:    func(int) error { panic("bad") },
-			wantCode: 500, wantBody: `{"error":"business logic panicked"}`, wantCalls: "unmarshal before after", wantAttempts: 1},
+			wantCode: 500, wantBody: `{"error":"business logic panicked: bad"}`, wantCalls: "unmarshal before after", wantAttempts: 3},
+		{name: "panic then success", body: seedEvent, eh: &fakeHandler{}, opts: []handler.Option{fastRetry},
+			logic: func(n int) error {
+				if n == 1 {
+					panic("bad")
+				}
+				return nil
+			},
+			wantCode: 200, wantBody: `{"status":"success"}`, wantCalls: "unmarshal before after", wantAttempts: 2},
 		{name: "bad json", body: `{"event_type":`, eh: &fakeHandler{}, logic: func(int) error { return nil },
 			wantCode: 400, wantCalls: "unmarshal"},
 		{name: "before fails", body: seedEvent, eh: &fakeHandler{beforeErr: errBoom}, logic: func(int) error { return nil },

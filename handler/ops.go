@@ -1,9 +1,7 @@
 package handler
 
 import (
-	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/boomerang-events/boomerang/event"
@@ -33,7 +31,8 @@ func (s *Server) getDeadLetters(c *gin.Context) {
 		}
 	}
 	dls, next, err := s.st.ListDead(c.Request.Context(), opts)
-	if s.listError(c, err) {
+	if err != nil {
+		s.storeError(c, "", err)
 		return
 	}
 	views := make([]deadLetterView, len(dls))
@@ -57,12 +56,12 @@ func (s *Server) retryEvent(c *gin.Context) {
 		return
 	}
 	queued, err := s.st.Retry(c.Request.Context(), s.cfg.Now(), id)
-	if s.actionError(c, id, err) {
+	if err != nil {
+		s.storeError(c, id, err)
 		return
 	}
 	if queued {
 		s.log.Info("event retry requested", "event_id", id)
-		s.cfg.OnEnqueue()
 	}
 	s.respondAction(c, id, queued)
 }
@@ -76,34 +75,14 @@ func (s *Server) redeliverCallback(c *gin.Context) {
 		return
 	}
 	queued, err := s.st.Redeliver(c.Request.Context(), s.cfg.Now(), id)
-	if s.actionError(c, id, err) {
+	if err != nil {
+		s.storeError(c, id, err)
 		return
 	}
 	if queued {
 		s.log.Info("callback redelivery requested", "event_id", id)
-		s.cfg.OnRedeliver()
 	}
 	s.respondAction(c, id, queued)
-}
-
-// actionError answers an operator action's error, if any, and reports
-// whether it did.
-func (s *Server) actionError(c *gin.Context, id string, err error) bool {
-	switch {
-	case err == nil:
-		return false
-	case errors.Is(err, store.ErrNotFound):
-		s.notFound(c, id)
-	case errors.Is(err, store.ErrSucceeded), errors.Is(err, store.ErrBusy), errors.Is(err, store.ErrNoCallback), errors.Is(err, store.ErrContended):
-		msg := err.Error()
-		if len(msg) > 7 && msg[:7] == "store: " {
-			msg = msg[7:]
-		}
-		c.JSON(http.StatusConflict, gin.H{"error": msg})
-	default:
-		s.unavailable(c, err)
-	}
-	return true
 }
 
 // respondAction answers 202 with the record after an operator action;
@@ -112,12 +91,8 @@ func (s *Server) actionError(c *gin.Context, id string, err error) bool {
 func (s *Server) respondAction(c *gin.Context, id string, queued bool) {
 	snap, err := s.st.Get(c.Request.Context(), id)
 	if err != nil {
-		s.unavailable(c, err)
+		s.storeError(c, id, err)
 		return
 	}
 	c.JSON(http.StatusAccepted, gin.H{"queued": queued, "status_url": "/events/" + id, "event": newView(snap, false)})
-}
-
-func (s *Server) notFound(c *gin.Context, id string) {
-	c.JSON(http.StatusNotFound, gin.H{"error": "no event with id " + strconv.Quote(truncate(id, 140))})
 }

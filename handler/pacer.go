@@ -2,7 +2,6 @@ package handler
 
 import (
 	"context"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -20,8 +19,6 @@ type pacer struct {
 	due      func(context.Context, time.Time) (int, error)
 
 	backlog atomic.Int64 // last backlog read
-	stop    context.CancelFunc
-	wg      sync.WaitGroup
 }
 
 // Pacing defaults.
@@ -32,32 +29,33 @@ const (
 	pacingPoll           = 20 * time.Millisecond
 )
 
-// newPacer starts a pacer that reads the backlog every pacingPoll. A target
-// below zero disables it.
+// newPacer returns a pacer that delays nothing until run reads the
+// backlog. A target below zero disables it.
 func newPacer(target int, due func(context.Context, time.Time) (int, error)) *pacer {
-	p := &pacer{target: target, perEvent: pacingPerEvent, maxDelay: pacingMaxDelay, due: due}
-	ctx, cancel := context.WithCancel(context.Background())
-	p.stop = cancel
-	if target < 0 {
-		return p
+	return &pacer{target: target, perEvent: pacingPerEvent, maxDelay: pacingMaxDelay, due: due}
+}
+
+// run reads the backlog every pacingPoll until ctx ends, then stops
+// delaying.
+func (p *pacer) run(ctx context.Context) {
+	if p.target < 0 {
+		return
 	}
-	p.wg.Go(func() {
-		t := time.NewTicker(pacingPoll)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			rctx, cancel := context.WithTimeout(ctx, time.Second)
-			if n, err := p.due(rctx, time.Now()); err == nil {
-				p.backlog.Store(int64(n))
-			}
-			cancel()
+	defer p.backlog.Store(0)
+	t := time.NewTicker(pacingPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
-	})
-	return p
+		rctx, cancel := context.WithTimeout(ctx, time.Second)
+		if n, err := p.due(rctx, time.Now()); err == nil {
+			p.backlog.Store(int64(n))
+		}
+		cancel()
+	}
 }
 
 // delay is how long an event accepted now should wait.
@@ -81,10 +79,4 @@ func (p *pacer) wait(ctx context.Context) {
 	case <-t.C:
 	case <-ctx.Done():
 	}
-}
-
-// close stops reading the backlog.
-func (p *pacer) close() {
-	p.stop()
-	p.wg.Wait()
 }

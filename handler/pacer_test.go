@@ -36,7 +36,10 @@ func TestPacerReadsBacklog(t *testing.T) {
 		}
 		return 110, nil
 	})
-	defer p.close()
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.run(runCtx); close(done) }()
+	defer func() { stop(); <-done }()
 	select {
 	case <-calls:
 	case <-time.After(5 * time.Second):

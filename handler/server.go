@@ -12,6 +12,7 @@ import (
 	"github.com/boomerang-events/boomerang/event"
 	"github.com/boomerang-events/boomerang/internal/batch"
 	"github.com/boomerang-events/boomerang/internal/outbound"
+	"github.com/boomerang-events/boomerang/internal/wire"
 	"github.com/boomerang-events/boomerang/store"
 	"github.com/gin-gonic/gin"
 )
@@ -25,14 +26,8 @@ type ServerConfig struct {
 	// addresses. Link-local and metadata addresses are always refused.
 	AllowPrivateCallbacks bool
 	// IngestTimeout bounds how long POST /event waits for Redis before it
-	// answers 503. Default 5s.
+	// answers 503. Default DefaultIngestTimeout.
 	IngestTimeout time.Duration
-	// OnEnqueue is called after events were accepted or re-queued, such
-	// as a Processor's Notify. Default: nothing.
-	OnEnqueue func()
-	// OnRedeliver is called after a callback was re-queued, such as a
-	// Dispatcher's Notify. Default: nothing.
-	OnRedeliver func()
 	// APIKeys, when not empty, are the keys every endpoint but /healthz,
 	// /readyz and the demo receiver POST /callback requires, as
 	// "Authorization: Bearer <key>".
@@ -43,8 +38,8 @@ type ServerConfig struct {
 	// BacklogTarget is the backlog of due events and callbacks (of all
 	// instances) past which POST /event slows down: each event waits 20µs
 	// per event of excess, at most 250ms, so that producers slow to the
-	// pace of the workers instead of starving them. Default 1000; -1 turns
-	// pacing off.
+	// pace of the workers instead of starving them. Pacing works while Run
+	// runs. Default DefaultBacklogTarget; -1 turns pacing off.
 	BacklogTarget int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
@@ -52,7 +47,8 @@ type ServerConfig struct {
 	Logger *slog.Logger
 }
 
-// Server is Boomerang's HTTP API over a store:
+// Server is Boomerang's HTTP API over a store (boomerang.Engine.Handler
+// serves it):
 //
 //	POST /event                          accept an event (202), or answer a repeat of its id
 //	GET  /callback                       an event's record (?event_id=ID), or the recent ones
@@ -77,22 +73,20 @@ type Server struct {
 // first: a little latency for far fewer Redis round trips under load.
 const ingestLinger = 300 * time.Microsecond
 
-// NewServer returns the API over st. Close releases it.
+// DefaultIngestTimeout is a ServerConfig's IngestTimeout when it names none.
+const DefaultIngestTimeout = 5 * time.Second
+
+// NewServer returns the API over st. It starts nothing: the ingest batcher
+// starts with the first event, pacing with Run. Close releases it.
 func NewServer(st *store.Redis, cfg ServerConfig) *Server {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if cfg.IngestTimeout <= 0 {
-		cfg.IngestTimeout = 5 * time.Second
-	}
-	if cfg.OnEnqueue == nil {
-		cfg.OnEnqueue = func() {}
+		cfg.IngestTimeout = DefaultIngestTimeout
 	}
 	if cfg.BacklogTarget == 0 {
 		cfg.BacklogTarget = DefaultBacklogTarget
-	}
-	if cfg.OnRedeliver == nil {
-		cfg.OnRedeliver = func() {}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -113,11 +107,15 @@ func NewServer(st *store.Redis, cfg ServerConfig) *Server {
 	return s
 }
 
-// Close stops taking events. Requests in flight get 503.
-func (s *Server) Close() {
-	s.ingest.Close()
-	s.pace.close()
+// Run paces ingest to the backlog of all instances (see
+// ServerConfig.BacklogTarget) until ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	s.pace.run(ctx)
+	return nil
 }
+
+// Close stops taking events: requests in flight, and later ones, get 503.
+func (s *Server) Close() { s.ingest.Close() }
 
 // Register adds the API's routes to r.
 func (s *Server) Register(r gin.IRoutes) {
@@ -155,7 +153,7 @@ func (s *Server) recoverer(c *gin.Context) {
 }
 
 func (s *Server) postEvent(c *gin.Context) {
-	if !jsonContentType(c.GetHeader("Content-Type")) {
+	if !wire.JSONContentType(c.GetHeader("Content-Type")) {
 		c.JSON(http.StatusUnsupportedMediaType, gin.H{"error": "Content-Type must be application/json"})
 		return
 	}
@@ -169,7 +167,7 @@ func (s *Server) postEvent(c *gin.Context) {
 		c.JSON(http.StatusBadRequest, gin.H{"error": "cannot read body"})
 		return
 	}
-	ev, err := parseEvent(body, c.GetHeader("Idempotency-Key"), s.guard)
+	ev, err := wire.Parse(body, c.GetHeader("Idempotency-Key"), s.guard)
 	if err != nil {
 		fieldError(c, err)
 		return
@@ -192,7 +190,6 @@ func (s *Server) postEvent(c *gin.Context) {
 		s.respondRecord(c, ev.Record.ID, false)
 		return
 	}
-	s.cfg.OnEnqueue()
 	// {"event_id":ID,"status":"queued","status_url":"/callback?event_id=ID"},
 	// written directly: this answer is sent for every event. The id is
 	// letters, digits and ._:- only, so it needs no escaping in JSON or in
@@ -235,7 +232,8 @@ func (s *Server) getCallback(c *gin.Context) {
 		opts.Status = st
 	}
 	snaps, next, err := s.st.List(c.Request.Context(), opts)
-	if s.listError(c, err) {
+	if err != nil {
+		s.storeError(c, "", err)
 		return
 	}
 	views := make([]recordView, len(snaps))
@@ -257,20 +255,11 @@ func (s *Server) respondRecord(c *gin.Context, id string, withHistory bool) {
 		return
 	}
 	snap, err := s.st.Get(c.Request.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		s.notFound(c, id)
-		return
-	}
 	if err != nil {
-		s.unavailable(c, err)
+		s.storeError(c, id, err)
 		return
 	}
 	c.JSON(http.StatusOK, newView(snap, withHistory))
-}
-
-func (s *Server) unavailable(c *gin.Context, err error) {
-	s.log.Warn("store unavailable", "path", c.FullPath(), "err", err)
-	c.JSON(http.StatusServiceUnavailable, gin.H{"error": "event store unavailable"})
 }
 
 // receiveCallback is a callback receiver for demos and smoke tests: it
@@ -304,18 +293,4 @@ func parseLimit(c *gin.Context) (int, bool) {
 		return 0, false
 	}
 	return n, true
-}
-
-// listError answers a listing's error, if any, and reports whether it did:
-// 400 for a cursor this server did not issue, else 503.
-func (s *Server) listError(c *gin.Context, err error) bool {
-	switch {
-	case err == nil:
-		return false
-	case errors.Is(err, store.ErrBadCursor):
-		c.JSON(http.StatusBadRequest, gin.H{"error": "cursor: not a cursor this server issued", "field": "cursor"})
-	default:
-		s.unavailable(c, err)
-	}
-	return true
 }

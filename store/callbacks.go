@@ -18,11 +18,28 @@ type CallbackJob struct {
 	Callback Callback
 }
 
-// ClaimCallbacks leases up to n due callbacks for lease. When none is due,
-// it returns when the first queued one will be (zero when none is queued).
-func (s *Redis) ClaimCallbacks(ctx context.Context, now time.Time, lease time.Duration, n int) ([]CallbackJob, time.Time, error) {
-	q := s.keys.callbackQueue()
-	c, err := s.claim(ctx, q, now, lease, n, infixCallback)
+// CallbackQueue is the outbox of callbacks due for delivery. Its methods are
+// the lease protocol of internal/worker's pools: Claim, Renew, Finish,
+// Release.
+type CallbackQueue struct {
+	s *Redis
+	q queue
+}
+
+// Callbacks returns the queue the callback dispatcher claims from.
+func (s *Redis) Callbacks() CallbackQueue {
+	return CallbackQueue{s: s, q: s.keys.callbackQueue()}
+}
+
+// Ready is signalled (without blocking; one waiter is woken) when this
+// process queued a callback for delivery now.
+func (q CallbackQueue) Ready() <-chan struct{} { return q.s.callbacksReady }
+
+// Claim leases up to n due callbacks for lease. When none is due, it
+// returns when the first queued one will be (zero when none is queued).
+func (q CallbackQueue) Claim(ctx context.Context, now time.Time, lease time.Duration, n int) ([]CallbackJob, time.Time, error) {
+	s := q.s
+	c, err := s.claim(ctx, q.q, now, lease, n, infixCallback)
 	if err != nil || len(c.ids) == 0 {
 		return nil, c.next, err
 	}
@@ -40,7 +57,7 @@ func (s *Redis) ClaimCallbacks(ctx context.Context, now time.Time, lease time.Du
 		jobs = append(jobs, CallbackJob{Lease: l, Attempt: c.attempts[i], Callback: cb})
 	}
 	if len(orphans) > 0 {
-		if err := s.dropOrphans(ctx, q, orphans); err != nil {
+		if err := s.dropOrphans(ctx, q.q, orphans); err != nil {
 			return nil, time.Time{}, err
 		}
 	}
@@ -56,10 +73,10 @@ type CallbackOutcome struct {
 	Callback Callback
 }
 
-// FinishCallbacks records delivery outcomes. For each it returns nil, or
+// Finish records delivery outcomes. For each it returns nil, or
 // ErrLeaseLost when the lease is no longer held, in which case nothing of
 // that outcome was written.
-func (s *Redis) FinishCallbacks(ctx context.Context, now time.Time, outs []CallbackOutcome) ([]error, error) {
+func (q CallbackQueue) Finish(ctx context.Context, now time.Time, outs []CallbackOutcome) ([]error, error) {
 	items := make([]finishItem, len(outs))
 	for i, o := range outs {
 		it := finishItem{lease: o.Lease}
@@ -78,21 +95,21 @@ func (s *Redis) FinishCallbacks(ctx context.Context, now time.Time, outs []Callb
 		}
 		items[i] = it
 	}
-	applied, err := s.finish(ctx, s.keys.callbackQueue(), now, infixCallback, items)
+	applied, err := q.s.finish(ctx, q.q, now, infixCallback, items)
 	if err != nil {
 		return nil, err
 	}
 	return leaseErrors(applied), nil
 }
 
-// RenewCallbacks extends the leases of deliveries still running to
-// now+lease, and returns the ids whose lease was lost.
-func (s *Redis) RenewCallbacks(ctx context.Context, now time.Time, lease time.Duration, leases []Lease) ([]string, error) {
-	return s.renew(ctx, s.keys.callbackQueue(), now.Add(lease), leases)
+// Renew extends the leases of deliveries still running to now+lease, and
+// returns the ids whose lease was lost.
+func (q CallbackQueue) Renew(ctx context.Context, now time.Time, lease time.Duration, leases []Lease) ([]string, error) {
+	return q.s.renew(ctx, q.q, now.Add(lease), leases)
 }
 
-// ReleaseCallbacks gives leased callbacks back to their queue, due now,
-// without counting the deliveries that did not finish.
-func (s *Redis) ReleaseCallbacks(ctx context.Context, now time.Time, leases []Lease) (int, error) {
-	return s.release(ctx, s.keys.callbackQueue(), now, leases)
+// Release gives leased callbacks back to their queue, due now, without
+// counting the deliveries that did not finish.
+func (q CallbackQueue) Release(ctx context.Context, now time.Time, leases []Lease) (int, error) {
+	return q.s.release(ctx, q.q, now, leases)
 }

@@ -23,18 +23,19 @@ type NewEvent struct {
 //
 //	KEYS[1]  event queue (zset)      KEYS[2]  recent index (zset)
 //	ARGV[1]  key tag                 ARGV[2]  now (unix ms)
-//	ARGV[3i], ARGV[3i+1], ARGV[3i+2] for event i (1-based): id, record JSON, body JSON
+//	ARGV[3]  record key infix        ARGV[4]  body key infix
+//	ARGV[3i+2], ARGV[3i+3], ARGV[3i+4] for event i (1-based): id, record JSON, body JSON
 //
 // Returns, for each event, "" when it was created, or the stored record JSON.
 var enqueueScript = redis.NewScript(`
 local tag, now = ARGV[1], ARGV[2]
-local n = (#ARGV - 2) / 3
+local n = (#ARGV - 4) / 3
 local stkeys = {}
-for i = 1, n do stkeys[i] = tag .. ':st:' .. ARGV[3*i] end
+for i = 1, n do stkeys[i] = tag .. ARGV[3] .. ARGV[3*i+2] end
 local cur = redis.call('MGET', unpack(stkeys))
 local out, kv, scored, seen = {}, {}, {}, {}
 for i = 1, n do
-  local id, st = ARGV[3*i], ARGV[3*i+1]
+  local id, st = ARGV[3*i+2], ARGV[3*i+3]
   local old = cur[i] or seen[id]
   if old then
     out[i] = old
@@ -42,7 +43,7 @@ for i = 1, n do
     seen[id] = st
     out[i] = ''
     kv[#kv+1] = stkeys[i]; kv[#kv+1] = st
-    kv[#kv+1] = tag .. ':ev:' .. id; kv[#kv+1] = ARGV[3*i+2]
+    kv[#kv+1] = tag .. ARGV[4] .. id; kv[#kv+1] = ARGV[3*i+4]
     scored[#scored+1] = now; scored[#scored+1] = id
   end
 end
@@ -62,8 +63,8 @@ func (s *Redis) Enqueue(ctx context.Context, now time.Time, evs []NewEvent) ([]e
 	if len(evs) == 0 {
 		return nil, nil
 	}
-	args := make([]any, 0, 2+3*len(evs))
-	args = append(args, s.keys.tag, now.UnixMilli())
+	args := make([]any, 0, 4+3*len(evs))
+	args = append(args, s.keys.tag, now.UnixMilli(), infixRecord, infixBody)
 	for i := range evs {
 		rec := evs[i].Record
 		rec.Status, rec.Run = event.StatusQueued, 1
@@ -85,6 +86,7 @@ func (s *Redis) Enqueue(ctx context.Context, now time.Time, evs []NewEvent) ([]e
 	for i, v := range res {
 		old, _ := v.(string)
 		if old == "" {
+			signal(s.eventsReady)
 			continue
 		}
 		var rec Record

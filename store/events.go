@@ -20,11 +20,31 @@ type Job struct {
 	Body    []byte
 }
 
-// ClaimEvents leases up to n due events for lease. When none is due, it
-// returns when the first queued event will be (zero when the queue is
-// empty), so the caller knows how long it may sleep.
-func (s *Redis) ClaimEvents(ctx context.Context, now time.Time, lease time.Duration, n int) ([]Job, time.Time, error) {
-	c, err := s.claim(ctx, s.keys.eventQueue(), now, lease, n, infixRecord, infixBody)
+// EventQueue is a queue of events: the workers' queue (Redis.Events) or
+// the leases of events run in-request (Redis.Inline). Its methods are the
+// lease protocol of internal/worker's pools: Claim, Renew, Finish, Release.
+type EventQueue struct {
+	s     *Redis
+	q     queue
+	ready chan struct{} // nil: nobody is told
+}
+
+// Events returns the queue the event workers claim from.
+func (s *Redis) Events() EventQueue {
+	return EventQueue{s: s, q: s.keys.eventQueue(), ready: s.eventsReady}
+}
+
+// Ready is signalled (without blocking; one waiter is woken) when this
+// process queued an event that is due now, so a pool need not wait for its
+// next poll. Other processes' events are found by polling.
+func (q EventQueue) Ready() <-chan struct{} { return q.ready }
+
+// Claim leases up to n due events for lease. When none is due, it returns
+// when the first queued event will be (zero when the queue is empty), so
+// the caller knows how long it may sleep.
+func (q EventQueue) Claim(ctx context.Context, now time.Time, lease time.Duration, n int) ([]Job, time.Time, error) {
+	s := q.s
+	c, err := s.claim(ctx, q.q, now, lease, n, infixRecord, infixBody)
 	if err != nil || len(c.ids) == 0 {
 		return nil, c.next, err
 	}
@@ -42,7 +62,7 @@ func (s *Redis) ClaimEvents(ctx context.Context, now time.Time, lease time.Durat
 		jobs = append(jobs, Job{Lease: l, Attempt: c.attempts[i], Record: rec, Body: []byte(c.values[1][i])})
 	}
 	if len(orphans) > 0 {
-		if err := s.dropOrphans(ctx, s.keys.eventQueue(), orphans); err != nil {
+		if err := s.dropOrphans(ctx, q.q, orphans); err != nil {
 			return nil, time.Time{}, err
 		}
 	}
@@ -87,15 +107,13 @@ type Outcome struct {
 	Callback *Callback
 }
 
-// FinishEvents records outcomes of leased events. For each outcome it
-// returns nil, or ErrLeaseLost when the lease is no longer held (another
-// worker claimed the event after the lease expired), in which case nothing
-// of that outcome was written.
-func (s *Redis) FinishEvents(ctx context.Context, now time.Time, outs []Outcome) ([]error, error) {
-	return s.finishOutcomes(ctx, s.keys.eventQueue(), now, outs)
-}
-
-func (s *Redis) finishOutcomes(ctx context.Context, q queue, now time.Time, outs []Outcome) ([]error, error) {
+// Finish records outcomes of leased events. For each outcome it returns
+// nil, or ErrLeaseLost when the lease is no longer held (another worker
+// claimed the event after the lease expired), in which case nothing of that
+// outcome was written.
+func (q EventQueue) Finish(ctx context.Context, now time.Time, outs []Outcome) ([]error, error) {
+	s := q.s
+	queued := false
 	items := make([]finishItem, len(outs))
 	for i, o := range outs {
 		it := finishItem{lease: o.Lease}
@@ -120,9 +138,15 @@ func (s *Redis) finishOutcomes(ctx context.Context, q queue, now time.Time, outs
 		}
 		items[i] = it
 	}
-	applied, err := s.finish(ctx, q, now, infixRecord, items)
+	applied, err := s.finish(ctx, q.q, now, infixRecord, items)
 	if err != nil {
 		return nil, err
+	}
+	for i, ok := range applied {
+		queued = queued || (ok && items[i].queueCallback)
+	}
+	if queued {
+		signal(s.callbacksReady)
 	}
 	return leaseErrors(applied), nil
 }
@@ -137,15 +161,15 @@ func leaseErrors(applied []bool) []error {
 	return errs
 }
 
-// RenewEvents extends the leases of events still running to now+lease, and
+// Renew extends the leases of events still running to now+lease, and
 // returns the ids whose lease was lost.
-func (s *Redis) RenewEvents(ctx context.Context, now time.Time, lease time.Duration, leases []Lease) ([]string, error) {
-	return s.renew(ctx, s.keys.eventQueue(), now.Add(lease), leases)
+func (q EventQueue) Renew(ctx context.Context, now time.Time, lease time.Duration, leases []Lease) ([]string, error) {
+	return q.s.renew(ctx, q.q, now.Add(lease), leases)
 }
 
-// ReleaseEvents gives leased events back to the queue, due now, as a
-// stopping worker does with the attempts it will not finish. The attempts
-// are not counted. It returns how many leases were still held.
-func (s *Redis) ReleaseEvents(ctx context.Context, now time.Time, leases []Lease) (int, error) {
-	return s.release(ctx, s.keys.eventQueue(), now, leases)
+// Release gives leased events back to the queue, due now, as a stopping
+// worker does with the attempts it will not finish. The attempts are not
+// counted. It returns how many leases were still held.
+func (q EventQueue) Release(ctx context.Context, now time.Time, leases []Lease) (int, error) {
+	return q.s.release(ctx, q.q, now, leases)
 }

@@ -150,7 +150,8 @@ func (s *Redis) renew(ctx context.Context, q queue, deadline time.Time, leases [
 //	KEYS[1]  due (zset)   KEYS[2]  leases (hash)   KEYS[3]  attempts (hash)
 //	KEYS[4]  callback queue (zset)   KEYS[5]  dead letters (zset)
 //	ARGV[1]  key tag      ARGV[2]  now (unix ms)   ARGV[3]  infix of the item's record key
-//	ARGV[7i-3 .. 7i+3] for item i (1-based): id, token, due (unix ms, "" when done),
+//	ARGV[4]  infix of the callback record key
+//	ARGV[7i-2 .. 7i+4] for item i (1-based): id, token, due (unix ms, "" when done),
 //	         record JSON, callback JSON ("" for none), "1" to queue the callback for
 //	         delivery, "1" when the item failed for good (a dead letter)
 //
@@ -161,13 +162,13 @@ func (s *Redis) renew(ctx context.Context, q queue, deadline time.Time, leases [
 // dead item is added to the dead letters.
 // Returns, for each item, 1 when applied and 0 when its lease was lost.
 var finishScript = redis.NewScript(`
-local n = (#ARGV - 3) / 7
+local n = (#ARGV - 4) / 7
 local ids = {}
-for i = 1, n do ids[i] = ARGV[7*i-3] end
+for i = 1, n do ids[i] = ARGV[7*i-2] end
 local cur = redis.call('HMGET', KEYS[2], unpack(ids))
 local out, kv, requeue, done, applied, outbox, dead = {}, {}, {}, {}, {}, {}, {}
 for i = 1, n do
-  local b = 7*i-3
+  local b = 7*i-2
   local id = ARGV[b]
   if cur[i] == ARGV[b+1] then
     out[i] = 1
@@ -179,7 +180,7 @@ for i = 1, n do
       done[#done+1] = id
     end
     if ARGV[b+4] ~= '' then
-      kv[#kv+1] = ARGV[1] .. ':cb:' .. id; kv[#kv+1] = ARGV[b+4]
+      kv[#kv+1] = ARGV[1] .. ARGV[4] .. id; kv[#kv+1] = ARGV[b+4]
       if ARGV[b+5] == '1' then outbox[#outbox+1] = ARGV[2]; outbox[#outbox+1] = id end
     end
     if ARGV[b+6] == '1' then dead[#dead+1] = ARGV[2]; dead[#dead+1] = id end
@@ -215,8 +216,8 @@ func (s *Redis) finish(ctx context.Context, q queue, now time.Time, recordInfix 
 	if len(items) == 0 {
 		return nil, nil
 	}
-	args := make([]any, 0, 3+7*len(items))
-	args = append(args, s.keys.tag, now.UnixMilli(), recordInfix)
+	args := make([]any, 0, 4+7*len(items))
+	args = append(args, s.keys.tag, now.UnixMilli(), recordInfix, infixCallback)
 	for _, it := range items {
 		due := ""
 		if !it.due.IsZero() {

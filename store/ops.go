@@ -108,6 +108,9 @@ func (s *Redis) Retry(ctx context.Context, now time.Time, id string) (bool, erro
 	if err != nil {
 		return false, fmt.Errorf("store: retry %s: %w", id, err)
 	}
+	if queued {
+		signal(s.eventsReady)
+	}
 	return queued, nil
 }
 
@@ -141,6 +144,9 @@ func (s *Redis) Redeliver(ctx context.Context, now time.Time, id string) (bool, 
 	if err != nil {
 		return false, fmt.Errorf("store: redeliver %s: %w", id, err)
 	}
+	if queued {
+		signal(s.callbacksReady)
+	}
 	return queued, nil
 }
 
@@ -149,16 +155,17 @@ func (s *Redis) Redeliver(ctx context.Context, now time.Time, id string) (bool, 
 //
 //	KEYS[1..5]  recent, dead, events, callbacks, inline (zsets)
 //	KEYS[6..9]  event leases, event attempts, callback leases, callback attempts (hashes)
-//	ARGV[1]     key tag    ARGV[2i], ARGV[2i+1]  id and its expected record JSON ("" when gone)
+//	ARGV[1]     key tag    ARGV[2..4]  infixes of the body, record and callback keys
+//	ARGV[2i+3], ARGV[2i+4]  id and its expected record JSON ("" when gone)
 //
 // Returns the number of events deleted.
 var sweepScript = redis.NewScript(`
 local n = 0
-for i = 1, (#ARGV - 1) / 2 do
-  local id, want = ARGV[2*i], ARGV[2*i+1]
-  local st = redis.call('GET', ARGV[1] .. ':st:' .. id)
+for i = 1, (#ARGV - 4) / 2 do
+  local id, want = ARGV[2*i+3], ARGV[2*i+4]
+  local st = redis.call('GET', ARGV[1] .. ARGV[3] .. id)
   if (st or '') == want then
-    redis.call('DEL', ARGV[1] .. ':ev:' .. id, ARGV[1] .. ':st:' .. id, ARGV[1] .. ':cb:' .. id)
+    redis.call('DEL', ARGV[1] .. ARGV[2] .. id, ARGV[1] .. ARGV[3] .. id, ARGV[1] .. ARGV[4] .. id)
     for k = 1, 5 do redis.call('ZREM', KEYS[k], id) end
     for k = 6, 9 do redis.call('HDEL', KEYS[k], id) end
     n = n + 1
@@ -189,13 +196,13 @@ func (s *Redis) Sweep(ctx context.Context, now time.Time, retention time.Duratio
 	}
 	// The script deletes an event only if its record is still the one
 	// decided on here.
-	args := []any{s.keys.tag}
+	args := []any{s.keys.tag, infixBody, infixRecord, infixCallback}
 	for i, snap := range snaps {
 		if snap == nil || settled(snap) {
 			args = append(args, ids[i], raws[i])
 		}
 	}
-	if len(args) == 1 {
+	if len(args) == 4 {
 		return 0, nil
 	}
 	k := s.keys

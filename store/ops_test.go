@@ -31,7 +31,7 @@ func finishAs(t *testing.T, s *store.Redis, now time.Time, id string, status eve
 			out.Callback.URL = ""
 		}
 	}
-	if errs, err := s.FinishEvents(context.Background(), now, []store.Outcome{out}); err != nil || errs[0] != nil {
+	if errs, err := s.Events().Finish(context.Background(), now, []store.Outcome{out}); err != nil || errs[0] != nil {
 		t.Fatalf("finish %s: %v %v", id, errs, err)
 	}
 }
@@ -39,13 +39,13 @@ func finishAs(t *testing.T, s *store.Redis, now time.Time, id string, status eve
 // failCallback claims and fails the delivery of id's callback.
 func failCallback(t *testing.T, s *store.Redis, now time.Time, id string) {
 	t.Helper()
-	cj, _, err := s.ClaimCallbacks(context.Background(), now, lease, 1)
+	cj, _, err := s.Callbacks().Claim(context.Background(), now, lease, 1)
 	if err != nil || len(cj) != 1 || cj[0].ID != id {
 		t.Fatalf("claim callback: %+v %v", cj, err)
 	}
 	cb := cj[0].Callback
 	cb.Status, cb.LastError = event.CallbackFailed, "receiver answered 500"
-	if errs, err := s.FinishCallbacks(context.Background(), now, []store.CallbackOutcome{{Lease: cj[0].Lease, Callback: cb}}); err != nil || errs[0] != nil {
+	if errs, err := s.Callbacks().Finish(context.Background(), now, []store.CallbackOutcome{{Lease: cj[0].Lease, Callback: cb}}); err != nil || errs[0] != nil {
 		t.Fatalf("finish callback: %v %v", errs, err)
 	}
 }
@@ -150,7 +150,7 @@ func TestRedeliver(t *testing.T) {
 		if got := deadIDs(t, s, store.DeadOptions{}); len(got) != 0 {
 			t.Errorf("dead letters: got %v, want none", got)
 		}
-		cj, _, err := s.ClaimCallbacks(ctx, t0.Add(time.Minute), lease, 1)
+		cj, _, err := s.Callbacks().Claim(ctx, t0.Add(time.Minute), lease, 1)
 		if err != nil || len(cj) != 1 || cj[0].Attempt != 1 {
 			t.Fatalf("claim redelivery: got %+v %v, want attempt 1", cj, err)
 		}

@@ -61,6 +61,10 @@ type Redis struct {
 	rdb  redis.UniversalClient
 	keys keys
 	log  *slog.Logger
+
+	// Signalled when this process queued work due now (see
+	// EventQueue.Ready); buffered, sent to without blocking.
+	eventsReady, callbacksReady chan struct{}
 }
 
 // New returns a store using rdb. It does not contact Redis.
@@ -77,7 +81,18 @@ func New(rdb redis.UniversalClient, cfg Config) (*Redis, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Redis{rdb: rdb, keys: newKeys(cfg.Prefix), log: cfg.Logger}, nil
+	return &Redis{
+		rdb: rdb, keys: newKeys(cfg.Prefix), log: cfg.Logger,
+		eventsReady: make(chan struct{}, 1), callbacksReady: make(chan struct{}, 1),
+	}, nil
+}
+
+// signal wakes one waiter of c, if any, without blocking.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
 }
 
 // Ping checks that Redis answers.

@@ -51,7 +51,7 @@ func enqueue(t *testing.T, s *store.Redis, now time.Time, ids ...string) {
 
 func claim(t *testing.T, s *store.Redis, now time.Time, n int) []store.Job {
 	t.Helper()
-	jobs, _, err := s.ClaimEvents(context.Background(), now, lease, n)
+	jobs, _, err := s.Events().Claim(context.Background(), now, lease, n)
 	if err != nil {
 		t.Fatalf("ClaimEvents: %v", err)
 	}
@@ -122,7 +122,7 @@ func TestClaimLeasesAndFences(t *testing.T) {
 		if got := get(t, s, "e1").Record; got.Status != event.StatusProcessing || got.Attempts != 1 {
 			t.Errorf("while leased: got %s attempts %d, want processing 1", got.Status, got.Attempts)
 		}
-		if jobs, next, _ := s.ClaimEvents(ctx, t0.Add(time.Second), lease, 10); len(jobs) != 0 || !next.Equal(t0.Add(lease)) {
+		if jobs, next, _ := s.Events().Claim(ctx, t0.Add(time.Second), lease, 10); len(jobs) != 0 || !next.Equal(t0.Add(lease)) {
 			t.Fatalf("claim while leased: got %d jobs, next %v; want none, next at the lease deadline", len(jobs), next)
 		}
 
@@ -137,7 +137,7 @@ func TestClaimLeasesAndFences(t *testing.T) {
 		done := func(j store.Job, status event.Status) error {
 			rec := j.Record
 			rec.Status = status
-			errs, err := s.FinishEvents(ctx, later, []store.Outcome{{Lease: j.Lease, Record: rec}})
+			errs, err := s.Events().Finish(ctx, later, []store.Outcome{{Lease: j.Lease, Record: rec}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -149,7 +149,7 @@ func TestClaimLeasesAndFences(t *testing.T) {
 		if got := get(t, s, "e1").Record.Status; got != event.StatusProcessing {
 			t.Fatalf("after a fenced-off finish: got %s, want processing", got)
 		}
-		if lost, err := s.RenewEvents(ctx, later, lease, []store.Lease{first.Lease, second.Lease}); err != nil || len(lost) != 1 || lost[0] != "e1" {
+		if lost, err := s.Events().Renew(ctx, later, lease, []store.Lease{first.Lease, second.Lease}); err != nil || len(lost) != 1 || lost[0] != "e1" {
 			t.Fatalf("renew: got lost %v, %v; want the first lease lost", lost, err)
 		}
 		if err := done(second, event.StatusFailed); err != nil {
@@ -170,7 +170,7 @@ func TestRenewKeepsLease(t *testing.T) {
 		enqueue(t, s, t0, "e1")
 		j := claim(t, s, t0, 1)[0]
 		at := t0.Add(lease - time.Second)
-		if lost, err := s.RenewEvents(context.Background(), at, lease, []store.Lease{j.Lease}); err != nil || len(lost) != 0 {
+		if lost, err := s.Events().Renew(context.Background(), at, lease, []store.Lease{j.Lease}); err != nil || len(lost) != 0 {
 			t.Fatalf("renew: got lost %v, %v", lost, err)
 		}
 		if jobs := claim(t, s, t0.Add(lease+time.Second), 1); len(jobs) != 0 {
@@ -191,13 +191,13 @@ func TestRetryIsScheduled(t *testing.T) {
 		rec := j.Record
 		rec.Status = event.StatusRetrying
 		rec.NextAttemptAt = t0.Add(10 * time.Second)
-		if errs, err := s.FinishEvents(ctx, t0, []store.Outcome{{Lease: j.Lease, Record: rec}}); err != nil || errs[0] != nil {
+		if errs, err := s.Events().Finish(ctx, t0, []store.Outcome{{Lease: j.Lease, Record: rec}}); err != nil || errs[0] != nil {
 			t.Fatalf("finish retry: %v %v", errs, err)
 		}
 		if got := get(t, s, "e1").Record; got.Status != event.StatusRetrying || got.Attempts != 1 {
 			t.Errorf("got %s attempts %d, want retrying 1", got.Status, got.Attempts)
 		}
-		if jobs, next, _ := s.ClaimEvents(ctx, t0.Add(9*time.Second), lease, 1); len(jobs) != 0 || !next.Equal(rec.NextAttemptAt) {
+		if jobs, next, _ := s.Events().Claim(ctx, t0.Add(9*time.Second), lease, 1); len(jobs) != 0 || !next.Equal(rec.NextAttemptAt) {
 			t.Fatalf("before due: got %d jobs next %v, want none, next at %v", len(jobs), next, rec.NextAttemptAt)
 		}
 		if jobs := claim(t, s, t0.Add(10*time.Second), 1); len(jobs) != 1 || jobs[0].Attempt != 2 {
@@ -211,7 +211,7 @@ func TestReleaseDoesNotCountAttempt(t *testing.T) {
 		s := newStore(t, b)
 		enqueue(t, s, t0, "e1")
 		j := claim(t, s, t0, 1)[0]
-		if n, err := s.ReleaseEvents(context.Background(), t0, []store.Lease{j.Lease, {ID: "e1", Token: 999}}); err != nil || n != 1 {
+		if n, err := s.Events().Release(context.Background(), t0, []store.Lease{j.Lease, {ID: "e1", Token: 999}}); err != nil || n != 1 {
 			t.Fatalf("release: got %d, %v; want 1", n, err)
 		}
 		if jobs := claim(t, s, t0, 1); len(jobs) != 1 || jobs[0].Attempt != 1 {
@@ -236,37 +236,37 @@ func TestCallbackOutbox(t *testing.T) {
 			}
 			outs = append(outs, store.Outcome{Lease: j.Lease, Record: rec, Callback: cb})
 		}
-		if errs, err := s.FinishEvents(ctx, t0, outs); err != nil || errs[0] != nil || errs[1] != nil {
+		if errs, err := s.Events().Finish(ctx, t0, outs); err != nil || errs[0] != nil || errs[1] != nil {
 			t.Fatalf("finish: %v %v", errs, err)
 		}
 		if cb := get(t, s, "e2").Callback; cb == nil || cb.Status != event.CallbackNone {
 			t.Fatalf("e2 callback: got %+v, want a record with status none", cb)
 		}
 
-		cjobs, _, err := s.ClaimCallbacks(ctx, t0, lease, 10)
+		cjobs, _, err := s.Callbacks().Claim(ctx, t0, lease, 10)
 		if err != nil || len(cjobs) != 1 || cjobs[0].ID != "e1" || cjobs[0].Attempt != 1 || cjobs[0].Callback.ID != "cb-e1" {
 			t.Fatalf("claim callbacks: got %+v, %v; want e1's pending callback only", cjobs, err)
 		}
 		cb := cjobs[0].Callback
 		cb.Status = event.CallbackRetrying
 		cb.NextAttemptAt = t0.Add(time.Second)
-		if errs, err := s.FinishCallbacks(ctx, t0, []store.CallbackOutcome{{Lease: cjobs[0].Lease, Callback: cb}}); err != nil || errs[0] != nil {
+		if errs, err := s.Callbacks().Finish(ctx, t0, []store.CallbackOutcome{{Lease: cjobs[0].Lease, Callback: cb}}); err != nil || errs[0] != nil {
 			t.Fatalf("finish callback retry: %v %v", errs, err)
 		}
-		cjobs, _, _ = s.ClaimCallbacks(ctx, t0.Add(time.Second), lease, 10)
+		cjobs, _, _ = s.Callbacks().Claim(ctx, t0.Add(time.Second), lease, 10)
 		if len(cjobs) != 1 || cjobs[0].Attempt != 2 {
 			t.Fatalf("claim callback retry: got %+v, want attempt 2", cjobs)
 		}
 		cb = cjobs[0].Callback
 		cb.Status, cb.Attempts = event.CallbackDelivered, 2
-		if errs, err := s.FinishCallbacks(ctx, t0, []store.CallbackOutcome{{Lease: cjobs[0].Lease, Callback: cb}}); err != nil || errs[0] != nil {
+		if errs, err := s.Callbacks().Finish(ctx, t0, []store.CallbackOutcome{{Lease: cjobs[0].Lease, Callback: cb}}); err != nil || errs[0] != nil {
 			t.Fatalf("finish callback: %v %v", errs, err)
 		}
 		snap := get(t, s, "e1")
 		if snap.Record.Status != event.StatusSucceeded || snap.Callback == nil || snap.Callback.Status != event.CallbackDelivered || snap.Callback.Attempts != 2 {
 			t.Errorf("got %+v / %+v, want succeeded with a callback delivered in 2 attempts", snap.Record, snap.Callback)
 		}
-		if cjobs, _, _ := s.ClaimCallbacks(ctx, t0.Add(time.Hour), lease, 10); len(cjobs) != 0 {
+		if cjobs, _, _ := s.Callbacks().Claim(ctx, t0.Add(time.Hour), lease, 10); len(cjobs) != 0 {
 			t.Errorf("claim after delivery: got %d, want 0", len(cjobs))
 		}
 	})
@@ -316,28 +316,28 @@ func TestBeginInline(t *testing.T) {
 	redistest.Run(t, func(t *testing.T, b redistest.Backend) {
 		s := newStore(t, b)
 		ctx := context.Background()
-		j, err := s.Begin(ctx, t0, lease, newEvent("i1"))
+		j, err := s.Inline().Begin(ctx, t0, lease, newEvent("i1"))
 		if err != nil || j.Attempt != 1 {
 			t.Fatalf("begin: got %+v, %v; want attempt 1", j, err)
 		}
 		var dup *store.DuplicateError
-		if _, err := s.Begin(ctx, t0.Add(time.Second), lease, newEvent("i1")); !errors.As(err, &dup) {
+		if _, err := s.Inline().Begin(ctx, t0.Add(time.Second), lease, newEvent("i1")); !errors.As(err, &dup) {
 			t.Fatalf("begin while held: got %v, want DuplicateError", err)
 		}
 		// The caller died; a retry of the request takes the event over.
-		j2, err := s.Begin(ctx, t0.Add(lease+time.Millisecond), lease, newEvent("i1"))
+		j2, err := s.Inline().Begin(ctx, t0.Add(lease+time.Millisecond), lease, newEvent("i1"))
 		if err != nil || j2.Attempt != 2 || j2.Record.BodyHash != "h-i1" {
 			t.Fatalf("begin after expiry: got %+v, %v; want attempt 2 with the stored record", j2, err)
 		}
 		rec := j2.Record
 		rec.Status = event.StatusSucceeded
-		if errs, err := s.FinishInline(ctx, t0, []store.Outcome{{Lease: j.Lease, Record: rec}}); err != nil || !errors.Is(errs[0], store.ErrLeaseLost) {
+		if errs, err := s.Inline().Finish(ctx, t0, []store.Outcome{{Lease: j.Lease, Record: rec}}); err != nil || !errors.Is(errs[0], store.ErrLeaseLost) {
 			t.Fatalf("finish with the old lease: got %v %v, want ErrLeaseLost", errs, err)
 		}
-		if errs, err := s.FinishInline(ctx, t0, []store.Outcome{{Lease: j2.Lease, Record: rec}}); err != nil || errs[0] != nil {
+		if errs, err := s.Inline().Finish(ctx, t0, []store.Outcome{{Lease: j2.Lease, Record: rec}}); err != nil || errs[0] != nil {
 			t.Fatalf("finish: %v %v", errs, err)
 		}
-		if _, err := s.Begin(ctx, t0.Add(time.Hour), lease, newEvent("i1")); !errors.As(err, &dup) || dup.Record.Status != event.StatusSucceeded {
+		if _, err := s.Inline().Begin(ctx, t0.Add(time.Hour), lease, newEvent("i1")); !errors.As(err, &dup) || dup.Record.Status != event.StatusSucceeded {
 			t.Fatalf("begin when done: got %v, want DuplicateError with the succeeded record", err)
 		}
 		// Events run in-request never reach the workers' queue.

@@ -9,113 +9,62 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
-	"github.com/boomerang-events/boomerang/callback"
+	"github.com/boomerang-events/boomerang"
 	"github.com/boomerang-events/boomerang/event"
-	"github.com/boomerang-events/boomerang/internal/outbound"
-	"github.com/boomerang-events/boomerang/internal/retry"
+	"github.com/boomerang-events/boomerang/retry"
 )
 
-// Environment variables read by loadConfig; a flag wins over its variable.
+// Environment variables read by loadConfig besides the one rule (envKey):
+// BOOMERANG_CONFIG names the file, which has no key of its own.
 const (
-	envAddr     = "BOOMERANG_ADDR"
-	envRedisURL = "BOOMERANG_REDIS_URL"
-	envConfig   = "BOOMERANG_CONFIG"
-	// Secrets, comma-separated, added to those of the file; keeping them
-	// in the environment keeps them out of the file.
-	envAPIKeys        = "BOOMERANG_API_KEYS"
-	envAdminKeys      = "BOOMERANG_ADMIN_KEYS"
-	envSigningSecrets = "BOOMERANG_SIGNING_SECRETS"
+	envPrefix = "BOOMERANG_"
+	envConfig = envPrefix + "CONFIG"
 )
 
-// Bounds checked by Config.validate.
+// renamedEnv maps the variables of earlier versions, which no longer
+// follow the rule, to their names now. Setting one is an error rather than
+// silently ignored: an API key left unread would open the API.
+var renamedEnv = map[string]string{
+	"BOOMERANG_API_KEYS":        envKey("auth.api_keys"),
+	"BOOMERANG_ADMIN_KEYS":      envKey("auth.admin_keys"),
+	"BOOMERANG_SIGNING_SECRETS": envKey("callback.signing_secrets"),
+}
+
+// Defaults of what only the binary has; the engine's are boomerang's.
 const (
-	maxWorkers      = 4096
-	minMaxBodyBytes = 1 << 10
-	maxMaxBodyBytes = 64 << 20
-	maxKeyPrefixLen = 64
+	defaultAddr     = "127.0.0.1:8080"
+	defaultLogLevel = "info"
 )
 
-// Config is the server's configuration, resolved from defaults, a YAML file,
-// environment variables and flags (later wins). docs/configuration.md
-// describes the file; each field names its YAML key and default.
+// Config is the server's configuration, resolved from a YAML file, the
+// environment and flags (later wins). docs/configuration.md describes every
+// key; a key left out takes its default.
 type Config struct {
-	Addr            string         // addr: listen address; default "127.0.0.1:8080"
-	RedisURL        string         // redis_url: redis://, rediss:// or unix://; default "" = embedded in-memory Redis for development
-	KeyPrefix       string         // key_prefix: prefix of every Redis key; default "boomerang"; 1-64 letters, digits, . _ : -
-	Workers         int            // workers: events processed at once (and most events claimed in one go); default 64; 1..4096
-	MaxBodyBytes    int64          // max_body_bytes: largest accepted request body; default 1 MiB; 1 KiB..64 MiB
-	Lease           time.Duration  // lease: how long a claimed event stays claimed; default 30s; at least 1s
-	ShutdownTimeout time.Duration  // shutdown_timeout: how long shutdown drains in-flight work; default 15s
-	LogLevel        string         // log_level: debug, info, warn or error; default info
-	Retry           retry.Policy   // retry: default policy for events; fields not named take retry's defaults
-	Routes          []Route        // routes: first match wins; none configured means every event type is accepted (the caller handles an empty list)
-	Callback        CallbackConfig // callback: delivery of callbacks
-	BacklogTarget   int            // backlog_target: due events and callbacks past which ingest slows down (20µs per event of excess, at most 250ms); default 1000; -1 = never
-	DebugAddr       string         // debug_addr: where to serve /debug/pprof (profiling); default "" = off; keep it on loopback
-	Retention       time.Duration  // retention: how long settled events (and their ids, callbacks, dead letters) are kept; default 168h; at least 1m
-	Auth            AuthConfig     // auth: API keys
+	Addr      string  // addr: listen address; default "127.0.0.1:8080"
+	LogLevel  string  // log_level: debug, info, warn or error; default info
+	LogFormat string  // log_format: text or json; default text
+	DebugAddr string  // debug_addr: where to serve /debug/pprof; default "" = off; keep it on loopback
+	Routes    []Route // routes: the logic of each event type; none means every event type is accepted
+	// Engine is every other key, as boomerang.Config; zero fields take
+	// boomerang's defaults.
+	Engine boomerang.Config
 }
 
-// AuthConfig holds the API keys. With none, the API is open.
-type AuthConfig struct {
-	APIKeys   []string // api_keys (and BOOMERANG_API_KEYS): keys every endpoint but /healthz, /readyz and POST /callback requires
-	AdminKeys []string // admin_keys (and BOOMERANG_ADMIN_KEYS): keys the operator actions require instead, when set
-}
-
-// Route chooses the business logic for events whose type matches EventType
-// ("*" matches every type). First match wins. Exactly one of Forward and
-// Accept is set.
+// Route is the business logic of the events of one type ("*": every type
+// without a route of its own). Exactly one of Forward and Accept is set.
 type Route struct {
-	EventType string        // event_type: required; "*" or a valid event type
+	EventType string        // event_type: required
 	Forward   string        // forward: absolute http or https URL the event is POSTed to
 	Accept    bool          // accept: succeed without doing anything
-	Timeout   time.Duration // timeout: of one forward request; default 10s; ignored by accept routes
-	Retry     retry.Policy  // retry: Config.Retry with only the fields the route names replaced
+	Timeout   time.Duration // timeout: of one forward request; default boomerang.DefaultForwardTimeout
+	Retry     retry.Policy  // retry: the top-level retry with the fields named here replaced
 }
-
-// CallbackConfig configures the delivery of callbacks.
-type CallbackConfig struct {
-	Timeout              time.Duration // timeout: of one delivery; default 10s
-	Workers              int           // workers: deliveries at once; default 64; 1..4096
-	Retry                retry.Policy  // retry: default max_attempts 8, initial_interval 1s, max_interval 5m, the rest retry's defaults
-	AllowPrivateNetworks bool          // allow_private_networks: allow callbacks to private addresses; default false
-	SigningSecrets       []string      // signing_secrets (and BOOMERANG_SIGNING_SECRETS): whsec_ secrets; each adds a Standard Webhooks signature
-}
-
-// defaultConfig returns the configuration used when nothing else is given.
-// Its retry policies hold concrete values, so that a zero left after a file
-// is merged in can only have been written there.
-func defaultConfig() Config {
-	return Config{
-		Addr:            "127.0.0.1:8080",
-		KeyPrefix:       "boomerang",
-		Workers:         64,
-		MaxBodyBytes:    1 << 20,
-		Lease:           30 * time.Second,
-		ShutdownTimeout: 15 * time.Second,
-		LogLevel:        "info",
-		Retention:       7 * 24 * time.Hour,
-		BacklogTarget:   1000,
-		Retry:           retry.Policy{}.WithDefaults(),
-		Callback: CallbackConfig{
-			Timeout: 10 * time.Second,
-			Workers: 64,
-			Retry: retry.Policy{
-				MaxAttempts:     8,
-				InitialInterval: time.Second,
-				MaxInterval:     5 * time.Minute,
-			}.WithDefaults(),
-		},
-	}
-}
-
-// defaultRouteTimeout is a Route's Timeout when the file names none.
-const defaultRouteTimeout = 10 * time.Second
 
 // loadConfig resolves the configuration. args are the command-line arguments
 // after the program name; getenv looks up environment variables (os.Getenv in
@@ -132,45 +81,35 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	given := map[string]string{} // flags given on the command line, by name
 	flags.Visit(func(f *flag.Flag) { given[f.Name] = f.Value.String() })
 
-	c := defaultConfig()
-	var errs []error
-
+	var f fileConfig
 	path := getenv(envConfig)
 	if v, ok := given["config"]; ok {
 		path = v
 	}
 	if path != "" {
-		if err := c.loadFile(path); err != nil {
-			errs = append(errs, fmt.Errorf("config %s: %w", path, err))
+		if err := f.load(path); err != nil {
+			return Config{}, fmt.Errorf("config %s: %w", path, err)
 		}
 	}
-
-	if v := getenv(envAddr); v != "" {
-		c.Addr = v
+	for old, now := range renamedEnv {
+		if getenv(old) != "" {
+			return Config{}, fmt.Errorf("%s is now %s: rename it (it would be ignored)", old, now)
+		}
+	}
+	if err := overlayEnv(&f, getenv); err != nil {
+		return Config{}, err
 	}
 	if v, ok := given["addr"]; ok {
-		c.Addr = v
-	}
-	redisFrom := "" // where a RedisURL not from the file came from
-	if v := getenv(envRedisURL); v != "" {
-		c.RedisURL, redisFrom = v, envRedisURL
+		f.Addr = &v
 	}
 	if v, ok := given["redis-url"]; ok {
-		c.RedisURL, redisFrom = v, "--redis-url"
+		f.RedisURL = &v
 	}
-	if redisFrom != "" {
-		if err := checkRedisURL(c.RedisURL); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", redisFrom, err))
+	c, err := f.resolve()
+	if err != nil {
+		if path != "" {
+			return Config{}, fmt.Errorf("config %s: %w", path, err)
 		}
-	}
-	c.Auth.APIKeys = append(c.Auth.APIKeys, splitList(getenv(envAPIKeys))...)
-	c.Auth.AdminKeys = append(c.Auth.AdminKeys, splitList(getenv(envAdminKeys))...)
-	c.Callback.SigningSecrets = append(c.Callback.SigningSecrets, splitList(getenv(envSigningSecrets))...)
-	if err := checkSecrets(c); err != nil {
-		errs = append(errs, err)
-	}
-
-	if err := errors.Join(errs...); err != nil {
 		return Config{}, err
 	}
 	return c, nil
@@ -181,14 +120,14 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 func newFlagSet() *flag.FlagSet {
 	flags := flag.NewFlagSet("boomerang", flag.ContinueOnError)
 	flags.SetOutput(io.Discard)
-	flags.String("addr", defaultConfig().Addr, "listen address (env "+envAddr+")")
-	flags.String("redis-url", "", "Redis URL: redis://, rediss:// or unix://; empty for an embedded in-memory Redis (env "+envRedisURL+")")
+	flags.String("addr", defaultAddr, "listen address (env "+envKey("addr")+")")
+	flags.String("redis-url", "", "Redis URL: redis://, rediss:// or unix://; empty for an embedded in-memory Redis (env "+envKey("redis_url")+")")
 	flags.String("config", "", "path of a YAML configuration file (env "+envConfig+")")
 	return flags
 }
 
-// usage prints the flags, the environment variables and where the YAML file
-// is documented.
+// usage prints the flags, the environment rule and where the YAML file is
+// documented.
 func usage(w io.Writer) {
 	flags := newFlagSet()
 	flags.SetOutput(w)
@@ -197,62 +136,43 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "Flags:")
 	flags.PrintDefaults()
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Environment (a flag wins over its variable, both win over the file):")
-	fmt.Fprintf(w, "  %-26s same as -addr\n", envAddr)
-	fmt.Fprintf(w, "  %-26s same as -redis-url\n", envRedisURL)
-	fmt.Fprintf(w, "  %-26s same as -config\n", envConfig)
-	fmt.Fprintf(w, "  %-26s API keys, comma-separated, added to auth.api_keys\n", envAPIKeys)
-	fmt.Fprintf(w, "  %-26s admin keys, comma-separated, added to auth.admin_keys\n", envAdminKeys)
-	fmt.Fprintf(w, "  %-26s whsec_ secrets, comma-separated, added to callback.signing_secrets\n", envSigningSecrets)
+	fmt.Fprintln(w, "Environment: every key of the configuration file can be set as")
+	fmt.Fprintln(w, "BOOMERANG_ and its path in capitals, dots as underscores, the value read")
+	fmt.Fprintln(w, "as YAML (lists of strings also comma-separated):")
+	fmt.Fprintf(w, "  %-45s workers: 32\n", "BOOMERANG_WORKERS=32")
+	fmt.Fprintf(w, "  %-45s callback.allow_private_networks: true\n", "BOOMERANG_CALLBACK_ALLOW_PRIVATE_NETWORKS=true")
+	fmt.Fprintf(w, "  %-45s auth.api_keys: [k1, k2]\n", "BOOMERANG_AUTH_API_KEYS=k1,k2")
+	fmt.Fprintf(w, "  %-45s the configuration file (same as -config)\n", envConfig)
+	fmt.Fprintln(w, "A flag wins over its variable; the environment wins over the file.")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "The YAML configuration file is described in docs/configuration.md.")
 }
 
-// loadFile merges the YAML file at path into c and validates the result.
-// Errors name the YAML path of the field, not the file.
-func (c *Config) loadFile(path string) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err // the caller names the path
-		}
-		return err
-	}
-	var f fileConfig
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) { // io.EOF: an empty file
-		return err
-	}
-	f.applyTo(c)
-	return c.validate()
-}
-
-// fileConfig is the YAML file. Pointer fields tell a value written in the
-// file, zero included, from one left out.
+// fileConfig is the configuration as written: in the YAML file, and in the
+// environment by the rule of envKey. Pointer fields tell a value written,
+// zero included, from one left out.
 type fileConfig struct {
 	Addr            *string        `yaml:"addr"`
 	RedisURL        *string        `yaml:"redis_url"`
 	KeyPrefix       *string        `yaml:"key_prefix"`
 	Workers         *int           `yaml:"workers"`
 	MaxBodyBytes    *int64         `yaml:"max_body_bytes"`
+	IngestTimeout   *time.Duration `yaml:"ingest_timeout"`
 	Lease           *time.Duration `yaml:"lease"`
+	PollInterval    *time.Duration `yaml:"poll_interval"`
 	ShutdownTimeout *time.Duration `yaml:"shutdown_timeout"`
 	LogLevel        *string        `yaml:"log_level"`
+	LogFormat       *string        `yaml:"log_format"`
 	Retry           fileRetry      `yaml:"retry"`
 	Routes          []fileRoute    `yaml:"routes"`
 	Callback        fileCallback   `yaml:"callback"`
 	Retention       *time.Duration `yaml:"retention"`
 	DebugAddr       *string        `yaml:"debug_addr"`
 	BacklogTarget   *int           `yaml:"backlog_target"`
-	Auth            struct {
-		APIKeys   []string `yaml:"api_keys"`
-		AdminKeys []string `yaml:"admin_keys"`
-	} `yaml:"auth"`
+	Auth            fileAuth       `yaml:"auth"`
 }
 
-// fileCallback is the file's callback block.
+// fileCallback is the callback block.
 type fileCallback struct {
 	Timeout              *time.Duration `yaml:"timeout"`
 	Workers              *int           `yaml:"workers"`
@@ -261,7 +181,13 @@ type fileCallback struct {
 	SigningSecrets       []string       `yaml:"signing_secrets"`
 }
 
-// fileRoute is one entry of the file's routes.
+// fileAuth is the auth block.
+type fileAuth struct {
+	APIKeys   []string `yaml:"api_keys"`
+	AdminKeys []string `yaml:"admin_keys"`
+}
+
+// fileRoute is one entry of routes.
 type fileRoute struct {
 	EventType string         `yaml:"event_type"`
 	Forward   string         `yaml:"forward"`
@@ -270,8 +196,8 @@ type fileRoute struct {
 	Retry     fileRetry      `yaml:"retry"`
 }
 
-// fileRetry is a retry block of the file: the fields it names replace those
-// of the policy it refines.
+// fileRetry is a retry block: the fields it names replace those of the
+// policy it refines.
 type fileRetry struct {
 	MaxAttempts         *int           `yaml:"max_attempts"`
 	InitialInterval     *time.Duration `yaml:"initial_interval"`
@@ -281,199 +207,77 @@ type fileRetry struct {
 	MaxElapsedTime      *time.Duration `yaml:"max_elapsed_time"`
 }
 
-// over returns base with the fields r names replaced.
-func (r fileRetry) over(base retry.Policy) retry.Policy {
-	set(&base.MaxAttempts, r.MaxAttempts)
-	set(&base.InitialInterval, r.InitialInterval)
-	set(&base.Multiplier, r.Multiplier)
-	set(&base.RandomizationFactor, r.RandomizationFactor)
-	set(&base.MaxInterval, r.MaxInterval)
-	set(&base.MaxElapsedTime, r.MaxElapsedTime)
-	return base
-}
-
-// set stores *v in *dst when v is not nil.
-func set[T any](dst *T, v *T) {
-	if v != nil {
-		*dst = *v
-	}
-}
-
-// applyTo replaces in c every setting the file names. Route policies refine
-// c's event policy after the file's retry block is applied to it.
-func (f fileConfig) applyTo(c *Config) {
-	set(&c.Addr, f.Addr)
-	set(&c.RedisURL, f.RedisURL)
-	set(&c.KeyPrefix, f.KeyPrefix)
-	set(&c.Workers, f.Workers)
-	set(&c.MaxBodyBytes, f.MaxBodyBytes)
-	set(&c.Lease, f.Lease)
-	set(&c.ShutdownTimeout, f.ShutdownTimeout)
-	set(&c.LogLevel, f.LogLevel)
-	c.Retry = f.Retry.over(c.Retry)
-	for _, r := range f.Routes {
-		route := Route{
-			EventType: r.EventType,
-			Forward:   r.Forward,
-			Accept:    r.Accept,
-			Timeout:   defaultRouteTimeout,
-			Retry:     r.Retry.over(c.Retry),
+// load reads the YAML file at path into f. Unknown keys are errors.
+func (f *fileConfig) load(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the caller names the path
 		}
-		set(&route.Timeout, r.Timeout)
-		c.Routes = append(c.Routes, route)
+		return err
 	}
-	set(&c.Callback.Timeout, f.Callback.Timeout)
-	set(&c.Callback.Workers, f.Callback.Workers)
-	c.Callback.Retry = f.Callback.Retry.over(c.Callback.Retry)
-	set(&c.Callback.AllowPrivateNetworks, f.Callback.AllowPrivateNetworks)
-	c.Callback.SigningSecrets = f.Callback.SigningSecrets
-	set(&c.Retention, f.Retention)
-	set(&c.DebugAddr, f.DebugAddr)
-	set(&c.BacklogTarget, f.BacklogTarget)
-	c.Auth.APIKeys, c.Auth.AdminKeys = f.Auth.APIKeys, f.Auth.AdminKeys
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(f); err != nil && !errors.Is(err, io.EOF) { // io.EOF: an empty file
+		return err
+	}
+	return nil
 }
 
-// validate reports every setting of c that is out of range, each error
-// naming the setting's YAML path.
-func (c Config) validate() error {
+// envKey is the environment variable of a configuration key: BOOMERANG_ and
+// the key's path in capitals with dots as underscores, so
+// callback.allow_private_networks is BOOMERANG_CALLBACK_ALLOW_PRIVATE_NETWORKS.
+func envKey(path string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(path, ".", "_"))
+}
+
+// overlayEnv sets every key of f whose environment variable (envKey) is set
+// and not empty, reading the value as YAML for the key's type; a list of
+// strings may also be comma-separated. Errors name the variable.
+func overlayEnv(f *fileConfig, getenv func(string) string) error {
 	var errs []error
-	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-
-	if err := checkRedisURL(c.RedisURL); err != nil {
-		add("redis_url: %w", err)
-	}
-	if !validKeyPrefix(c.KeyPrefix) {
-		add("key_prefix: must be 1 to %d letters, digits or . _ : -, got %q", maxKeyPrefixLen, c.KeyPrefix)
-	}
-	if c.Workers < 1 || c.Workers > maxWorkers {
-		add("workers: must be between 1 and %d, got %d", maxWorkers, c.Workers)
-	}
-	if c.MaxBodyBytes < minMaxBodyBytes || c.MaxBodyBytes > maxMaxBodyBytes {
-		add("max_body_bytes: must be between %d and %d, got %d", minMaxBodyBytes, maxMaxBodyBytes, c.MaxBodyBytes)
-	}
-	if c.Lease < time.Second {
-		add("lease: must be at least 1s, got %s", c.Lease)
-	}
-	if c.BacklogTarget < -1 || c.BacklogTarget == 0 {
-		add("backlog_target: must be positive, or -1 to never slow ingest, got %d", c.BacklogTarget)
-	}
-	if c.Retention < time.Minute {
-		add("retention: must be at least 1m, got %s", c.Retention)
-	}
-	if c.ShutdownTimeout <= 0 {
-		add("shutdown_timeout: must be positive, got %s", c.ShutdownTimeout)
-	}
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		add("log_level: must be debug, info, warn or error, got %q", c.LogLevel)
-	}
-	retryErrs := policyErrors("retry", c.Retry)
-	errs = append(errs, retryErrs...)
-
-	first := map[string]int{} // event type to the index of the first route for it
-	for i, r := range c.Routes {
-		p := fmt.Sprintf("routes[%d]", i)
-		if r.EventType != "*" {
-			if err := event.ValidateEventType(r.EventType); err != nil {
-				add("%s.%w", p, err) // err names event_type
+	var walk func(v reflect.Value, path string)
+	walk = func(v reflect.Value, path string) {
+		t := v.Type()
+		for i := range t.NumField() {
+			key := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+			if path != "" {
+				key = path + "." + key
+			}
+			field := v.Field(i)
+			if field.Kind() == reflect.Struct {
+				walk(field, key)
+				continue
+			}
+			name := envKey(key)
+			raw := getenv(name)
+			if raw == "" {
+				continue
+			}
+			if err := setFromEnv(field, raw); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
 			}
 		}
-		if j, ok := first["*"]; ok {
-			add("%s.event_type: never matches: routes[%d] matches every type first", p, j)
-		} else if j, ok := first[r.EventType]; ok {
-			add("%s.event_type: never matches: routes[%d] matches %q first", p, j, r.EventType)
-		} else {
-			first[r.EventType] = i
-		}
-		switch {
-		case (r.Forward != "") == r.Accept:
-			add("%s: set exactly one of forward or accept", p)
-		case r.Forward != "" && !validForward(r.Forward):
-			add("%s.forward: must be an absolute http or https URL", p)
-		case r.Forward != "":
-			// Forward targets are the operator's own services, often on a
-			// private network; link-local and metadata addresses are not.
-			if err := forwardPolicy.CheckURL(r.Forward); err != nil {
-				add("%s.forward: %s", p, strings.TrimPrefix(err.Error(), "outbound: "))
-			}
-		}
-		if r.Forward != "" && r.Timeout <= 0 {
-			add("%s.timeout: must be positive, got %s", p, r.Timeout)
-		}
-		// A route inherits the fields it does not name from retry: report
-		// those once, there, rather than again for every route.
-		if len(retryErrs) == 0 {
-			errs = append(errs, policyErrors(p+".retry", r.Retry)...)
-		}
 	}
-
-	if c.Callback.Timeout <= 0 {
-		add("callback.timeout: must be positive, got %s", c.Callback.Timeout)
-	}
-	if c.Callback.Workers < 1 || c.Callback.Workers > maxWorkers {
-		add("callback.workers: must be between 1 and %d, got %d", maxWorkers, c.Callback.Workers)
-	}
-	errs = append(errs, policyErrors("callback.retry", c.Callback.Retry)...)
+	walk(reflect.ValueOf(f).Elem(), "")
 	return errors.Join(errs...)
 }
 
-// policyErrors reports what is wrong with p, each error naming the field
-// under path. p refines a policy with concrete values, so a zero field was
-// written in the file; retry.Policy would read it as "use the default", so it
-// is refused rather than silently replaced.
-func policyErrors(path string, p retry.Policy) []error {
-	var errs []error
-	zero := func(field, msg string) { errs = append(errs, fmt.Errorf("%s.%s: %s", path, field, msg)) }
-	if p.MaxAttempts == 0 {
-		zero("max_attempts", "must be at least 1, got 0")
-	}
-	if p.InitialInterval == 0 {
-		zero("initial_interval", "must be positive, got 0s")
-	}
-	if p.Multiplier == 0 {
-		zero("multiplier", "must be at least 1, got 0")
-	}
-	if p.RandomizationFactor == 0 {
-		zero("randomization_factor", "0 would mean the default 0.5; use -1 for no randomization")
-	}
-	if p.MaxInterval == 0 {
-		zero("max_interval", "must be positive, got 0s")
-	}
-	if p.MaxElapsedTime == 0 {
-		zero("max_elapsed_time", "0 would mean the default 1h; use -1s for no limit")
-	}
-	err := p.Validate()
-	if joined, ok := err.(interface{ Unwrap() []error }); ok { // Validate uses errors.Join
-		for _, e := range joined.Unwrap() {
-			errs = append(errs, fmt.Errorf("%s.%w", path, e))
-		}
-	} else if err != nil {
-		errs = append(errs, fmt.Errorf("%s.%w", path, err))
-	}
-	return errs
-}
-
-// checkRedisURL accepts an empty URL (the embedded Redis) or one with a
-// scheme go-redis understands. Errors do not quote the URL: it may hold a
-// password.
-func checkRedisURL(s string) error {
-	if s == "" {
+// setFromEnv sets field (a pointer or a slice) from an environment value.
+func setFromEnv(field reflect.Value, raw string) error {
+	if field.Type() == reflect.TypeFor[[]string]() && !strings.HasPrefix(strings.TrimSpace(raw), "[") {
+		field.Set(reflect.ValueOf(splitList(raw)))
 		return nil
 	}
-	u, err := url.Parse(s)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // url.Error quotes the whole URL
-		}
-		return fmt.Errorf("not a valid URL: %w", err)
+	ptr := reflect.New(field.Type())
+	dec := yaml.NewDecoder(strings.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(ptr.Interface()); err != nil {
+		return err
 	}
-	switch u.Scheme {
-	case "redis", "rediss", "unix":
-		return nil
-	}
-	return errors.New("scheme must be redis, rediss or unix")
+	field.Set(ptr.Elem())
+	return nil
 }
 
 // splitList splits a comma-separated list, dropping empty entries.
@@ -487,45 +291,164 @@ func splitList(v string) []string {
 	return out
 }
 
-// checkSecrets checks keys and signing secrets wherever they came from.
-// Errors name a secret by its position, never by its value.
-func checkSecrets(c Config) error {
+// resolve turns what was written into a Config and checks it: every error
+// names the key at fault, and all of them are reported at once.
+func (f fileConfig) resolve() (Config, error) {
 	var errs []error
-	for name, keys := range map[string][]string{"auth.api_keys": c.Auth.APIKeys, "auth.admin_keys": c.Auth.AdminKeys} {
-		for i, k := range keys {
-			if len(k) < 16 {
-				errs = append(errs, fmt.Errorf("%s[%d]: must be at least 16 characters", name, i))
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	errs = append(errs, explicitZeros(reflect.ValueOf(f), "")...)
+
+	c := Config{Addr: defaultAddr, LogLevel: defaultLogLevel, LogFormat: "text"}
+	set(&c.Addr, f.Addr)
+	set(&c.LogLevel, f.LogLevel)
+	set(&c.LogFormat, f.LogFormat)
+	set(&c.DebugAddr, f.DebugAddr)
+	e := &c.Engine
+	set(&e.RedisURL, f.RedisURL)
+	set(&e.KeyPrefix, f.KeyPrefix)
+	set(&e.Workers, f.Workers)
+	set(&e.MaxBodyBytes, f.MaxBodyBytes)
+	set(&e.IngestTimeout, f.IngestTimeout)
+	set(&e.Lease, f.Lease)
+	set(&e.PollInterval, f.PollInterval)
+	set(&e.ShutdownTimeout, f.ShutdownTimeout)
+	set(&e.Retention, f.Retention)
+	set(&e.BacklogTarget, f.BacklogTarget)
+	e.Retry = f.Retry.policy()
+	set(&e.Callback.Timeout, f.Callback.Timeout)
+	set(&e.Callback.Workers, f.Callback.Workers)
+	set(&e.Callback.AllowPrivateNetworks, f.Callback.AllowPrivateNetworks)
+	e.Callback.Retry = f.Callback.Retry.policy()
+	e.Callback.SigningSecrets = f.Callback.SigningSecrets
+	e.Auth.APIKeys, e.Auth.AdminKeys = f.Auth.APIKeys, f.Auth.AdminKeys
+
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log_level: must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		add("log_format: must be text or json, got %q", c.LogFormat)
+	}
+	if f.BacklogTarget != nil && *f.BacklogTarget == 0 {
+		add("backlog_target: must be positive, or -1 to never slow ingest, got 0")
+	}
+
+	seen := map[string]int{} // event type to the index of its route
+	for i, r := range f.Routes {
+		p := fmt.Sprintf("routes[%d]", i)
+		route := Route{EventType: r.EventType, Forward: r.Forward, Accept: r.Accept, Retry: r.Retry.policy()}
+		set(&route.Timeout, r.Timeout)
+		if r.EventType != boomerang.Wildcard {
+			if err := event.ValidateEventType(r.EventType); err != nil {
+				add("%s.%w", p, err) // err names event_type
 			}
 		}
-	}
-	for i, sec := range c.Callback.SigningSecrets {
-		if err := callback.CheckSigningSecret(sec); err != nil {
-			errs = append(errs, fmt.Errorf("callback.signing_secrets[%d]: %w", i, err))
+		if j, ok := seen[r.EventType]; ok && r.EventType != "" {
+			add("%s.event_type: %q has a route already, routes[%d]", p, r.EventType, j)
 		}
+		seen[r.EventType] = i
+		switch {
+		case (r.Forward != "") == r.Accept:
+			add("%s: set exactly one of forward or accept", p)
+		case r.Forward != "" && !validForward(r.Forward):
+			add("%s.forward: must be an absolute http or https URL", p)
+		case r.Forward != "":
+			if err := boomerang.CheckForwardURL(r.Forward); err != nil {
+				add("%s.forward: %w", p, err)
+			}
+		}
+		errs = append(errs, route.Retry.Or(e.Retry).Problems(p+".retry")...)
+		c.Routes = append(c.Routes, route)
 	}
-	return errors.Join(errs...)
+	if err := c.Engine.Validate(); err != nil { // the engine's own ranges
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
+	}
+	return c, nil
 }
 
-// forwardPolicy is the address policy of forward targets.
-var forwardPolicy = outbound.Policy{AllowPrivate: true}
+// policy returns the policy r writes. Its zero fields take the policy it
+// refines; an explicit 0 means what backoff means by it: no randomization,
+// no limit on the elapsed time (the policy's negative markers).
+func (r fileRetry) policy() retry.Policy {
+	var p retry.Policy
+	set(&p.MaxAttempts, r.MaxAttempts)
+	set(&p.InitialInterval, r.InitialInterval)
+	set(&p.Multiplier, r.Multiplier)
+	set(&p.RandomizationFactor, r.RandomizationFactor)
+	set(&p.MaxInterval, r.MaxInterval)
+	set(&p.MaxElapsedTime, r.MaxElapsedTime)
+	if r.RandomizationFactor != nil && *r.RandomizationFactor == 0 {
+		p.RandomizationFactor = -1
+	}
+	if r.MaxElapsedTime != nil && *r.MaxElapsedTime == 0 {
+		p.MaxElapsedTime = -1
+	}
+	return p
+}
+
+// zeroMeansSomething lists the keys whose explicit zero is a value of its
+// own: everywhere else, boomerang.Config reads a zero as "the default", so
+// an explicit 0 or "" is refused rather than silently replaced.
+var zeroMeansSomething = map[string]bool{
+	"redis_url":            true, // the embedded Redis
+	"debug_addr":           true, // off
+	"randomization_factor": true, // no randomization
+	"max_elapsed_time":     true, // no limit
+	"backlog_target":       true, // reported by resolve with its own message
+}
+
+// explicitZeros reports the keys written with a zero value that would read
+// as "the default". Routes are checked by resolve.
+func explicitZeros(v reflect.Value, path string) []error {
+	var errs []error
+	t := v.Type()
+	for i := range t.NumField() {
+		name := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+		key := name
+		if path != "" {
+			key = path + "." + name
+		}
+		field := v.Field(i)
+		switch field.Kind() {
+		case reflect.Struct:
+			errs = append(errs, explicitZeros(field, key)...)
+		case reflect.Pointer:
+			if field.IsNil() || !field.Elem().IsZero() || field.Elem().Kind() == reflect.Bool || zeroMeansSomething[name] {
+				continue
+			}
+			errs = append(errs, fmt.Errorf("%s: must not be %s; leave it out for the default", key, zeroText(field.Elem())))
+		}
+	}
+	return errs
+}
+
+func zeroText(v reflect.Value) string {
+	switch v.Kind() {
+	case reflect.String:
+		return "empty"
+	case reflect.Int64:
+		if v.Type() == reflect.TypeFor[time.Duration]() {
+			return "0s"
+		}
+	}
+	return "0"
+}
+
+// set stores *v in *dst when v is not nil.
+func set[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
 
 // validForward reports whether s is an absolute http or https URL with a host.
 func validForward(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Hostname() != ""
-}
-
-// validKeyPrefix reports whether s is 1 to 64 ASCII letters, digits, '.', '_',
-// ':' or '-'.
-func validKeyPrefix(s string) bool {
-	if s == "" || len(s) > maxKeyPrefixLen {
-		return false
-	}
-	for _, r := range s {
-		ok := 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("._:-", r)
-		if !ok {
-			return false
-		}
-	}
-	return true
 }

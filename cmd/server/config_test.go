@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/boomerang-events/boomerang/internal/retry"
+	"github.com/boomerang-events/boomerang/callback"
+	"github.com/boomerang-events/boomerang/retry"
 )
 
 // exampleYAML is the example of docs/configuration.md.
@@ -50,43 +51,11 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("got error %v, want nil", err)
 	}
-	want := Config{
-		Addr:            "127.0.0.1:8080",
-		RedisURL:        "",
-		KeyPrefix:       "boomerang",
-		Workers:         64,
-		MaxBodyBytes:    1 << 20,
-		Lease:           30 * time.Second,
-		ShutdownTimeout: 15 * time.Second,
-		LogLevel:        "info",
-		Retention:       7 * 24 * time.Hour,
-		BacklogTarget:   1000,
-		Retry: retry.Policy{
-			MaxAttempts:         5,
-			InitialInterval:     500 * time.Millisecond,
-			Multiplier:          2,
-			RandomizationFactor: 0.5,
-			MaxInterval:         time.Minute,
-			MaxElapsedTime:      time.Hour,
-		},
-		Callback: CallbackConfig{
-			Timeout: 10 * time.Second,
-			Workers: 64,
-			Retry: retry.Policy{
-				MaxAttempts:         8,
-				InitialInterval:     time.Second,
-				Multiplier:          2,
-				RandomizationFactor: 0.5,
-				MaxInterval:         5 * time.Minute,
-				MaxElapsedTime:      time.Hour,
-			},
-		},
-	}
+	// Nothing written: the engine's fields stay zero, for boomerang's
+	// defaults (defined there, once).
+	want := Config{Addr: "127.0.0.1:8080", LogLevel: "info", LogFormat: "text"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v, want %+v", got, want)
-	}
-	if err := got.validate(); err != nil {
-		t.Errorf("defaults: got error %v, want nil", err)
 	}
 }
 
@@ -96,8 +65,8 @@ func TestLoadConfigExample(t *testing.T) {
 	if err != nil {
 		t.Fatalf("got error %v, want nil", err)
 	}
-	if c.RedisURL != "redis://127.0.0.1:6379/0" {
-		t.Errorf("redis_url: got %q, want %q", c.RedisURL, "redis://127.0.0.1:6379/0")
+	if c.Engine.RedisURL != "redis://127.0.0.1:6379/0" || c.Engine.Workers != 16 {
+		t.Errorf("got redis_url %q, workers %d; want redis://127.0.0.1:6379/0, 16", c.Engine.RedisURL, c.Engine.Workers)
 	}
 	if len(c.Routes) != 2 {
 		t.Fatalf("routes: got %d, want 2", len(c.Routes))
@@ -106,35 +75,23 @@ func TestLoadConfigExample(t *testing.T) {
 		EventType: "user_created",
 		Forward:   "http://127.0.0.1:9000/users",
 		Timeout:   5 * time.Second,
-		Retry: retry.Policy{
-			MaxAttempts:         3,                      // from the route
-			InitialInterval:     100 * time.Millisecond, // from the route
-			Multiplier:          2,
-			RandomizationFactor: 0.5,
-			MaxInterval:         time.Minute,
-			MaxElapsedTime:      time.Hour,
-		},
+		Retry:     retry.Policy{MaxAttempts: 3, InitialInterval: 100 * time.Millisecond}, // the rest from retry
 	}
 	if !reflect.DeepEqual(c.Routes[0], want0) {
 		t.Errorf("routes[0]: got %+v, want %+v", c.Routes[0], want0)
 	}
-	want1 := Route{EventType: "*", Accept: true, Timeout: 10 * time.Second, Retry: c.Retry}
+	want1 := Route{EventType: "*", Accept: true}
 	if !reflect.DeepEqual(c.Routes[1], want1) {
 		t.Errorf("routes[1]: got %+v, want %+v", c.Routes[1], want1)
 	}
-	wantCallback := retry.Policy{
-		MaxAttempts:         8,
-		InitialInterval:     time.Second,
-		Multiplier:          2,
-		RandomizationFactor: 0.5,
-		MaxInterval:         5 * time.Minute,
-		MaxElapsedTime:      time.Hour,
-	}
-	if c.Callback.Retry != wantCallback {
-		t.Errorf("callback.retry: got %+v, want %+v", c.Callback.Retry, wantCallback)
+	wantCallback := retry.Policy{MaxAttempts: 8, InitialInterval: time.Second, MaxInterval: 5 * time.Minute}
+	if c.Engine.Callback.Retry != wantCallback {
+		t.Errorf("callback.retry: got %+v, want %+v", c.Engine.Callback.Retry, wantCallback)
 	}
 }
 
+// A route's policy is the top-level one with the route's fields replaced,
+// and the top-level one is the defaults with its fields replaced.
 func TestLoadConfigRouteInheritsTopLevelRetry(t *testing.T) {
 	path := writeConfig(t, `
 retry: {multiplier: 3, max_interval: 2m}
@@ -155,30 +112,87 @@ callback:
 		MaxInterval:         2 * time.Minute,
 		MaxElapsedTime:      retry.DefaultMaxElapsedTime,
 	}
-	if c.Routes[0].Retry != want {
-		t.Errorf("routes[0].retry: got %+v, want %+v", c.Routes[0].Retry, want)
+	if got := c.Routes[0].Retry.Or(c.Engine.Retry).WithDefaults(); got != want {
+		t.Errorf("routes[0].retry: got %+v, want %+v", got, want)
 	}
-	if got := c.Callback.Retry; got.MaxAttempts != 4 || got.InitialInterval != time.Second || got.Multiplier != 2 {
+	if got := c.Engine.Callback.Retry.Or(callback.DefaultRetry); got.MaxAttempts != 4 || got.InitialInterval != time.Second || got.Multiplier != 2 {
 		t.Errorf("callback.retry: got %+v, want max_attempts 4 over the callback defaults", got)
 	}
 }
 
-// A negative "none" marker must survive resolution: retry.Policy's methods
-// apply WithDefaults again, which would turn a zero back into the default.
+// An explicit value means that value: randomization_factor 0 is no jitter
+// and max_elapsed_time 0 no limit, as in backoff; the negative markers mean
+// the same. They must survive resolution: retry.Policy's methods apply
+// WithDefaults again, which would turn a zero back into the default.
 func TestLoadConfigRetryNoneMarkers(t *testing.T) {
-	path := writeConfig(t, "retry: {randomization_factor: -1, max_elapsed_time: -1s}\n")
-	c, err := loadConfig([]string{"--config", path}, mapEnv(nil))
+	for _, yaml := range []string{
+		"retry: {randomization_factor: 0, max_elapsed_time: 0s}\n",
+		"retry: {randomization_factor: -1, max_elapsed_time: -1s}\n",
+	} {
+		path := writeConfig(t, yaml)
+		c, err := loadConfig([]string{"--config", path}, mapEnv(nil))
+		if err != nil {
+			t.Fatalf("%q: got error %v, want nil", yaml, err)
+		}
+		for range 20 {
+			if got := c.Engine.Retry.Delay(1, 0); got != retry.DefaultInitialInterval {
+				t.Fatalf("%q: Delay(1): got %s, want exactly %s (no randomization)", yaml, got, retry.DefaultInitialInterval)
+			}
+		}
+		first := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+		if _, ok := c.Engine.Retry.Next(1, first, first.Add(48*time.Hour), 0); !ok {
+			t.Errorf("%q: Next after 48h: got exhausted, want another attempt (no elapsed-time limit)", yaml)
+		}
+	}
+}
+
+// Every key is settable from the environment by one rule: BOOMERANG_ and
+// the key's path in capitals, dots as underscores, the value read as YAML.
+func TestLoadConfigEnvRule(t *testing.T) {
+	file := writeConfig(t, "workers: 8\nauth: {api_keys: [file-key-0123456789]}\n")
+	env := map[string]string{
+		"BOOMERANG_WORKERS":                             "32",
+		"BOOMERANG_LEASE":                               "45s",
+		"BOOMERANG_LOG_FORMAT":                          "json",
+		"BOOMERANG_CALLBACK_ALLOW_PRIVATE_NETWORKS":     "true",
+		"BOOMERANG_CALLBACK_RETRY_MAX_ATTEMPTS":         "3",
+		"BOOMERANG_CALLBACK_RETRY_RANDOMIZATION_FACTOR": "0",
+		"BOOMERANG_AUTH_API_KEYS":                       "env-key-0123456789, other-key-0123456789",
+		"BOOMERANG_AUTH_ADMIN_KEYS":                     "[admin-key-0123456789]",
+		"BOOMERANG_ROUTES":                              `[{event_type: a, forward: "http://127.0.0.1:9/a"}, {event_type: "*", accept: true}]`,
+		"BOOMERANG_TEST_SOMETHING":                      "not a key: ignored",
+	}
+	c, err := loadConfig([]string{"--config", file}, mapEnv(env))
 	if err != nil {
 		t.Fatalf("got error %v, want nil", err)
 	}
-	for range 20 {
-		if got := c.Retry.Delay(1, 0); got != retry.DefaultInitialInterval {
-			t.Fatalf("Delay(1): got %s, want exactly %s (no randomization)", got, retry.DefaultInitialInterval)
-		}
+	e := c.Engine
+	if e.Workers != 32 || e.Lease != 45*time.Second || c.LogFormat != "json" || !e.Callback.AllowPrivateNetworks {
+		t.Errorf("got workers %d, lease %s, log_format %s, allow_private %v; want 32, 45s, json, true", e.Workers, e.Lease, c.LogFormat, e.Callback.AllowPrivateNetworks)
 	}
-	first := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
-	if _, ok := c.Retry.Next(1, first, first.Add(48*time.Hour), 0); !ok {
-		t.Errorf("Next after 48h: got exhausted, want another attempt (no elapsed-time limit)")
+	if e.Callback.Retry.MaxAttempts != 3 || e.Callback.Retry.RandomizationFactor >= 0 {
+		t.Errorf("callback.retry: got %+v, want max_attempts 3 and no randomization", e.Callback.Retry)
+	}
+	if got := strings.Join(e.Auth.APIKeys, ","); got != "env-key-0123456789,other-key-0123456789" {
+		t.Errorf("auth.api_keys: got %s, want the environment's (it wins over the file)", got)
+	}
+	if len(e.Auth.AdminKeys) != 1 || e.Auth.AdminKeys[0] != "admin-key-0123456789" {
+		t.Errorf("auth.admin_keys: got %v", e.Auth.AdminKeys)
+	}
+	if len(c.Routes) != 2 || c.Routes[0].Forward != "http://127.0.0.1:9/a" || !c.Routes[1].Accept {
+		t.Errorf("routes: got %+v", c.Routes)
+	}
+
+	for name, val := range map[string]string{
+		"BOOMERANG_WORKERS":  "many",
+		"BOOMERANG_LEASE":    "5",
+		"BOOMERANG_ROUTES":   "[{event_type: a, acept: true}]",
+		"BOOMERANG_API_KEYS": "renamed-key-0123456789",
+	} {
+		_, err := loadConfig(nil, mapEnv(map[string]string{name: val}))
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%q: got error %v, want one naming the variable", name, val, err)
+		}
 	}
 }
 
@@ -199,10 +213,10 @@ func TestLoadConfigPrecedence(t *testing.T) {
 		{"config from env", nil, map[string]string{envConfig: file}, "file:1", "redis://file"},
 		{"config flag over env", []string{"--config", other}, map[string]string{envConfig: file}, "other:1", ""},
 		{"env over file", []string{"--config", file},
-			map[string]string{envAddr: "env:1", envRedisURL: "redis://env"}, "env:1", "redis://env"},
+			map[string]string{"BOOMERANG_ADDR": "env:1", "BOOMERANG_REDIS_URL": "redis://env"}, "env:1", "redis://env"},
 		{"flag over env", []string{"--config", file, "--addr", "flag:1", "--redis-url", "rediss://flag"},
-			map[string]string{envAddr: "env:1", envRedisURL: "redis://env"}, "flag:1", "rediss://flag"},
-		{"empty flag over env", []string{"-redis-url="}, map[string]string{envRedisURL: "redis://env"}, "127.0.0.1:8080", ""},
+			map[string]string{"BOOMERANG_ADDR": "env:1", "BOOMERANG_REDIS_URL": "redis://env"}, "flag:1", "rediss://flag"},
+		{"empty flag over env", []string{"-redis-url="}, map[string]string{"BOOMERANG_REDIS_URL": "redis://env"}, "127.0.0.1:8080", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -213,8 +227,8 @@ func TestLoadConfigPrecedence(t *testing.T) {
 			if c.Addr != tc.wantAddr {
 				t.Errorf("addr: got %q, want %q", c.Addr, tc.wantAddr)
 			}
-			if c.RedisURL != tc.wantRedis {
-				t.Errorf("redis_url: got %q, want %q", c.RedisURL, tc.wantRedis)
+			if c.Engine.RedisURL != tc.wantRedis {
+				t.Errorf("redis_url: got %q, want %q", c.Engine.RedisURL, tc.wantRedis)
 			}
 		})
 	}
@@ -247,26 +261,32 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"bad event type", "routes: [{event_type: a, accept: true}, {event_type: b, accept: true}, {event_type: 'user created', accept: true}]\n", nil, nil,
 			[]string{"routes[2].event_type: has ' ' at byte 4"}},
 		{"missing event type", "routes: [{accept: true}]\n", nil, nil, []string{"routes[0].event_type: is required"}},
-		{"route after catch-all", "routes: [{event_type: '*', accept: true}, {event_type: a, accept: true}]\n", nil, nil,
-			[]string{"routes[1].event_type: never matches: routes[0] matches every type first"}},
-		{"explicit workers 0", "workers: 0\n", nil, nil, []string{"workers: must be between 1 and 4096, got 0"}},
+		{"two routes for one type", "routes: [{event_type: '*', accept: true}, {event_type: a, accept: true}, {event_type: a, accept: true}]\n", nil, nil,
+			[]string{`routes[2].event_type: "a" has a route already, routes[1]`}},
+		{"explicit workers 0", "workers: 0\n", nil, nil, []string{"workers: must not be 0; leave it out for the default"}},
+		{"explicit empty key prefix", "key_prefix: ''\n", nil, nil, []string{"key_prefix: must not be empty; leave it out for the default"}},
+		{"explicit lease 0", "lease: 0s\n", nil, nil, []string{"lease: must not be 0s; leave it out for the default"}},
+		{"explicit backlog target 0", "backlog_target: 0\n", nil, nil, []string{"backlog_target: must be positive, or -1"}},
+		{"bad log format", "log_format: xml\n", nil, nil, []string{`log_format: must be text or json, got "xml"`}},
 		{"too many workers", "callback: {workers: 5000}\n", nil, nil, []string{"callback.workers: must be between 1 and 4096, got 5000"}},
 		{"body too small", "max_body_bytes: 10\n", nil, nil, []string{"max_body_bytes: must be between 1024 and 67108864, got 10"}},
 		{"short lease", "lease: 500ms\n", nil, nil, []string{"lease: must be at least 1s, got 500ms"}},
 		{"bad key prefix", "key_prefix: 'a{b}'\n", nil, nil, []string{`key_prefix: must be 1 to 64 letters, digits or . _ : -, got "a{b}"`}},
 		{"bad log level", "log_level: verbose\n", nil, nil, []string{`log_level: must be debug, info, warn or error, got "verbose"`}},
-		{"explicit retry max_attempts 0", "retry: {max_attempts: 0}\n", nil, nil, []string{"retry.max_attempts: must be at least 1, got 0"}},
+		{"explicit retry max_attempts 0", "retry: {max_attempts: 0}\n", nil, nil, []string{"retry.max_attempts: must not be 0; leave it out for the default"}},
 		{"route retry multiplier", "routes: [{event_type: a, accept: true, retry: {multiplier: 0.5}}]\n", nil, nil,
 			[]string{"routes[0].retry.multiplier: must be at least 1, got 0.5"}},
 		{"callback retry", "callback: {retry: {randomization_factor: 2}}\n", nil, nil,
 			[]string{"callback.retry.randomization_factor: must be at most 1, got 2"}},
 		{"bad redis_url scheme in file", "redis_url: http://h:6379\n", nil, nil, []string{"redis_url: scheme must be redis, rediss or unix"}},
-		{"bad redis_url scheme in env", "", nil, map[string]string{envRedisURL: "localhost:6379"},
-			[]string{"BOOMERANG_REDIS_URL: scheme must be redis, rediss or unix"}},
+		{"bad redis_url scheme in env", "", nil, map[string]string{"BOOMERANG_REDIS_URL": "localhost:6379"},
+			[]string{"redis_url: scheme must be redis, rediss or unix"}},
 		{"bad redis_url scheme in flag", "", []string{"--redis-url", "tcp://h"}, nil,
-			[]string{"--redis-url: scheme must be redis, rediss or unix"}},
+			[]string{"redis_url: scheme must be redis, rediss or unix"}},
+		{"blank api key", "auth: {api_keys: ['                    ']}\n", nil, nil,
+			[]string{"auth.api_keys[0]: must be at least 16 characters, without leading or trailing spaces"}},
 		{"all problems at once", "workers: 0\nlog_level: loud\nroutes: [{event_type: a}]\n", nil, nil,
-			[]string{"workers: must be", "log_level: must be", "routes[0]: set exactly one"}},
+			[]string{"workers: must not be 0", "log_level: must be", "routes[0]: set exactly one"}},
 		{"unknown flag", "", []string{"--verbose"}, nil, []string{"flag provided but not defined: -verbose"}},
 		{"positional argument", "", []string{"serve"}, nil, []string{`unexpected argument "serve"`}},
 	}
@@ -333,7 +353,7 @@ func TestLoadConfigHelp(t *testing.T) {
 func TestUsage(t *testing.T) {
 	var buf bytes.Buffer
 	usage(&buf)
-	for _, want := range []string{"-addr", "-redis-url", "-config", envAddr, envRedisURL, envConfig, "docs/configuration.md"} {
+	for _, want := range []string{"-addr", "-redis-url", "-config", "BOOMERANG_ADDR", "BOOMERANG_REDIS_URL", envConfig, "BOOMERANG_CALLBACK_ALLOW_PRIVATE_NETWORKS", "docs/configuration.md"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("got usage %q, want it to contain %q", buf.String(), want)
 		}
@@ -342,26 +362,18 @@ func TestUsage(t *testing.T) {
 
 func TestLoadConfigSecrets(t *testing.T) {
 	good := "whsec_" + strings.Repeat("QUJD", 8)
-	path := filepath.Join(t.TempDir(), "c.yaml")
-	os.WriteFile(path, []byte("auth: {api_keys: [file-key-0123456789]}\ncallback: {signing_secrets: ["+good+"]}\nretention: 24h\n"), 0o600)
-	env := map[string]string{
-		envAPIKeys:        "env-key-0123456789, other-key-0123456789",
-		envAdminKeys:      "admin-key-0123456789",
-		envSigningSecrets: good,
-	}
-	c, err := loadConfig([]string{"--config", path}, func(k string) string { return env[k] })
+	path := writeConfig(t, "callback: {signing_secrets: ["+good+"]}\nretention: 24h\n")
+	env := map[string]string{"BOOMERANG_AUTH_ADMIN_KEYS": "admin-key-0123456789"}
+	c, err := loadConfig([]string{"--config", path}, mapEnv(env))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(c.Auth.APIKeys, ","); got != "file-key-0123456789,env-key-0123456789,other-key-0123456789" {
-		t.Errorf("api keys: got %s", got)
-	}
-	if len(c.Auth.AdminKeys) != 1 || len(c.Callback.SigningSecrets) != 2 || c.Retention != 24*time.Hour {
-		t.Errorf("got admin %v, secrets %d, retention %s", c.Auth.AdminKeys, len(c.Callback.SigningSecrets), c.Retention)
+	if len(c.Engine.Auth.AdminKeys) != 1 || len(c.Engine.Callback.SigningSecrets) != 1 || c.Engine.Retention != 24*time.Hour {
+		t.Errorf("got admin %v, secrets %d, retention %s", c.Engine.Auth.AdminKeys, len(c.Engine.Callback.SigningSecrets), c.Engine.Retention)
 	}
 
-	bad := map[string]string{envAPIKeys: "short", envSigningSecrets: "whsec_not*base64*at*all*here"}
-	_, err = loadConfig(nil, func(k string) string { return bad[k] })
+	bad := map[string]string{"BOOMERANG_AUTH_API_KEYS": "short", "BOOMERANG_CALLBACK_SIGNING_SECRETS": "whsec_not*base64*at*all*here"}
+	_, err = loadConfig(nil, mapEnv(bad))
 	if err == nil {
 		t.Fatal("bad secrets: got no error")
 	}

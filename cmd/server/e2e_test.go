@@ -15,9 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/boomerang-events/boomerang"
 	"github.com/boomerang-events/boomerang/internal/fakes"
 	"github.com/boomerang-events/boomerang/internal/redistest"
-	"github.com/boomerang-events/boomerang/internal/retry"
+	"github.com/boomerang-events/boomerang/retry"
 )
 
 // fast is a retry policy that keeps tests quick.
@@ -27,16 +28,10 @@ var fast = retry.Policy{MaxAttempts: 5, InitialInterval: 10 * time.Millisecond, 
 // testConfig is a configuration on backend b with fast retries and
 // loopback callbacks allowed.
 func testConfig(b redistest.Backend) Config {
-	cfg := defaultConfig()
-	cfg.Addr = "127.0.0.1:0"
-	cfg.RedisURL = b.URL
-	cfg.KeyPrefix = b.Prefix
-	cfg.Lease = 2 * time.Second
-	cfg.ShutdownTimeout = 2 * time.Second
-	cfg.Retry = fast
-	cfg.Callback.AllowPrivateNetworks = true
-	cfg.Callback.Retry = fast
-	return cfg
+	return Config{Addr: "127.0.0.1:0", LogLevel: "info", LogFormat: "text", Engine: boomerang.Config{
+		RedisURL: b.URL, KeyPrefix: b.Prefix, Lease: 2 * time.Second, ShutdownTimeout: 2 * time.Second, Retry: fast,
+		Callback: boomerang.CallbackConfig{AllowPrivateNetworks: true, Retry: fast},
+	}}
 }
 
 func testLogger() *slog.Logger {
@@ -301,8 +296,8 @@ func TestDuplicateIDs(t *testing.T) {
 func TestBadInput(t *testing.T) {
 	redistest.Run(t, func(t *testing.T, b redistest.Backend) {
 		cfg := testConfig(b)
-		cfg.MaxBodyBytes = 2048
-		cfg.Callback.AllowPrivateNetworks = false
+		cfg.Engine.MaxBodyBytes = 2048
+		cfg.Engine.Callback.AllowPrivateNetworks = false
 		base, _ := startServer(t, cfg)
 
 		valid := `{"event_type":"user_created","payload":{}}`

@@ -18,13 +18,10 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
-	"github.com/boomerang-events/boomerang/callback"
-	"github.com/boomerang-events/boomerang/handler"
-	"github.com/boomerang-events/boomerang/store"
+	"github.com/boomerang-events/boomerang"
 	"github.com/gin-gonic/gin"
 )
 
@@ -47,7 +44,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logw io
 	if err != nil {
 		return err
 	}
-	log := newLogger(logw, cfg.LogLevel)
+	log := newLogger(logw, cfg.LogLevel, cfg.LogFormat)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -55,163 +52,97 @@ func run(ctx context.Context, args []string, getenv func(string) string, logw io
 	return serve(ctx, cfg, log, ln)
 }
 
-func newLogger(w io.Writer, level string) *slog.Logger {
+func newLogger(w io.Writer, level, format string) *slog.Logger {
 	var l slog.Level
 	l.UnmarshalText([]byte(level)) // validated by loadConfig
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// serve runs Boomerang on ln until ctx ends, then shuts down gracefully:
-// stop accepting, let in-flight requests and events finish within
-// cfg.ShutdownTimeout, and give what is left back to the queue in Redis.
+// serve runs Boomerang on ln until ctx ends. Then the engine stops claiming
+// work and drains it within the shutdown timeout while the API still
+// accepts events; then the API stops accepting and finishes the requests in
+// flight.
 func serve(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) error {
-	conn, err := store.Open(cfg.RedisURL)
+	cfg.Engine.Logger = log
+	eng, err := newEngine(cfg)
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	defer conn.Close()
-	if conn.Embedded {
-		log.Warn("no redis_url configured: using an embedded in-memory Redis; everything is lost at exit")
-	}
-	st, err := store.New(conn, store.Config{Prefix: cfg.KeyPrefix, Logger: log})
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	if err := st.Ping(ctx); err != nil {
-		log.Warn("redis does not answer yet; events get 503 until it does", "err", err)
-	}
-
-	dispatcher, err := callback.NewDispatcher(st, callback.Config{
-		Workers: cfg.Callback.Workers, Timeout: cfg.Callback.Timeout, Retry: cfg.Callback.Retry,
-		AllowPrivateNetworks: cfg.Callback.AllowPrivateNetworks, SigningSecrets: cfg.Callback.SigningSecrets,
-		Lease: cfg.Lease, DrainTimeout: cfg.ShutdownTimeout, Logger: log,
-	})
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	routes := buildRoutes(cfg)
-	proc, err := handler.NewProcessor(st, routes, handler.ProcessorConfig{
-		Workers: cfg.Workers, Retry: cfg.Retry, Lease: cfg.Lease, DrainTimeout: cfg.ShutdownTimeout,
-		OnCallback: dispatcher.Notify, Logger: log,
-	})
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	api := handler.NewServer(st, handler.ServerConfig{
-		MaxBodyBytes: cfg.MaxBodyBytes, AllowPrivateCallbacks: cfg.Callback.AllowPrivateNetworks,
-		OnEnqueue: proc.Notify, OnRedeliver: dispatcher.Notify, Logger: log,
-		APIKeys: cfg.Auth.APIKeys, AdminKeys: cfg.Auth.AdminKeys, BacklogTarget: cfg.BacklogTarget,
-	})
-	defer api.Close()
+	defer eng.Close()
 
 	gin.SetMode(gin.ReleaseMode)
 	srv := &http.Server{
-		Handler:           api.Handler(),
+		Handler:           eng.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-
-	// The workers outlive ctx: they stop after the HTTP server, and drain.
-	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopWork()
-	var workers sync.WaitGroup
-	workers.Go(func() { proc.Run(work) })
-	workers.Go(func() { dispatcher.Run(work) })
-	workers.Go(func() { sweep(work, st, cfg.Retention, log) })
-
 	if cfg.DebugAddr != "" {
 		dbg := debugServer(cfg.DebugAddr, log)
 		defer dbg.Close()
 	}
-
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	redisName := "external"
-	if conn.Embedded {
-		redisName = "embedded"
-	}
-	log.Info("boomerang started", "addr", ln.Addr().String(), "redis", redisName, "key_prefix", cfg.KeyPrefix,
-		"workers", cfg.Workers, "routes", len(routes), "auth", len(cfg.Auth.APIKeys) > 0,
-		"signed_callbacks", len(cfg.Callback.SigningSecrets) > 0, "retention", cfg.Retention)
+	go func() {
+		served <- srv.Serve(ln)
+		stop() // a server that fails stops the engine too
+	}()
+	log.Info("boomerang started", "addr", ln.Addr().String(), "routes", len(cfg.Routes))
+	runErr := eng.Run(runCtx)
 
-	var serveErr error
-	select {
-	case <-ctx.Done():
-	case serveErr = <-served:
-	}
-	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
-	// Requests in flight and running events drain side by side, each
-	// within the timeout; events left are given back to the queue.
-	stopWork()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	timeout := eng.Config().ShutdownTimeout
+	log.Info("shutting down http", "timeout", timeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		log.Warn("http shutdown did not finish", "err", err)
 	}
-	api.Close()
-	workers.Wait()
+	serveErr := <-served
 	log.Info("stopped")
-	if errors.Is(serveErr, http.ErrServerClosed) {
-		return nil
+	if runErr != nil {
+		return runErr
 	}
-	return serveErr
+	if !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	return nil
 }
 
-// buildRoutes turns the configured routes into the processor's. With none
-// configured, every event type is accepted.
-func buildRoutes(cfg Config) []handler.Route {
-	if len(cfg.Routes) == 0 {
-		return []handler.Route{{EventType: "*", Logic: handler.Accept(), Retry: cfg.Retry}}
+// newEngine makes the engine of cfg, with its routes: forward and accept
+// routes as configured, or every event type accepted when none is.
+func newEngine(cfg Config) (*boomerang.Engine, error) {
+	eng, err := boomerang.New(cfg.Engine)
+	if err != nil {
+		return nil, err
 	}
-	client := forwardPolicy.Client(0)
-	routes := make([]handler.Route, len(cfg.Routes))
-	for i, r := range cfg.Routes {
-		rt := handler.Route{EventType: r.EventType, Retry: r.Retry}
-		switch {
-		case r.Accept:
-			rt.Logic = handler.Accept()
-		default:
-			rt.Logic, rt.Timeout = handler.Forward(r.Forward, client), r.Timeout
-		}
-		routes[i] = rt
+	routes := cfg.Routes
+	if len(routes) == 0 {
+		routes = []Route{{EventType: boomerang.Wildcard, Accept: true}}
 	}
-	return routes
-}
-
-// sweep deletes settled events older than retention, every minute (or
-// sooner for short retentions), until ctx ends.
-func sweep(ctx context.Context, st *store.Redis, retention time.Duration, log *slog.Logger) {
-	t := time.NewTicker(min(time.Minute, retention/10))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	for i, r := range routes {
+		opts := []boomerang.HandleOption{boomerang.WithRetry(r.Retry)}
+		if r.Timeout != 0 {
+			opts = append(opts, boomerang.WithTimeout(r.Timeout))
 		}
-		for range 100 { // bounded: at most 100 batches a tick
-			n, err := st.Sweep(ctx, time.Now(), retention)
-			if err != nil {
-				if ctx.Err() == nil {
-					log.Warn("retention sweep failed", "err", err)
-				}
-				break
-			}
-			if n > 0 {
-				log.Info("retention: deleted settled events", "deleted", n)
-			}
-			if n == 0 {
-				break
-			}
+		if r.Accept {
+			err = eng.Accept(r.EventType, opts...)
+		} else {
+			err = eng.Forward(r.EventType, r.Forward, opts...)
+		}
+		if err != nil {
+			eng.Close()
+			return nil, fmt.Errorf("routes[%d]: %w", i, err)
 		}
 	}
+	return eng, nil
 }
 
 // debugServer serves the runtime profiles (net/http/pprof) on addr, apart

@@ -63,7 +63,7 @@ func TestOperatorActions(t *testing.T) {
 			{EventType: "job", Forward: target.URL, Timeout: 5 * time.Second, Retry: two},
 			{EventType: "*", Accept: true, Retry: fast},
 		}
-		cfg.Callback.Retry = two
+		cfg.Engine.Callback.Retry = two
 		base, _ := startServer(t, cfg)
 
 		// A failing event ends in the dead letters, its fail_url called.
@@ -166,9 +166,9 @@ func TestAuth(t *testing.T) {
 	const userKey, adminKey = "user-key-0123456789abcdef", "admin-key-0123456789abcdef"
 	secret := "whsec_" + strings.Repeat("c2VjcmV0", 4)
 	cfg := testConfig(b)
-	cfg.Auth.APIKeys = []string{userKey}
-	cfg.Auth.AdminKeys = []string{adminKey}
-	cfg.Callback.SigningSecrets = []string{secret}
+	cfg.Engine.Auth.APIKeys = []string{userKey}
+	cfg.Engine.Auth.AdminKeys = []string{adminKey}
+	cfg.Engine.Callback.SigningSecrets = []string{secret}
 	cfg.LogLevel = "debug"
 
 	var logs syncBuffer

@@ -1,7 +1,8 @@
-// Command engine runs Boomerang's queued engine inside your own Gin
-// service: the server's API (POST /event answers 202 once the event is in
-// Redis), workers that run a typed Go function with retries scheduled in
-// Redis, and callback delivery. Several copies can share one Redis.
+// Command engine runs Boomerang's queued engine inside your own service: the
+// API (POST /event answers 202 once the event is in Redis), workers that run
+// a typed Go function with retries scheduled in Redis, callback delivery,
+// reaping and retention, and a graceful shutdown. Several copies can share
+// one Redis.
 //
 //	go run ./example/engine           # embedded Redis; REDIS_URL=redis://... for a real one
 package main
@@ -9,21 +10,15 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log"
 	"net/http"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
-	"github.com/boomerang-events/boomerang/callback"
+	"github.com/boomerang-events/boomerang"
 	"github.com/boomerang-events/boomerang/event"
-	"github.com/boomerang-events/boomerang/handler"
-	"github.com/boomerang-events/boomerang/store"
-	"github.com/cenkalti/backoff/v4"
-	"github.com/gin-gonic/gin"
 )
 
 // UserCreatedPayload is the payload of a user_created event.
@@ -32,12 +27,12 @@ type UserCreatedPayload struct {
 	Username string `json:"username"`
 }
 
-// createUser is the business logic. An error is retried with backoff; one
-// marked backoff.Permanent fails the event at once.
+// createUser is the business logic: an error is retried with backoff, one
+// marked boomerang.Permanent fails the event at once.
 func createUser(ctx context.Context, msg event.EventMessage[UserCreatedPayload]) error {
 	p := msg.GetPayload()
 	if p.Username == "" {
-		return backoff.Permanent(errors.New("username is required"))
+		return boomerang.Permanent(errors.New("username is required"))
 	}
 	log.Printf("User created: %s with ID %s", p.Username, p.UserID)
 	return nil
@@ -46,50 +41,22 @@ func createUser(ctx context.Context, msg event.EventMessage[UserCreatedPayload])
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-
-	conn, err := store.Open(os.Getenv("REDIS_URL"))
+	eng, err := boomerang.New(boomerang.Config{RedisURL: os.Getenv("REDIS_URL"), Callback: boomerang.CallbackConfig{AllowPrivateNetworks: true}})
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer conn.Close()
-	st, err := store.New(conn, store.Config{Prefix: "engine-example"})
-	if err != nil {
+	defer eng.Close()
+	if err := boomerang.Handle(eng, "user_created", createUser, boomerang.WithTimeout(5*time.Second)); err != nil {
 		log.Fatal(err)
 	}
-	dispatcher, err := callback.NewDispatcher(st, callback.Config{AllowPrivateNetworks: true})
-	if err != nil {
-		log.Fatal(err)
-	}
-	proc, err := handler.NewProcessor(st, []handler.Route{
-		{EventType: "user_created", Logic: handler.Typed(createUser), Timeout: 5 * time.Second},
-		{EventType: "*", Logic: handler.Accept()},
-	}, handler.ProcessorConfig{OnCallback: dispatcher.Notify})
-	if err != nil {
-		log.Fatal(err)
-	}
-	api := handler.NewServer(st, handler.ServerConfig{AllowPrivateCallbacks: true, OnEnqueue: proc.Notify})
-	defer api.Close()
-
-	router := gin.Default()
-	api.Register(router) // POST /event, GET /callback, POST /callback, GET /events/:id, /healthz, /readyz
-	router.GET("/hello", func(c *gin.Context) { c.String(http.StatusOK, "your own routes live here too\n") })
-
-	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
-	wg.Go(func() { proc.Run(work) })
-	wg.Go(func() { dispatcher.Run(work) })
-
-	srv := &http.Server{Addr: "127.0.0.1:8082", Handler: router, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Addr: "127.0.0.1:8082", Handler: eng.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
-		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(shutdown)
+		if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+			log.Fatal(err)
+		}
 	}()
-	fmt.Printf("listening on http://%s\n", srv.Addr)
-	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+	if err := eng.Run(ctx); err != nil { // until SIGINT or SIGTERM; then drains
 		log.Fatal(err)
 	}
-	stopWork() // workers finish what they run, and give the rest back to Redis
-	wg.Wait()
+	srv.Shutdown(context.Background()) // requests in flight finish
 }

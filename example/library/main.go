@@ -20,10 +20,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/boomerang-events/boomerang"
 	"github.com/boomerang-events/boomerang/callback"
 	"github.com/boomerang-events/boomerang/event"
 	"github.com/boomerang-events/boomerang/handler"
-	"github.com/boomerang-events/boomerang/store"
 	"github.com/gin-gonic/gin"
 )
 
@@ -54,25 +54,19 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	conn, err := store.Open(os.Getenv("REDIS_URL")) // empty: an embedded in-memory Redis
+	// The engine keeps the events in Redis (REDIS_URL; empty: an embedded
+	// in-memory one), delivers their callbacks and reaps the events of
+	// requests that died. The example's callbacks go to itself, on loopback.
+	eng, err := boomerang.New(boomerang.Config{RedisURL: os.Getenv("REDIS_URL"), KeyPrefix: "example",
+		Callback: boomerang.CallbackConfig{AllowPrivateNetworks: true}})
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer conn.Close()
-	st, err := store.New(conn, store.Config{Prefix: "example"})
-	if err != nil {
-		log.Fatal(err)
-	}
-	// The example's callbacks go to itself, on loopback.
-	dispatcher, err := callback.NewDispatcher(st, callback.Config{AllowPrivateNetworks: true})
-	if err != nil {
-		log.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { dispatcher.Run(ctx); close(done) }()
+	defer eng.Close()
+	done := make(chan error)
+	go func() { done <- eng.Run(ctx) }()
 
-	eventHandler := callback.NewEventHandler[UserCreatedPayload](st,
-		callback.WithAllowPrivateNetworks(true), callback.WithDispatcher(dispatcher))
+	eventHandler := callback.NewEventHandler[UserCreatedPayload](eng.Store(), callback.WithAllowPrivateNetworks(true))
 
 	router := gin.Default()
 
@@ -97,5 +91,7 @@ func main() {
 	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
 		log.Fatal(err)
 	}
-	<-done // the dispatcher drains its deliveries in flight
+	if err := <-done; err != nil { // the engine drains its deliveries in flight
+		log.Fatal(err)
+	}
 }

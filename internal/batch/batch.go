@@ -45,7 +45,8 @@ type Committer[T, R any] struct {
 	reqs    chan request[T, R]
 	collect chan struct{} // held by the flusher collecting a batch
 	stop    chan struct{}
-	once    sync.Once
+	once    sync.Once // closes stop
+	started sync.Once // starts the flushers
 	wg      sync.WaitGroup
 }
 
@@ -59,7 +60,8 @@ type result[R any] struct {
 	err error
 }
 
-// New starts a Committer that flushes with flush. Close stops it.
+// New returns a Committer that flushes with flush. Its flushers start with
+// the first Submit; Close stops them.
 func New[T, R any](flush FlushFunc[T, R], cfg Config) *Committer[T, R] {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 128
@@ -70,12 +72,22 @@ func New[T, R any](flush FlushFunc[T, R], cfg Config) *Committer[T, R] {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
 	}
-	c := &Committer[T, R]{flush: flush, cfg: cfg, reqs: make(chan request[T, R]), collect: make(chan struct{}, 1), stop: make(chan struct{})}
-	c.wg.Add(cfg.Flushers)
-	for range cfg.Flushers {
-		go c.run()
-	}
-	return c
+	return &Committer[T, R]{flush: flush, cfg: cfg, reqs: make(chan request[T, R]), collect: make(chan struct{}, 1), stop: make(chan struct{})}
+}
+
+// start starts the flushers, once, unless the Committer is closed.
+func (c *Committer[T, R]) start() {
+	c.started.Do(func() {
+		select {
+		case <-c.stop:
+			return
+		default:
+		}
+		c.wg.Add(c.cfg.Flushers)
+		for range c.cfg.Flushers {
+			go c.run()
+		}
+	})
 }
 
 // Submit adds item to the next batch and waits for its result. If ctx ends
@@ -85,6 +97,7 @@ func (c *Committer[T, R]) Submit(ctx context.Context, item T) (R, error) {
 	if err := ctx.Err(); err != nil {
 		return zero, err
 	}
+	c.start()
 	req := request[T, R]{item: item, done: make(chan result[R], 1)}
 	select {
 	case c.reqs <- req:
@@ -104,6 +117,7 @@ func (c *Committer[T, R]) Submit(ctx context.Context, item T) (R, error) {
 // Close stops taking items, lets the flushes in flight end, and returns.
 func (c *Committer[T, R]) Close() {
 	c.once.Do(func() { close(c.stop) })
+	c.started.Do(func() {}) // never start after this; wait for a start under way
 	c.wg.Wait()
 }
 

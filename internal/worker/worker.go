@@ -19,12 +19,16 @@ import (
 )
 
 // Queue is the part of the store a Pool works on, for jobs of type J with
-// outcomes of type O.
+// outcomes of type O: store.EventQueue, store.InlineQueue and
+// store.CallbackQueue are ones.
 type Queue[J, O any] interface {
 	Claim(ctx context.Context, now time.Time, lease time.Duration, n int) ([]J, time.Time, error)
 	Renew(ctx context.Context, now time.Time, lease time.Duration, leases []store.Lease) ([]string, error)
 	Finish(ctx context.Context, now time.Time, outs []O) ([]error, error)
 	Release(ctx context.Context, now time.Time, leases []store.Lease) (int, error)
+	// Ready is signalled when a job may be due now, so the pool looks at
+	// once instead of at its next poll. It may be nil.
+	Ready() <-chan struct{}
 }
 
 // Func runs one job and returns its outcome. ctx ends when the pool stops
@@ -84,7 +88,7 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// Pool runs jobs of one queue. Run starts it; Notify wakes it.
+// Pool runs jobs of one queue. Run starts it.
 type Pool[J, O any] struct {
 	q       Queue[J, O]
 	leaseOf func(J) store.Lease
@@ -92,7 +96,6 @@ type Pool[J, O any] struct {
 	cfg     Config
 	log     *slog.Logger
 
-	wake  chan struct{} // Notify: work may be due
 	freed chan struct{} // a worker became free
 
 	mu         sync.Mutex // guards inflight and committing
@@ -118,15 +121,10 @@ func New[J, O any](q Queue[J, O], leaseOf func(J) store.Lease, run Func[J, O], c
 	return &Pool[J, O]{
 		q: q, leaseOf: leaseOf, run: run, cfg: cfg,
 		log:      cfg.Logger.With("queue", cfg.Name),
-		wake:     make(chan struct{}, 1),
 		freed:    make(chan struct{}, 1),
 		inflight: make(map[store.Lease]*running),
 	}
 }
-
-// Notify tells the pool that a job may be due now, so it looks at once
-// instead of at its next poll. It never blocks.
-func (p *Pool[J, O]) Notify() { signal(p.wake) }
 
 func signal(c chan struct{}) {
 	select {
@@ -240,7 +238,7 @@ func (p *Pool[J, O]) claimLoop(ctx context.Context, jobs chan<- J) {
 			if !next.IsZero() {
 				wait = min(wait, max(next.Sub(now), time.Millisecond))
 			}
-			sleep(ctx, wait, p.wake)
+			sleep(ctx, wait, p.q.Ready())
 		}
 	}
 }

@@ -15,23 +15,11 @@ import (
 	"github.com/boomerang-events/boomerang/store"
 )
 
-// events adapts the store's event queue to worker.Queue.
-type events struct{ *store.Redis }
-
-var _ worker.Queue[store.Job, store.Outcome] = events{}
-
-func (q events) Claim(ctx context.Context, now time.Time, lease time.Duration, n int) ([]store.Job, time.Time, error) {
-	return q.ClaimEvents(ctx, now, lease, n)
-}
-func (q events) Renew(ctx context.Context, now time.Time, lease time.Duration, ls []store.Lease) ([]string, error) {
-	return q.RenewEvents(ctx, now, lease, ls)
-}
-func (q events) Finish(ctx context.Context, now time.Time, outs []store.Outcome) ([]error, error) {
-	return q.FinishEvents(ctx, now, outs)
-}
-func (q events) Release(ctx context.Context, now time.Time, ls []store.Lease) (int, error) {
-	return q.ReleaseEvents(ctx, now, ls)
-}
+var (
+	_ worker.Queue[store.Job, store.Outcome]                 = store.EventQueue{}
+	_ worker.Queue[store.Job, store.Outcome]                 = store.InlineQueue{}
+	_ worker.Queue[store.CallbackJob, store.CallbackOutcome] = store.CallbackQueue{}
+)
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
@@ -95,8 +83,8 @@ func TestSlowJobKeepsLease(t *testing.T) {
 			return succeed(j)
 		}
 		cfg := worker.Config{Workers: 2, Lease: 300 * time.Millisecond, PollInterval: 5 * time.Millisecond, Logger: quiet}
-		runPool(t, worker.New(events{st}, leaseOf, slow, cfg))
-		runPool(t, worker.New(events{st}, leaseOf, slow, cfg))
+		runPool(t, worker.New(st.Events(), leaseOf, slow, cfg))
+		runPool(t, worker.New(st.Events(), leaseOf, slow, cfg))
 
 		snap := waitStatus(t, st, "slow", event.StatusSucceeded, 5*time.Second)
 		if n := runs.Load(); n != 1 || snap.Record.Attempts != 1 {
@@ -122,7 +110,7 @@ func TestStopReleasesUnfinishedJobs(t *testing.T) {
 			cancelled.Store(true)
 			return succeed(j) // dropped: the pool stopped for good
 		}
-		p := worker.New(events{st}, leaseOf, run, worker.Config{Workers: 2, Lease: time.Minute, DrainTimeout: 100 * time.Millisecond, Logger: quiet})
+		p := worker.New(st.Events(), leaseOf, run, worker.Config{Workers: 2, Lease: time.Minute, DrainTimeout: 100 * time.Millisecond, Logger: quiet})
 		stop := runPool(t, p)
 		<-started
 		waitStatus(t, st, "quick", event.StatusSucceeded, 5*time.Second)
@@ -131,7 +119,7 @@ func TestStopReleasesUnfinishedJobs(t *testing.T) {
 		if !cancelled.Load() {
 			t.Error("the stuck job was not cancelled")
 		}
-		jobs, _, err := st.ClaimEvents(context.Background(), time.Now(), time.Minute, 10)
+		jobs, _, err := st.Events().Claim(context.Background(), time.Now(), time.Minute, 10)
 		if err != nil || len(jobs) != 1 || jobs[0].ID != "stuck" || jobs[0].Attempt != 1 {
 			t.Fatalf("claim after stop: got %+v, %v; want stuck, attempt 1 again", jobs, err)
 		}
@@ -157,7 +145,7 @@ func TestPoolsShareTheQueue(t *testing.T) {
 			return succeed(j)
 		}
 		for range 3 {
-			p := worker.New(events{st}, leaseOf, run, worker.Config{Workers: 8, Lease: 10 * time.Second, PollInterval: 5 * time.Millisecond, Logger: quiet})
+			p := worker.New(st.Events(), leaseOf, run, worker.Config{Workers: 8, Lease: 10 * time.Second, PollInterval: 5 * time.Millisecond, Logger: quiet})
 			runPool(t, p)
 		}
 		for _, id := range ids {

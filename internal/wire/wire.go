@@ -1,4 +1,8 @@
-package handler
+// Package wire reads the event wire format: the original event package's
+// JSON plus id and callback. One parser and validator serves the server's
+// POST /event and the library's callback-aware event handler, so both
+// accept the same events and store (and hash) the same bytes.
+package wire
 
 import (
 	"bytes"
@@ -12,7 +16,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/boomerang-events/boomerang/callback"
 	"github.com/boomerang-events/boomerang/event"
 	"github.com/boomerang-events/boomerang/internal/outbound"
 	"github.com/boomerang-events/boomerang/store"
@@ -22,17 +25,23 @@ import (
 // plus id and callback. It is also the stored body, so a forward target
 // receives what the producer sent, with its id.
 type incoming struct {
-	ID        string                 `json:"id,omitempty"`
-	EventType string                 `json:"event_type"`
-	Timestamp json.RawMessage        `json:"timestamp,omitempty"`
-	Payload   json.RawMessage        `json:"payload,omitempty"`
-	Metadata  map[string]string      `json:"metadata,omitempty"`
-	Callback  *callback.CallbackInfo `json:"callback,omitempty"`
+	ID        string            `json:"id,omitempty"`
+	EventType string            `json:"event_type"`
+	Timestamp json.RawMessage   `json:"timestamp,omitempty"`
+	Payload   json.RawMessage   `json:"payload,omitempty"`
+	Metadata  map[string]string `json:"metadata,omitempty"`
+	Callback  *callbackURLs     `json:"callback,omitempty"`
 }
 
-// jsonContentType reports whether a Content-Type names JSON. An absent one
+// callbackURLs is the callback object of an event.
+type callbackURLs struct {
+	SuccessURL string `json:"success_url"`
+	FailURL    string `json:"fail_url"`
+}
+
+// JSONContentType reports whether a Content-Type names JSON. An absent one
 // is taken as JSON.
-func jsonContentType(v string) bool {
+func JSONContentType(v string) bool {
 	if v == "" {
 		return true
 	}
@@ -43,13 +52,13 @@ func jsonContentType(v string) bool {
 	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
 }
 
-// parseEvent decodes and validates a POST /event body, with encoding/json:
+// Parse decodes and validates an event body, with encoding/json:
 // bodies come from clients, and goccy/go-json (the store's codec for its own
 // records) panics after a run of malformed inputs (TestParseEventMalformedRun).
 // The stored body is written by appendJSON. idemKey is the
 // Idempotency-Key header, the id when the body names none. The error is an
 // *event.FieldError naming the field at fault.
-func parseEvent(body []byte, idemKey string, guard outbound.Policy) (store.NewEvent, error) {
+func Parse(body []byte, idemKey string, guard outbound.Policy) (store.NewEvent, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return store.NewEvent{}, &event.FieldError{Field: "body", Msg: "is empty; send the event as a JSON object"}
 	}
@@ -93,7 +102,7 @@ func parseEvent(body []byte, idemKey string, guard outbound.Policy) (store.NewEv
 	}
 	rec := store.Record{ID: in.ID, EventType: in.EventType}
 	if cb := in.Callback; cb != nil {
-		if err := cb.Check(guard.AllowPrivate); err != nil {
+		if err := CheckCallbackURLs(guard, cb.SuccessURL, cb.FailURL); err != nil {
 			return store.NewEvent{}, err
 		}
 		rec.SuccessURL, rec.FailURL = cb.SuccessURL, cb.FailURL
@@ -211,4 +220,22 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// CheckCallbackURLs validates an event's callback URLs under guard (empty
+// ones are absent). The error is an *event.FieldError naming the field at
+// fault, callback.success_url or callback.fail_url.
+func CheckCallbackURLs(guard outbound.Policy, successURL, failURL string) error {
+	for _, u := range [...]struct{ field, url string }{
+		{"callback.success_url", successURL},
+		{"callback.fail_url", failURL},
+	} {
+		if u.url == "" {
+			continue
+		}
+		if err := guard.CheckURL(u.url); err != nil {
+			return &event.FieldError{Field: u.field, Msg: strings.TrimPrefix(err.Error(), "outbound: ")}
+		}
+	}
+	return nil
 }

@@ -1,10 +1,9 @@
-package handler
+package wire
 
 import (
 	"encoding/json"
 	"testing"
 
-	"github.com/boomerang-events/boomerang/callback"
 	"github.com/boomerang-events/boomerang/internal/outbound"
 )
 
@@ -15,7 +14,7 @@ func TestAppendJSON(t *testing.T) {
 		Timestamp: json.RawMessage(`"2024-08-20T05:21:19Z"`),
 		Payload:   json.RawMessage(`{"a":[1,2.5e10,null],"s":"x\"y"}`),
 		Metadata:  map[string]string{"z": "last", "a": "quote \" back\\slash \x00\x1f tab\t", "ü": "ünïcode \u2028 <&>"},
-		Callback:  &callback.CallbackInfo{SuccessURL: "http://h/ok?a=1&b=2"},
+		Callback:  &callbackURLs{SuccessURL: "http://h/ok?a=1&b=2"},
 	}
 	b := in.appendJSON(nil)
 	var out incoming
@@ -49,7 +48,7 @@ func TestParseEventMalformedRun(t *testing.T) {
 	malformed := []string{`{"\`, `{"\u`, `{"\u12`, `{"a":"\`, `{"event_type":"\`, `"\`, `{"\\`, `{"id":"x","payload":{"\`}
 	for i := 0; i < 20000; i++ {
 		for _, s := range malformed {
-			if _, err := parseEvent([]byte(s), "", outbound.Policy{}); err == nil {
+			if _, err := Parse([]byte(s), "", outbound.Policy{}); err == nil {
 				t.Fatalf("%q: got no error", s)
 			}
 		}

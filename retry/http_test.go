@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/boomerang-events/boomerang/internal/retry"
+	"github.com/boomerang-events/boomerang/retry"
 )
 
 func TestRetryableStatus(t *testing.T) {

@@ -114,6 +114,20 @@ func (p Policy) Validate() error {
 	return errors.Join(errs...)
 }
 
+// Problems returns the errors of Validate one by one, each naming its field
+// under path, such as "callback.retry.max_attempts: must be at least 1".
+func (p Policy) Problems(path string) []error {
+	err := p.Validate()
+	if err == nil {
+		return nil
+	}
+	var errs []error
+	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() { // Validate joins its errors
+		errs = append(errs, fmt.Errorf("%s.%w", path, e))
+	}
+	return errs
+}
+
 // NewBackOff returns a fresh ExponentialBackOff for one run of in-process
 // retries, limited to the policy's attempts and elapsed time. It is not safe
 // for concurrent use; make one per run.

@@ -37,3 +37,16 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 	}
 	return 0
 }
+
+// HTTPAnswer classifies err, the failure of a request answered with status
+// code (not a 2xx): a status not worth another attempt marks err Permanent;
+// a retryable one honours the answer's Retry-After header value with After.
+func HTTPAnswer(err error, code int, retryAfter string, now time.Time) error {
+	if !RetryableStatus(code) {
+		return Permanent(err)
+	}
+	if d := ParseRetryAfter(retryAfter, now); d > 0 {
+		return After(err, d)
+	}
+	return err
+}

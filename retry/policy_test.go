@@ -10,7 +10,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 
-	"github.com/boomerang-events/boomerang/internal/retry"
+	"github.com/boomerang-events/boomerang/retry"
 )
 
 // noJitter is a policy without randomization, so delays are exact.

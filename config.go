@@ -1,0 +1,282 @@
+package boomerang
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/boomerang-events/boomerang/callback"
+	"github.com/boomerang-events/boomerang/handler"
+	"github.com/boomerang-events/boomerang/retry"
+	"github.com/boomerang-events/boomerang/store"
+	"github.com/redis/go-redis/v9"
+)
+
+// RetryPolicy is an exponential backoff policy (cenkalti/backoff/v4),
+// bounded by attempts and by the time since the first attempt. Zero fields
+// take the defaults documented on each field.
+type RetryPolicy = retry.Policy
+
+// Defaults of a Config's zero fields. The callback and retry defaults are
+// callback.DefaultTimeout, callback.DefaultRetry and retry.Defaults; the
+// HTTP API's are handler.DefaultMaxBodyBytes, handler.DefaultIngestTimeout
+// and handler.DefaultBacklogTarget.
+const (
+	DefaultWorkers         = 64
+	DefaultCallbackWorkers = 64
+	DefaultLease           = 30 * time.Second
+	DefaultPollInterval    = 100 * time.Millisecond
+	DefaultShutdownTimeout = 15 * time.Second
+	DefaultRetention       = 7 * 24 * time.Hour
+	DefaultForwardTimeout  = 10 * time.Second
+)
+
+// Bounds New checks.
+const (
+	MaxWorkers      = 4096
+	MinMaxBodyBytes = 1 << 10
+	MaxMaxBodyBytes = 64 << 20
+	MaxKeyPrefixLen = 64
+	MinAPIKeyLen    = 16
+)
+
+// Config tunes an Engine. The zero Config runs on an embedded in-memory
+// Redis with every default. Errors of New name a field as its YAML key in
+// the server's configuration file (docs/configuration.md), such as
+// callback.retry.max_attempts.
+type Config struct {
+	// RedisURL is the Redis that holds everything: redis://, rediss://
+	// (TLS) or unix://. Default "": an embedded in-memory Redis (miniredis)
+	// whose data is lost when the engine is closed, for development and
+	// tests.
+	RedisURL string
+	// Redis, when set, is used instead of RedisURL: any go-redis client,
+	// single node, Sentinel or Cluster. The engine does not close it.
+	Redis redis.UniversalClient
+	// KeyPrefix starts every Redis key, inside a {hash tag}: 1 to 64
+	// letters, digits and . _ : -. Default store.DefaultPrefix
+	// ("boomerang").
+	KeyPrefix string
+
+	// Workers is the number of events this engine runs at once (and the
+	// most it claims in one go): 1 to MaxWorkers. Default DefaultWorkers.
+	Workers int
+	// Retry is the default policy of events; Handle's WithRetry replaces
+	// fields per event type. Zero fields take retry.Defaults (5 attempts,
+	// 500ms initial interval, multiplier 2, randomization 0.5, 1m max
+	// interval, 1h max elapsed time).
+	Retry RetryPolicy
+	// Lease is how long a claimed event or delivery stays claimed without
+	// renewal; it is renewed every Lease/3 while it runs, so this is how
+	// long the work of an instance that died waits before another takes
+	// it. At least 1s. Default DefaultLease.
+	Lease time.Duration
+	// PollInterval is the longest a worker pool sleeps before looking for
+	// work it was not told about: work queued by other instances, retries
+	// coming due. Default DefaultPollInterval.
+	PollInterval time.Duration
+	// ShutdownTimeout bounds how long Run waits, after its context ends,
+	// for running events and deliveries; what is left is given back to
+	// Redis for another instance. Default DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+	// Retention is how long settled events (their records, ids, callbacks
+	// and dead letters) are kept: at least 1m. Default DefaultRetention.
+	Retention time.Duration
+
+	// MaxBodyBytes is the largest event POST /event accepts (413 above):
+	// MinMaxBodyBytes to MaxMaxBodyBytes. Default
+	// handler.DefaultMaxBodyBytes (1 MiB).
+	MaxBodyBytes int64
+	// IngestTimeout bounds how long POST /event waits for Redis before it
+	// answers 503. Default handler.DefaultIngestTimeout (5s).
+	IngestTimeout time.Duration
+	// BacklogTarget is the backlog of due events and callbacks (of all
+	// instances) past which POST /event slows down, 20µs per event of
+	// excess and at most 250ms, so producers slow to the pace of the
+	// workers. -1 never slows down. Default handler.DefaultBacklogTarget.
+	BacklogTarget int
+
+	// Callback configures the delivery of callbacks.
+	Callback CallbackConfig
+	// Auth holds the API keys of the HTTP API. None: the API is open.
+	Auth AuthConfig
+
+	// Logger receives the engine's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// CallbackConfig configures the delivery of callbacks.
+type CallbackConfig struct {
+	// Workers is the number of deliveries in flight at once: 1 to
+	// MaxWorkers. Default DefaultCallbackWorkers.
+	Workers int
+	// Timeout bounds one delivery, response included. Default
+	// callback.DefaultTimeout (10s).
+	Timeout time.Duration
+	// Retry is the delivery policy. Zero fields take callback.DefaultRetry
+	// (8 attempts, 1s initial interval, 5m max interval, then retry's
+	// defaults).
+	Retry RetryPolicy
+	// AllowPrivateNetworks accepts callback URLs on loopback and private
+	// addresses. Link-local and metadata addresses are always refused.
+	// Default false.
+	AllowPrivateNetworks bool
+	// SigningSecrets sign every delivery with Standard Webhooks headers,
+	// one signature per secret ("whsec_" and base64). None: unsigned.
+	SigningSecrets []string
+}
+
+// AuthConfig holds the API keys of the HTTP API.
+type AuthConfig struct {
+	// APIKeys, when set, are required as "Authorization: Bearer <key>" by
+	// every endpoint but /healthz, /readyz and the demo receiver POST
+	// /callback. Each is at least MinAPIKeyLen characters.
+	APIKeys []string
+	// AdminKeys, when set, are required by the operator actions (retry,
+	// redeliver) instead of APIKeys.
+	AdminKeys []string
+}
+
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	set := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	if c.KeyPrefix == "" {
+		c.KeyPrefix = store.DefaultPrefix
+	}
+	if c.Workers == 0 {
+		c.Workers = DefaultWorkers
+	}
+	c.Retry = c.Retry.WithDefaults()
+	set(&c.Lease, DefaultLease)
+	set(&c.PollInterval, DefaultPollInterval)
+	set(&c.ShutdownTimeout, DefaultShutdownTimeout)
+	set(&c.Retention, DefaultRetention)
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = handler.DefaultMaxBodyBytes
+	}
+	set(&c.IngestTimeout, handler.DefaultIngestTimeout)
+	if c.BacklogTarget == 0 {
+		c.BacklogTarget = handler.DefaultBacklogTarget
+	}
+	if c.Callback.Workers == 0 {
+		c.Callback.Workers = DefaultCallbackWorkers
+	}
+	set(&c.Callback.Timeout, callback.DefaultTimeout)
+	c.Callback.Retry = c.Callback.Retry.Or(callback.DefaultRetry)
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Validate reports every field of c that is out of range once the defaults
+// are filled in, each error naming the field by its configuration key. New
+// calls it; a program that builds a Config from a file can call it first.
+func (c Config) Validate() error {
+	return c.withDefaults().validate()
+}
+
+func (c Config) validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.Redis == nil {
+		if err := checkRedisURL(c.RedisURL); err != nil {
+			add("redis_url: %w", err)
+		}
+	}
+	if !validKeyPrefix(c.KeyPrefix) {
+		add("key_prefix: must be 1 to %d letters, digits or . _ : -, got %q", MaxKeyPrefixLen, c.KeyPrefix)
+	}
+	if c.Workers < 1 || c.Workers > MaxWorkers {
+		add("workers: must be between 1 and %d, got %d", MaxWorkers, c.Workers)
+	}
+	errs = append(errs, c.Retry.Problems("retry")...)
+	if c.Lease < time.Second {
+		add("lease: must be at least 1s, got %s", c.Lease)
+	}
+	if c.PollInterval < time.Millisecond {
+		add("poll_interval: must be at least 1ms, got %s", c.PollInterval)
+	}
+	if c.ShutdownTimeout <= 0 {
+		add("shutdown_timeout: must be positive, got %s", c.ShutdownTimeout)
+	}
+	if c.Retention < time.Minute {
+		add("retention: must be at least 1m, got %s", c.Retention)
+	}
+	if c.MaxBodyBytes < MinMaxBodyBytes || c.MaxBodyBytes > MaxMaxBodyBytes {
+		add("max_body_bytes: must be between %d and %d, got %d", MinMaxBodyBytes, MaxMaxBodyBytes, c.MaxBodyBytes)
+	}
+	if c.IngestTimeout <= 0 {
+		add("ingest_timeout: must be positive, got %s", c.IngestTimeout)
+	}
+	if c.BacklogTarget < -1 {
+		add("backlog_target: must be positive, or -1 to never slow ingest, got %d", c.BacklogTarget)
+	}
+	if c.Callback.Workers < 1 || c.Callback.Workers > MaxWorkers {
+		add("callback.workers: must be between 1 and %d, got %d", MaxWorkers, c.Callback.Workers)
+	}
+	if c.Callback.Timeout <= 0 {
+		add("callback.timeout: must be positive, got %s", c.Callback.Timeout)
+	}
+	errs = append(errs, c.Callback.Retry.Problems("callback.retry")...)
+	for i, sec := range c.Callback.SigningSecrets {
+		if err := callback.CheckSigningSecret(sec); err != nil {
+			add("callback.signing_secrets[%d]: %w", i, err) // by position: never echo a secret
+		}
+	}
+	for _, keys := range []struct {
+		name string
+		keys []string
+	}{{"auth.api_keys", c.Auth.APIKeys}, {"auth.admin_keys", c.Auth.AdminKeys}} {
+		for i, k := range keys.keys {
+			if k != strings.TrimSpace(k) || len(k) < MinAPIKeyLen {
+				add("%s[%d]: must be at least %d characters, without leading or trailing spaces", keys.name, i, MinAPIKeyLen)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkRedisURL accepts an empty URL (the embedded Redis) or one with a
+// scheme go-redis understands: redis, rediss or unix. Errors never quote
+// the URL, which may hold a password.
+func checkRedisURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // url.Error quotes the whole URL
+		}
+		return fmt.Errorf("not a valid URL: %w", err)
+	}
+	switch u.Scheme {
+	case "redis", "rediss", "unix":
+		return nil
+	}
+	return errors.New("scheme must be redis, rediss or unix")
+}
+
+// validKeyPrefix reports whether s is 1 to MaxKeyPrefixLen ASCII letters,
+// digits, '.', '_', ':' or '-'.
+func validKeyPrefix(s string) bool {
+	if s == "" || len(s) > MaxKeyPrefixLen {
+		return false
+	}
+	for _, r := range s {
+		ok := 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("._:-", r)
+		if !ok {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,255 @@
+package boomerang
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/boomerang-events/boomerang/callback"
+	"github.com/boomerang-events/boomerang/event"
+	"github.com/boomerang-events/boomerang/handler"
+	"github.com/boomerang-events/boomerang/internal/outbound"
+	"github.com/boomerang-events/boomerang/internal/process"
+	"github.com/boomerang-events/boomerang/internal/worker"
+	"github.com/boomerang-events/boomerang/store"
+	"github.com/gin-gonic/gin"
+)
+
+// ErrRunning is returned by Run when the engine already runs, and by the
+// registration functions (Handle, Forward, Accept) once it does.
+var ErrRunning = errors.New("boomerang: engine already running")
+
+// Engine owns Boomerang's work on one store: the HTTP API (Handler), the
+// event workers, the callback dispatcher, the reaper of in-request events
+// whose request died, and the retention sweeper. New connects; Handle,
+// Forward and Accept register business logic; Run runs it all until its
+// context ends; Close releases the connection.
+//
+// Any number of engines, in any number of processes, can share one Redis:
+// everything they know is there, so one that dies loses nothing.
+type Engine struct {
+	cfg        Config
+	log        *slog.Logger
+	conn       *store.Conn // opened by New, closed by Close; nil for Config.Redis
+	st         *store.Redis
+	api        *handler.Server
+	dispatcher *callback.Dispatcher
+	forward    *http.Client
+
+	mu      sync.Mutex // guards routes and running
+	routes  process.Routes
+	running bool
+}
+
+// New validates cfg and connects to its Redis (starting the embedded one
+// when cfg names none). It does not wait for Redis to answer: until it does,
+// POST /event answers 503. It starts no goroutine: Run does.
+func New(cfg Config) (*Engine, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	e := &Engine{cfg: cfg, log: cfg.Logger, routes: process.Routes{}}
+	rdb := cfg.Redis
+	if rdb == nil {
+		conn, err := store.Open(cfg.RedisURL)
+		if err != nil {
+			return nil, err
+		}
+		e.conn, rdb = conn, conn
+		if conn.Embedded {
+			e.log.Warn("no redis_url configured: using an embedded in-memory Redis; everything is lost at exit")
+		}
+	}
+	st, err := store.New(rdb, store.Config{Prefix: cfg.KeyPrefix, Logger: e.log})
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	e.st = st
+	e.dispatcher, err = callback.NewDispatcher(st, callback.Config{
+		Workers: cfg.Callback.Workers, Timeout: cfg.Callback.Timeout, Retry: cfg.Callback.Retry,
+		AllowPrivateNetworks: cfg.Callback.AllowPrivateNetworks, SigningSecrets: cfg.Callback.SigningSecrets,
+		Lease: cfg.Lease, PollInterval: cfg.PollInterval, DrainTimeout: cfg.ShutdownTimeout, Logger: e.log,
+	})
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	e.api = handler.NewServer(st, handler.ServerConfig{
+		MaxBodyBytes: cfg.MaxBodyBytes, AllowPrivateCallbacks: cfg.Callback.AllowPrivateNetworks,
+		IngestTimeout: cfg.IngestTimeout, BacklogTarget: cfg.BacklogTarget,
+		APIKeys: cfg.Auth.APIKeys, AdminKeys: cfg.Auth.AdminKeys, Logger: e.log,
+	})
+	e.forward = forwardPolicy.Client(0)
+	return e, nil
+}
+
+// forwardPolicy is the address policy of forward targets: the operator's
+// own services, often on a private network, but never link-local or
+// metadata addresses.
+var forwardPolicy = outbound.Policy{AllowPrivate: true}
+
+// Config returns the engine's configuration, with every default filled in.
+func (e *Engine) Config() Config { return e.cfg }
+
+// Store returns the engine's store, for library mode:
+// callback.NewEventHandler(e.Store()) runs events in-request while the
+// engine delivers their callbacks.
+func (e *Engine) Store() *store.Redis { return e.st }
+
+// Handler returns the whole HTTP API, with panics recovered and JSON
+// answers for unknown routes:
+//
+//	POST /event                          accept an event (202), or answer a repeat of its id
+//	GET  /callback                       an event's record (?event_id=ID), or the recent ones
+//	POST /callback                       a callback receiver that accepts anything (for demos)
+//	GET  /events/{id}                    an event's record with its attempt history
+//	GET  /dead-letters                   events, or their callbacks, that failed for good
+//	POST /events/{id}/retry              run a failed event again (operator)
+//	POST /callback/{event_id}/redeliver  send an event's callback again (operator)
+//	GET  /healthz, /readyz               liveness, and readiness (Redis answers)
+//
+// It serves whether or not Run runs: an instance that only ingests is one
+// that serves Handler and runs nothing.
+func (e *Engine) Handler() http.Handler { return e.api.Handler() }
+
+// Register adds the API's routes to a Gin router of your own, beside your
+// routes.
+func (e *Engine) Register(r gin.IRoutes) { e.api.Register(r) }
+
+// Run runs the event workers, the callback dispatcher, the reaper and the
+// retention sweeper until ctx ends. Then it stops claiming work, lets what
+// runs finish within Config.ShutdownTimeout and gives the rest back to
+// Redis, where any instance takes it. It returns the first fatal error, or
+// nil after a shutdown. An engine runs once at a time.
+func (e *Engine) Run(ctx context.Context) error {
+	e.mu.Lock()
+	if e.running {
+		e.mu.Unlock()
+		return ErrRunning
+	}
+	e.running = true
+	routes := maps.Clone(e.routes)
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		e.running = false
+		e.mu.Unlock()
+	}()
+
+	cfg := e.cfg
+	proc, err := process.New(e.st, routes, process.Config{
+		Workers: cfg.Workers, Retry: cfg.Retry, Lease: cfg.Lease, PollInterval: cfg.PollInterval,
+		DrainTimeout: cfg.ShutdownTimeout, Logger: e.log,
+	})
+	if err != nil {
+		return err
+	}
+	reaper := worker.New(e.st.Inline(), func(j store.Job) store.Lease { return j.Lease }, e.reap, worker.Config{
+		Name: "inline", Workers: reaperWorkers, Lease: cfg.Lease, PollInterval: reaperPoll,
+		DrainTimeout: cfg.ShutdownTimeout, Logger: e.log,
+	})
+	e.log.Info("engine running", "workers", cfg.Workers, "callback_workers", cfg.Callback.Workers,
+		"event_types", len(routes), "retention", cfg.Retention)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		fatal error
+	)
+	for _, part := range []struct {
+		name string
+		run  func(context.Context) error
+	}{
+		{"events", proc.Run},
+		{"callbacks", e.dispatcher.Run},
+		{"reaper", reaper.Run},
+		{"retention", e.sweep},
+		{"pacing", e.api.Run},
+	} {
+		wg.Go(func() {
+			if err := part.run(ctx); err != nil {
+				once.Do(func() { fatal = fmt.Errorf("boomerang: %s: %w", part.name, err) })
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	e.log.Info("engine stopped")
+	return fatal
+}
+
+// The reaper claims few events, rarely: only those of requests that died.
+const (
+	reaperWorkers = 4
+	reaperPoll    = time.Second
+)
+
+// reapedError is the last error of an event whose in-request run was
+// abandoned.
+const reapedError = "the request running the event ended without recording an outcome (its process died?)"
+
+// reap finishes an event run in-request (library mode) whose lease
+// expired: its request died before AfterHandle. The event fails, with its
+// fail callback; an operator can retry it (as a queued event, run by
+// whatever logic is registered for its type).
+func (e *Engine) reap(_ context.Context, j store.Job) store.Outcome {
+	now := time.Now()
+	rec := j.Record
+	rec.Attempts = max(j.Attempt-1, 0) // this claim is not an attempt
+	rec.Status, rec.LastError = event.StatusFailed, reapedError
+	rec.UpdatedAt, rec.CompletedAt = now, now
+	rec.AddAttempt(store.Attempt{Run: rec.Run, Number: rec.Attempts, StartedAt: now, Outcome: event.StatusFailed,
+		Error: reapedError, Note: "in-request lease expired"})
+	e.log.Warn("in-request event abandoned; failing it", "event_id", rec.ID, "attempts", rec.Attempts)
+	return store.Outcome{Lease: j.Lease, Record: rec, Callback: callback.NewRecord(rec)}
+}
+
+// sweep deletes settled events older than Config.Retention, every minute
+// (or sooner for short retentions), until ctx ends.
+func (e *Engine) sweep(ctx context.Context) error {
+	retention := e.cfg.Retention
+	t := time.NewTicker(min(time.Minute, retention/10))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		for range 100 { // bounded: at most 100 batches a tick
+			n, err := e.st.Sweep(ctx, time.Now(), retention)
+			if err != nil {
+				if ctx.Err() == nil {
+					e.log.Warn("retention sweep failed", "err", err)
+				}
+				break
+			}
+			if n == 0 {
+				break
+			}
+			e.log.Info("retention: deleted settled events", "deleted", n)
+		}
+	}
+}
+
+// Close stops taking events (POST /event answers 503 from now on) and
+// closes the Redis connection New opened, stopping the embedded Redis. Call
+// it after Run returned.
+func (e *Engine) Close() error {
+	if e.api != nil {
+		e.api.Close()
+	}
+	if e.conn != nil {
+		return e.conn.Close()
+	}
+	return nil
+}

@@ -1,0 +1,149 @@
+// Package process runs queued events through the business logic of their
+// type: the routes (typed Go functions, forwarding to an HTTP endpoint, or
+// accepting), one attempt at a time, each outcome decided by the retry
+// policy and recorded with its callback in one atomic step.
+package process
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/boomerang-events/boomerang/callback"
+	"github.com/boomerang-events/boomerang/event"
+	"github.com/boomerang-events/boomerang/internal/worker"
+	"github.com/boomerang-events/boomerang/retry"
+	"github.com/boomerang-events/boomerang/store"
+)
+
+// Config tunes a Processor. The engine (package boomerang) sets every
+// field; zero values take worker.Config's defaults.
+type Config struct {
+	// Workers is the number of events run at once.
+	Workers int
+	// Retry is the default policy; a route's non-zero fields override it.
+	Retry retry.Policy
+	// Lease is how long a claimed event stays claimed without renewal.
+	Lease time.Duration
+	// PollInterval is the longest the processor waits before looking for
+	// due events when not woken.
+	PollInterval time.Duration
+	// DrainTimeout is how long Run waits for running events when it stops.
+	DrainTimeout time.Duration
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Logger receives the processor's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Processor runs queued events through their route's logic with retries,
+// from any number of instances sharing one store.
+type Processor struct {
+	routes Routes
+	now    func() time.Time
+	log    *slog.Logger
+	pool   *worker.Pool[store.Job, store.Outcome]
+}
+
+// New returns a processor of st's events. An event whose type has no route
+// (and no Wildcard route exists) fails.
+func New(st *store.Redis, routes Routes, cfg Config) (*Processor, error) {
+	if st == nil {
+		return nil, errors.New("process: nil store")
+	}
+	if err := cfg.Retry.Validate(); err != nil {
+		return nil, fmt.Errorf("process: retry.%w", err)
+	}
+	resolved := make(Routes, len(routes))
+	for _, rt := range routes {
+		rt.Retry = rt.Retry.Or(cfg.Retry).WithDefaults()
+		if err := resolved.Add(rt); err != nil {
+			return nil, fmt.Errorf("process: %w", err)
+		}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	p := &Processor{routes: resolved, now: cfg.Now, log: cfg.Logger}
+	p.pool = worker.New(st.Events(), func(j store.Job) store.Lease { return j.Lease }, p.process, worker.Config{
+		Name: "events", Workers: cfg.Workers, Lease: cfg.Lease, PollInterval: cfg.PollInterval,
+		DrainTimeout: cfg.DrainTimeout, Now: cfg.Now, Logger: cfg.Logger,
+	})
+	return p, nil
+}
+
+// Run processes events until ctx ends, then lets running events finish (up
+// to DrainTimeout) and gives the rest back to the queue.
+func (p *Processor) Run(ctx context.Context) error { return p.pool.Run(ctx) }
+
+// process runs one attempt of a claimed event and returns its outcome.
+func (p *Processor) process(ctx context.Context, j store.Job) store.Outcome {
+	rec := j.Record
+	start := p.now()
+	if rec.FirstAttemptAt.IsZero() {
+		rec.FirstAttemptAt = start
+	}
+	rt, ok := p.routes.match(rec.EventType)
+	var err error
+	switch {
+	case !ok:
+		err = retry.Permanent(fmt.Errorf("no route for event type %q", rec.EventType))
+	case rt.Retry.Spent(j.Attempt):
+		// Workers died during the earlier attempts: the policy is spent.
+		err = retry.Permanent(fmt.Errorf("%d attempts started, policy allows %d", j.Attempt, rt.Retry.MaxAttempts))
+	default:
+		err = p.call(ctx, rt, Event{ID: rec.ID, Type: rec.EventType, Attempt: j.Attempt, Body: j.Body})
+	}
+	end := p.now()
+
+	rec.Attempts = j.Attempt
+	rec.UpdatedAt = end
+	rec.NextAttemptAt = time.Time{}
+	rec.LastError = ""
+	if err != nil {
+		rec.LastError = err.Error()
+	}
+	switch dec := rt.Retry.Decide(j.Attempt, rec.FirstAttemptAt, end, err); dec.Verdict {
+	case retry.Succeeded:
+		rec.Status = event.StatusSucceeded
+	case retry.Again:
+		rec.Status, rec.NextAttemptAt = event.StatusRetrying, dec.Due
+	default:
+		rec.Status = event.StatusFailed
+	}
+	rec.AddAttempt(store.Attempt{Run: rec.Run, Number: j.Attempt, StartedAt: start, Duration: end.Sub(start), Outcome: rec.Status, Error: rec.LastError})
+	out := store.Outcome{Lease: j.Lease, Record: rec}
+	switch {
+	case rec.Status.Terminal():
+		rec.CompletedAt = end
+		out.Record = rec
+		out.Callback = callback.NewRecord(rec)
+		p.log.Debug("event done", "event_id", rec.ID, "status", rec.Status, "attempts", rec.Attempts)
+	case ctx.Err() == nil:
+		p.log.Info("event attempt failed; will retry", "event_id", rec.ID, "attempt", j.Attempt, "next_attempt_at", rec.NextAttemptAt, "err", err)
+	}
+	return out
+}
+
+// call runs the route's logic with its timeout, turning a panic into an
+// error of the attempt (retried like any other), logged with its stack.
+func (p *Processor) call(ctx context.Context, rt Route, ev Event) (err error) {
+	if rt.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, rt.Timeout)
+		defer cancel()
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			pe := event.NewPanicError(r)
+			p.log.Error("business logic panicked", "event_id", ev.ID, "panic", fmt.Sprint(r), "stack", string(pe.Stack))
+			err = pe
+		}
+	}()
+	return rt.Logic(ctx, ev)
+}
