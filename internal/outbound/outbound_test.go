@@ -15,13 +15,14 @@ import (
 type outcome int
 
 const (
-	allowed   outcome = iota // nil
-	malformed                // an error, not necessarily ErrForbidden
-	forbidden                // an error wrapping ErrForbidden
+	allowed      outcome = iota // nil
+	malformed                   // an error, not necessarily ErrForbidden
+	forbidden                   // an error wrapping ErrForbidden
+	noncanonical                // a malformed error for a host that is not a canonical IPv4 address
 )
 
 func (o outcome) String() string {
-	return [...]string{"allowed", "malformed", "forbidden"}[o]
+	return [...]string{"allowed", "malformed", "forbidden", "noncanonical"}[o]
 }
 
 // checkOutcome fails t unless err matches want.
@@ -39,6 +40,11 @@ func checkOutcome(t *testing.T, err error, want outcome) {
 	case forbidden:
 		if !errors.Is(err, ErrForbidden) {
 			t.Errorf("got error %v, want one matching ErrForbidden", err)
+		}
+	case noncanonical:
+		const msg = "is not a canonical IPv4 address"
+		if err == nil || errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), msg) {
+			t.Errorf("got error %v, want one saying %q, not matching ErrForbidden", err, msg)
 		}
 	}
 	if err != nil && !strings.HasPrefix(err.Error(), "outbound: ") {
@@ -102,6 +108,48 @@ func TestCheckURL(t *testing.T) {
 
 		{"next to private 172.16/12", "http://172.32.0.1/cb", allowed, allowed},
 		{"next to shared address space", "http://100.128.0.1/cb", allowed, allowed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Run("zero", func(t *testing.T) {
+				checkOutcome(t, Policy{}.CheckURL(tt.raw), tt.zero)
+			})
+			t.Run("allow_private", func(t *testing.T) {
+				checkOutcome(t, Policy{AllowPrivate: true}.CheckURL(tt.raw), tt.private)
+			})
+		})
+	}
+}
+
+func TestCheckURLNonCanonicalIPv4(t *testing.T) {
+	tests := []struct {
+		name    string
+		raw     string
+		zero    outcome
+		private outcome
+	}{
+		{"short form", "http://127.1/cb", noncanonical, noncanonical},
+		{"short form with trailing dot", "http://127.1./cb", noncanonical, noncanonical},
+		{"decimal", "http://2130706433/cb", noncanonical, noncanonical},
+		{"hex", "http://0x7f000001/cb", noncanonical, noncanonical},
+		{"upper-case hex", "http://0X7F000001/cb", noncanonical, noncanonical},
+		{"octal", "http://0177.0.0.1/cb", noncanonical, noncanonical},
+		{"zero", "http://0/cb", noncanonical, noncanonical},
+		{"zero with port", "http://0:8080/cb", noncanonical, noncanonical},
+		{"bare 0x", "http://0x/cb", noncanonical, noncanonical},
+		{"three parts", "http://1.2.3/cb", noncanonical, noncanonical},
+		{"five parts", "http://1.2.3.4.5/cb", noncanonical, noncanonical},
+		{"leading zeros", "http://01.02.03.04/cb", noncanonical, noncanonical},
+		{"hex part", "http://0x7f.1/cb", noncanonical, noncanonical},
+		{"hex parts", "http://0x7f.0x0.0x0.0x1/cb", noncanonical, noncanonical},
+		{"public decimal", "http://134744072/cb", noncanonical, noncanonical},
+
+		{"canonical public", "http://8.8.8.8/cb", allowed, allowed},
+		{"canonical loopback with trailing dot", "http://127.0.0.1./cb", forbidden, allowed},
+		{"digits in a name", "https://1e100.net/cb", allowed, allowed},
+		{"numeric first label", "https://123.example.com/cb", allowed, allowed},
+		{"numeric labels under a name", "https://1.2.3.4.example.com/cb", allowed, allowed},
+		{"hex-looking first label", "https://0x7f.example/cb", allowed, allowed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
