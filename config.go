@@ -124,6 +124,10 @@ type CallbackConfig struct {
 	// addresses. Link-local and metadata addresses are always refused.
 	// Default false.
 	AllowPrivateNetworks bool
+	// AllowedPorts, when set, are the only ports callback URLs may use
+	// (80 for http and 443 for https when a URL names none): others are
+	// refused at ingest with 400, and at dial time. Default: any port.
+	AllowedPorts []uint16
 	// SigningSecrets sign every delivery with Standard Webhooks headers,
 	// one signature per secret ("whsec_" and base64). None: unsigned.
 	SigningSecrets []string
@@ -226,6 +230,11 @@ func (c Config) validate() error {
 		add("callback.timeout: must be positive, got %s", c.Callback.Timeout)
 	}
 	errs = append(errs, c.Callback.Retry.Problems("callback.retry")...)
+	for i, port := range c.Callback.AllowedPorts {
+		if port == 0 {
+			add("callback.allowed_ports[%d]: must be a port from 1 to 65535, got 0", i)
+		}
+	}
 	for i, sec := range c.Callback.SigningSecrets {
 		if err := callback.CheckSigningSecret(sec); err != nil {
 			add("callback.signing_secrets[%d]: %w", i, err) // by position: never echo a secret

@@ -74,7 +74,8 @@ func New(cfg Config) (*Engine, error) {
 	e.st = st
 	e.dispatcher, err = callback.NewDispatcher(st, callback.Config{
 		Workers: cfg.Callback.Workers, Timeout: cfg.Callback.Timeout, Retry: cfg.Callback.Retry,
-		AllowPrivateNetworks: cfg.Callback.AllowPrivateNetworks, SigningSecrets: cfg.Callback.SigningSecrets,
+		AllowPrivateNetworks: cfg.Callback.AllowPrivateNetworks, AllowedPorts: cfg.Callback.AllowedPorts,
+		SigningSecrets: cfg.Callback.SigningSecrets,
 		Lease: cfg.Lease, PollInterval: cfg.PollInterval, DrainTimeout: cfg.ShutdownTimeout, Logger: e.log,
 	})
 	if err != nil {
@@ -83,6 +84,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e.api = handler.NewServer(st, handler.ServerConfig{
 		MaxBodyBytes: cfg.MaxBodyBytes, AllowPrivateCallbacks: cfg.Callback.AllowPrivateNetworks,
+		AllowedCallbackPorts: cfg.Callback.AllowedPorts,
 		IngestTimeout: cfg.IngestTimeout, BacklogTarget: cfg.BacklogTarget,
 		APIKeys: cfg.Auth.APIKeys, AdminKeys: cfg.Auth.AdminKeys, Logger: e.log,
 	})

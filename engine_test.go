@@ -310,6 +310,8 @@ func TestNewValidates(t *testing.T) {
 		{"short admin key", boomerang.Config{Auth: boomerang.AuthConfig{AdminKeys: []string{"k"}}}, []string{"auth.admin_keys[0]: must be at least 16"}},
 		{"signing secret", boomerang.Config{Callback: boomerang.CallbackConfig{SigningSecrets: []string{"whsec_s3cret-not-base64!!"}}},
 			[]string{"callback.signing_secrets[0]: must be"}},
+		{"port 0", boomerang.Config{Callback: boomerang.CallbackConfig{AllowedPorts: []uint16{443, 0}}},
+			[]string{"callback.allowed_ports[1]: must be a port from 1 to 65535, got 0"}},
 		{"all at once", boomerang.Config{Workers: -1, Retention: time.Second, BacklogTarget: -5},
 			[]string{"workers:", "retention: must be at least 1m", "backlog_target: must be positive, or -1"}},
 	}
@@ -465,5 +467,33 @@ func TestOneParserForServerAndLibrary(t *testing.T) {
 	s2, _ := st.Get(ctx, "same-1")
 	if s1.Record.BodyHash == "" || s1.Record.BodyHash != s2.Record.BodyHash {
 		t.Errorf("body hashes: server %q, library %q; want the same", s1.Record.BodyHash, s2.Record.BodyHash)
+	}
+}
+
+// With allowed ports set, a callback URL on another port is refused at
+// ingest with 400 naming the field, and records nothing.
+func TestAllowedCallbackPorts(t *testing.T) {
+	b := redistest.Mini(t)
+	cfg := testConfig(b)
+	cfg.Callback.AllowedPorts = []uint16{443, 8443}
+	eng := newEngine(t, cfg)
+	for body, want := range map[string]int{
+		`{"id":"p1","event_type":"a","callback":{"success_url":"https://127.0.0.1/cb"}}`:      http.StatusAccepted,
+		`{"id":"p2","event_type":"a","callback":{"success_url":"https://127.0.0.1:8443/cb"}}`: http.StatusAccepted,
+		`{"id":"p3","event_type":"a","callback":{"fail_url":"http://127.0.0.1/cb"}}`:          http.StatusBadRequest,
+		`{"id":"p4","event_type":"a","callback":{"success_url":"https://127.0.0.1:9/cb"}}`:    http.StatusBadRequest,
+	} {
+		code, out := post(t, eng.Handler(), body)
+		if code != want {
+			t.Errorf("%s: got %d %v, want %d", body, code, out, want)
+		}
+		if code == http.StatusBadRequest && !strings.HasPrefix(fmt.Sprint(out["field"]), "callback.") {
+			t.Errorf("%s: got field %v, want a callback field", body, out["field"])
+		}
+	}
+	for _, id := range []string{"p3", "p4"} {
+		if _, err := eng.Store().Get(context.Background(), id); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s: got %v, want nothing recorded", id, err)
+		}
 	}
 }

@@ -54,6 +54,9 @@ type Config struct {
 	// AllowPrivateNetworks permits callbacks to loopback and private
 	// addresses. Link-local and metadata addresses are always refused.
 	AllowPrivateNetworks bool
+	// AllowedPorts, when set, are the only ports callbacks are sent to.
+	// Default: any port.
+	AllowedPorts []uint16
 	// SigningSecrets sign every delivery with Standard Webhooks headers
 	// (webhook-id, webhook-timestamp, webhook-signature): one v1 signature
 	// per secret, so a new secret can be added before the old one is
@@ -109,7 +112,7 @@ func NewDispatcher(st *store.Redis, cfg Config) (*Dispatcher, error) {
 		cfg.Timeout = DefaultTimeout
 	}
 	if cfg.Client == nil {
-		cfg.Client = outbound.Policy{AllowPrivate: cfg.AllowPrivateNetworks}.Client(0)
+		cfg.Client = outbound.Policy{AllowPrivate: cfg.AllowPrivateNetworks, AllowedPorts: cfg.AllowedPorts}.Client(0)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

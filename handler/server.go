@@ -25,6 +25,9 @@ type ServerConfig struct {
 	// AllowPrivateCallbacks accepts callback URLs on loopback and private
 	// addresses. Link-local and metadata addresses are always refused.
 	AllowPrivateCallbacks bool
+	// AllowedCallbackPorts, when set, are the only ports a callback URL may
+	// name (80 and 443 when it names none); others are answered 400.
+	AllowedCallbackPorts []uint16
 	// IngestTimeout bounds how long POST /event waits for Redis before it
 	// answers 503. Default DefaultIngestTimeout.
 	IngestTimeout time.Duration
@@ -94,7 +97,7 @@ func NewServer(st *store.Redis, cfg ServerConfig) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{st: st, cfg: cfg, guard: outbound.Policy{AllowPrivate: cfg.AllowPrivateCallbacks}, log: cfg.Logger}
+	s := &Server{st: st, cfg: cfg, guard: outbound.Policy{AllowPrivate: cfg.AllowPrivateCallbacks, AllowedPorts: cfg.AllowedCallbackPorts}, log: cfg.Logger}
 	s.pace = newPacer(cfg.BacklogTarget, st.Due)
 	s.user = require(newKeyring(cfg.APIKeys))
 	s.admin = s.user

@@ -178,6 +178,7 @@ type fileCallback struct {
 	Workers              *int           `yaml:"workers"`
 	Retry                fileRetry      `yaml:"retry"`
 	AllowPrivateNetworks *bool          `yaml:"allow_private_networks"`
+	AllowedPorts         []uint16       `yaml:"allowed_ports"`
 	SigningSecrets       []string       `yaml:"signing_secrets"`
 }
 
@@ -265,10 +266,16 @@ func overlayEnv(f *fileConfig, getenv func(string) string) error {
 }
 
 // setFromEnv sets field (a pointer or a slice) from an environment value.
+// A list not written as a YAML flow sequence is comma-separated; strings
+// are then taken as they are, not read as YAML (a key may hold any
+// character).
 func setFromEnv(field reflect.Value, raw string) error {
-	if field.Type() == reflect.TypeFor[[]string]() && !strings.HasPrefix(strings.TrimSpace(raw), "[") {
-		field.Set(reflect.ValueOf(splitList(raw)))
-		return nil
+	if field.Kind() == reflect.Slice && !strings.HasPrefix(strings.TrimSpace(raw), "[") {
+		if field.Type() == reflect.TypeFor[[]string]() {
+			field.Set(reflect.ValueOf(splitList(raw)))
+			return nil
+		}
+		raw = "[" + raw + "]"
 	}
 	ptr := reflect.New(field.Type())
 	dec := yaml.NewDecoder(strings.NewReader(raw))
@@ -318,6 +325,7 @@ func (f fileConfig) resolve() (Config, error) {
 	set(&e.Callback.Timeout, f.Callback.Timeout)
 	set(&e.Callback.Workers, f.Callback.Workers)
 	set(&e.Callback.AllowPrivateNetworks, f.Callback.AllowPrivateNetworks)
+	e.Callback.AllowedPorts = f.Callback.AllowedPorts
 	e.Callback.Retry = f.Callback.Retry.policy()
 	e.Callback.SigningSecrets = f.Callback.SigningSecrets
 	e.Auth.APIKeys, e.Auth.AdminKeys = f.Auth.APIKeys, f.Auth.AdminKeys

@@ -159,6 +159,7 @@ func TestLoadConfigEnvRule(t *testing.T) {
 		"BOOMERANG_CALLBACK_RETRY_RANDOMIZATION_FACTOR": "0",
 		"BOOMERANG_AUTH_API_KEYS":                       "env-key-0123456789, other-key-0123456789",
 		"BOOMERANG_AUTH_ADMIN_KEYS":                     "[admin-key-0123456789]",
+		"BOOMERANG_CALLBACK_ALLOWED_PORTS":              "443, 8443",
 		"BOOMERANG_ROUTES":                              `[{event_type: a, forward: "http://127.0.0.1:9/a"}, {event_type: "*", accept: true}]`,
 		"BOOMERANG_TEST_SOMETHING":                      "not a key: ignored",
 	}
@@ -175,6 +176,9 @@ func TestLoadConfigEnvRule(t *testing.T) {
 	}
 	if got := strings.Join(e.Auth.APIKeys, ","); got != "env-key-0123456789,other-key-0123456789" {
 		t.Errorf("auth.api_keys: got %s, want the environment's (it wins over the file)", got)
+	}
+	if got := e.Callback.AllowedPorts; len(got) != 2 || got[0] != 443 || got[1] != 8443 {
+		t.Errorf("callback.allowed_ports: got %v, want [443 8443]", got)
 	}
 	if len(e.Auth.AdminKeys) != 1 || e.Auth.AdminKeys[0] != "admin-key-0123456789" {
 		t.Errorf("auth.admin_keys: got %v", e.Auth.AdminKeys)
