@@ -131,6 +131,15 @@ type CallbackConfig struct {
 	// SigningSecrets sign every delivery with Standard Webhooks headers,
 	// one signature per secret ("whsec_" and base64). None: unsigned.
 	SigningSecrets []string
+	// Flow is the flow control of each destination (a callback URL's
+	// scheme://host:port): a cap on deliveries in flight, a rate limit and
+	// a circuit breaker, with their state in Redis. Zero fields take
+	// callback.DefaultFlow's; a negative one turns its limit off.
+	Flow store.Limits
+	// Destinations are the limits of particular destinations, by a URL of
+	// theirs (only scheme, host and port count); their zero fields take
+	// Flow's.
+	Destinations map[string]store.Limits
 }
 
 // AuthConfig holds the API keys of the HTTP API.
@@ -230,6 +239,13 @@ func (c Config) validate() error {
 		add("callback.timeout: must be positive, got %s", c.Callback.Timeout)
 	}
 	errs = append(errs, c.Callback.Retry.Problems("callback.retry")...)
+	errs = append(errs, limitsProblems("callback.flow", c.Callback.Flow)...)
+	for url, l := range c.Callback.Destinations {
+		if err := outboundURL(url); err != nil {
+			add("callback.destinations[%q]: %w", url, err)
+		}
+		errs = append(errs, limitsProblems(fmt.Sprintf("callback.destinations[%q]", url), l)...)
+	}
 	for i, port := range c.Callback.AllowedPorts {
 		if port == 0 {
 			add("callback.allowed_ports[%d]: must be a port from 1 to 65535, got 0", i)
@@ -251,6 +267,29 @@ func (c Config) validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// limitsProblems reports what is wrong with flow limits, each error naming
+// the field under path.
+func limitsProblems(path string, l store.Limits) []error {
+	var errs []error
+	if l.ErrorRate > 1 {
+		errs = append(errs, fmt.Errorf("%s.error_rate: must be at most 1, got %g", path, l.ErrorRate))
+	}
+	if l.Burst > 0 && l.Rate <= 0 {
+		errs = append(errs, fmt.Errorf("%s.burst: needs a rate", path))
+	}
+	return errs
+}
+
+// outboundURL reports whether s is an absolute http or https URL with a
+// host, as a destination is named.
+func outboundURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("must be an absolute http or https URL")
+	}
+	return nil
 }
 
 // checkRedisURL accepts an empty URL (the embedded Redis) or one with a

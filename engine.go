@@ -76,7 +76,8 @@ func New(cfg Config) (*Engine, error) {
 		Workers: cfg.Callback.Workers, Timeout: cfg.Callback.Timeout, Retry: cfg.Callback.Retry,
 		AllowPrivateNetworks: cfg.Callback.AllowPrivateNetworks, AllowedPorts: cfg.Callback.AllowedPorts,
 		SigningSecrets: cfg.Callback.SigningSecrets,
-		Lease: cfg.Lease, PollInterval: cfg.PollInterval, DrainTimeout: cfg.ShutdownTimeout, Logger: e.log,
+		Flow:           store.Flow{Default: cfg.Callback.Flow, PerDestination: cfg.Callback.Destinations},
+		Lease:          cfg.Lease, PollInterval: cfg.PollInterval, DrainTimeout: cfg.ShutdownTimeout, Logger: e.log,
 	})
 	if err != nil {
 		e.Close()
@@ -85,7 +86,7 @@ func New(cfg Config) (*Engine, error) {
 	e.api = handler.NewServer(st, handler.ServerConfig{
 		MaxBodyBytes: cfg.MaxBodyBytes, AllowPrivateCallbacks: cfg.Callback.AllowPrivateNetworks,
 		AllowedCallbackPorts: cfg.Callback.AllowedPorts,
-		IngestTimeout: cfg.IngestTimeout, BacklogTarget: cfg.BacklogTarget,
+		IngestTimeout:        cfg.IngestTimeout, BacklogTarget: cfg.BacklogTarget,
 		APIKeys: cfg.Auth.APIKeys, AdminKeys: cfg.Auth.AdminKeys, Logger: e.log,
 	})
 	e.forward = forwardPolicy.Client(0)
@@ -113,6 +114,7 @@ func (e *Engine) Store() *store.Redis { return e.st }
 //	POST /callback                       a callback receiver that accepts anything (for demos)
 //	GET  /events/{id}                    an event's record with its attempt history
 //	GET  /dead-letters                   events, or their callbacks, that failed for good
+//	GET  /destinations                   the flow state of callback destinations
 //	POST /events/{id}/retry              run a failed event again (operator)
 //	POST /callback/{event_id}/redeliver  send an event's callback again (operator)
 //	GET  /healthz, /readyz               liveness, and readiness (Redis answers)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -496,4 +497,96 @@ func TestAllowedCallbackPorts(t *testing.T) {
 			t.Errorf("%s: got %v, want nothing recorded", id, err)
 		}
 	}
+}
+
+// A destination that fails opens its breaker: its deliveries wait in Redis
+// (the record says why), the healthy destination's flow on, the sick one
+// gets only probes, and once it recovers everything is delivered.
+func TestFlowControlIsolatesASickDestination(t *testing.T) {
+	redistest.Run(t, func(t *testing.T, b redistest.Backend) {
+		cfg := testConfig(b)
+		cfg.Callback.Retry = boomerang.RetryPolicy{MaxAttempts: 50, InitialInterval: 20 * time.Millisecond, MaxInterval: 50 * time.Millisecond, RandomizationFactor: -1}
+		cfg.Callback.Flow = store.Limits{FailureThreshold: 3, Cooldown: 300 * time.Millisecond}
+		eng := newEngine(t, cfg)
+		eng.Accept(boomerang.Wildcard)
+
+		var sickUp atomic.Bool
+		var sickRequests atomic.Int64
+		sick := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			sickRequests.Add(1)
+			if !sickUp.Load() {
+				w.WriteHeader(http.StatusInternalServerError)
+			}
+		}))
+		defer sick.Close()
+		healthy := fakes.NewReceiver(t)
+		start(t, eng)
+
+		const n = 10
+		for i := range n {
+			post(t, eng.Handler(), fmt.Sprintf(`{"id":"s%d","event_type":"a","callback":{"success_url":"%s/cb"}}`, i, sick.URL))
+		}
+		// The breaker opens after 3 failures.
+		deadline := time.Now().Add(10 * time.Second)
+		for !destinationIs(t, eng, sick.URL, "open", "half-open") {
+			if time.Now().After(deadline) {
+				t.Fatal("the sick destination's breaker never opened")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		for i := range n {
+			post(t, eng.Handler(), fmt.Sprintf(`{"id":"h%d","event_type":"a","callback":{"success_url":"%s/cb"}}`, i, healthy.URL))
+		}
+		healthy.WaitFor(t, n, 5*time.Second)
+
+		// While it is down the sick receiver gets probes only: about one per
+		// 300ms cool-down, whatever the 10 retrying deliveries ask.
+		before := sickRequests.Load()
+		time.Sleep(time.Second)
+		if got := sickRequests.Load() - before; got > 6 {
+			t.Errorf("requests to the sick receiver in 1s while open: got %d, want at most ~4 probes", got)
+		}
+		waiting := 0
+		for i := range n {
+			if snap, _ := eng.Store().Get(context.Background(), fmt.Sprintf("s%d", i)); snap.Waiting != nil {
+				waiting++
+			}
+		}
+		if waiting == 0 {
+			t.Error("no record of the sick destination says why its callback waits")
+		}
+
+		sickUp.Store(true)
+		for i := range n {
+			snap := waitFor(t, eng.Store(), fmt.Sprintf("s%d", i), func(s store.Snapshot) bool {
+				return s.Callback != nil && s.Callback.Status == event.CallbackDelivered
+			})
+			if snap.Waiting != nil {
+				t.Errorf("s%d delivered but still waiting: %+v", i, snap.Waiting)
+			}
+		}
+		if !destinationIs(t, eng, sick.URL, "closed") {
+			t.Error("the breaker did not close after the receiver recovered")
+		}
+	})
+}
+
+// destinationIs reports whether GET /destinations shows url's destination
+// in one of the states.
+func destinationIs(t *testing.T, eng *boomerang.Engine, url string, states ...string) bool {
+	t.Helper()
+	w := httptest.NewRecorder()
+	eng.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/destinations", nil))
+	var out struct {
+		Destinations []store.Destination `json:"destinations"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil || w.Code != http.StatusOK {
+		t.Fatalf("GET /destinations: %d %s", w.Code, w.Body)
+	}
+	for _, d := range out.Destinations {
+		if d.Name == store.DestinationOf(url) {
+			return slices.Contains(states, d.State)
+		}
+	}
+	return false
 }

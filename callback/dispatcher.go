@@ -33,6 +33,20 @@ const (
 	DefaultMaxInterval     = 5 * time.Minute
 )
 
+// DefaultFlow is the flow control of every destination (a callback URL's
+// scheme://host:port) of a Config that names none: at most 16 deliveries
+// in flight at once and no rate limit; the breaker opens after 5
+// consecutive failures, or when half of at least 20 deliveries of the last
+// 30s failed, and sends one probe after 5s.
+var DefaultFlow = store.Limits{
+	MaxInFlight: 16, FailureThreshold: 5, ErrorRate: 0.5, MinRequests: 20,
+	Window: 30 * time.Second, Cooldown: 5 * time.Second,
+}
+
+// DefaultPause is how long a destination gets no delivery after a 429
+// without a Retry-After.
+const DefaultPause = time.Second
+
 // DefaultRetry is the delivery policy of a Config that names none: 8
 // attempts, 1s initial interval, 5m max interval, and retry's defaults for
 // the rest (multiplier 2, randomization 0.5, max elapsed time 1h).
@@ -57,6 +71,11 @@ type Config struct {
 	// AllowedPorts, when set, are the only ports callbacks are sent to.
 	// Default: any port.
 	AllowedPorts []uint16
+	// Flow is the flow control of each destination. Zero fields of its
+	// Default take DefaultFlow's (negative ones turn a limit off); a
+	// destination of PerDestination, named by a URL of it, takes its own
+	// limits, their zero fields taken from Default.
+	Flow store.Flow
 	// SigningSecrets sign every delivery with Standard Webhooks headers
 	// (webhook-id, webhook-timestamp, webhook-signature): one v1 signature
 	// per secret, so a new secret can be added before the old one is
@@ -121,7 +140,8 @@ func NewDispatcher(st *store.Redis, cfg Config) (*Dispatcher, error) {
 		cfg.Logger = slog.Default()
 	}
 	d := &Dispatcher{cfg: cfg, policy: p, signers: signers, log: cfg.Logger}
-	d.pool = worker.New(st.Callbacks(), func(j store.CallbackJob) store.Lease { return j.Lease }, d.deliver, worker.Config{
+	cfg.Flow = resolveFlow(cfg.Flow)
+	d.pool = worker.New(st.Callbacks().WithFlow(cfg.Flow), func(j store.CallbackJob) store.Lease { return j.Lease }, d.deliver, worker.Config{
 		Name: "callbacks", Workers: cfg.Workers, Lease: cfg.Lease, PollInterval: cfg.PollInterval,
 		DrainTimeout: cfg.DrainTimeout, Now: cfg.Now, Logger: cfg.Logger,
 	})
@@ -163,7 +183,39 @@ func (d *Dispatcher) deliver(ctx context.Context, j store.CallbackJob) store.Cal
 	} else if err != nil {
 		d.log.Info("callback delivery failed; will retry", "event_id", cb.EventID, "attempt", j.Attempt, "next_attempt_at", cb.NextAttemptAt, "err", err)
 	}
-	return store.CallbackOutcome{Lease: j.Lease, Callback: cb}
+	return store.CallbackOutcome{Lease: j.Lease, Callback: cb, Flow: flowOutcome(code, err)}
+}
+
+// resolveFlow fills the flow's zero limits from the defaults, and names
+// its destinations as the scripts do.
+func resolveFlow(f store.Flow) store.Flow {
+	out := store.Flow{Default: f.Default.Or(DefaultFlow)}
+	if len(f.PerDestination) > 0 {
+		out.PerDestination = make(map[string]store.Limits, len(f.PerDestination))
+		for url, l := range f.PerDestination {
+			out.PerDestination[store.DestinationOf(url)] = l.Or(out.Default)
+		}
+	}
+	return out
+}
+
+// flowOutcome is what a delivery's answer says of its destination's
+// health, for the destination's breaker.
+func flowOutcome(code int, err error) string {
+	switch {
+	case err == nil:
+		return store.FlowOK
+	case code == 0 && retry.IsPermanent(err):
+		return store.FlowNone // refused before sending: nothing was learnt of the receiver
+	case code == http.StatusTooManyRequests:
+		return store.FlowPause(cmp.Or(retry.AfterOf(err), DefaultPause))
+	case retry.AfterOf(err) > 0:
+		return store.FlowPause(retry.AfterOf(err))
+	case code > 0 && code < 500 && code != http.StatusRequestTimeout:
+		return store.FlowOK // it answers (3xx, 4xx): the request is what is wrong
+	default:
+		return store.FlowFailed
+	}
 }
 
 // post sends cb and returns the response status and an error for anything

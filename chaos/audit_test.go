@@ -52,6 +52,16 @@ type expectation struct {
 	// callback is the callback status it must reach: "delivered", or
 	// "failed" for a callback URL that always fails.
 	callback string
+	// recv is the receiver its callback goes to; nil is the harness's.
+	recv *receiver
+}
+
+// receiverOf returns the receiver of an expectation.
+func (h *harness) receiverOf(exp expectation) *receiver {
+	if exp.recv != nil {
+		return exp.recv
+	}
+	return h.recv
 }
 
 var (
@@ -86,7 +96,7 @@ func (h *harness) audit(t *testing.T, want map[string]expectation, drain time.Du
 	for time.Now().Before(end) {
 		pending := 0
 		for id, exp := range want {
-			if exp.callback == "delivered" && !h.recv.hasDelivery(id) {
+			if exp.callback == "delivered" && !h.receiverOf(exp).hasDelivery(id) {
 				pending++
 			}
 		}
@@ -99,7 +109,7 @@ func (h *harness) audit(t *testing.T, want map[string]expectation, drain time.Du
 	settled := func(id string, v recordView) bool {
 		exp := want[id]
 		return terminal(v.Status) && v.Callback.ID != "" && v.Callback.Status == exp.callback &&
-			(exp.callback != "delivered" || h.recv.hasDelivery(id))
+			(exp.callback != "delivered" || h.receiverOf(exp).hasDelivery(id))
 	}
 	unsettled := make(map[string]bool, len(want))
 	for id := range want {
@@ -135,16 +145,17 @@ func (h *harness) audit(t *testing.T, want map[string]expectation, drain time.Du
 		t.Errorf("LOST: %d of %d accepted events did not settle within %s (terminal, one callback record, callback %s, received)",
 			res.lost, len(want), drain, "as expected")
 		for _, id := range ids[:min(len(ids), 10)] {
-			d := h.recv.deliveryOf(id)
+			r := h.receiverOf(want[id])
+			d := r.deliveryOf(id)
 			t.Errorf("  lost %s: want callback %s; record %v; receiver: %d deliveries, %d refused; target: %d requests",
-				id, want[id].callback, res.views[id], d.n, h.recv.rejectedOf(id), h.target.count(id))
+				id, want[id].callback, res.views[id], d.n, r.rejectedOf(id), h.target.count(id))
 		}
 	}
 
 	multi := 0
 	for _, id := range keys(want) {
 		v := res.views[id]
-		d := h.recv.deliveryOf(id)
+		d := h.receiverOf(want[id]).deliveryOf(id)
 		if d.n > 1 {
 			res.dupDeliveries += d.n - 1
 		}

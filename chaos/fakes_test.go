@@ -111,6 +111,8 @@ type receiver struct {
 	webhooks  map[string]int // webhook-id -> deliveries
 	delivered int
 	refused   int
+	hang      chan struct{} // not nil: /ok hangs until it is closed or the request ends
+	arrivals  []time.Time   // of every request
 }
 
 func newReceiver(t *testing.T) *receiver {
@@ -161,6 +163,34 @@ func (r *receiver) start() error {
 	return errors.Join(errors.New("receiver: listen again"), err)
 }
 
+// setHang makes /ok hang from now on (on) until setHang(false): each
+// request waits until then or until its sender gives up, and is answered
+// 500.
+func (r *receiver) setHang(on bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case on && r.hang == nil:
+		r.hang = make(chan struct{})
+	case !on && r.hang != nil:
+		close(r.hang)
+		r.hang = nil
+	}
+}
+
+// arrivalsBetween counts the requests that arrived in [from, to).
+func (r *receiver) arrivalsBetween(from, to time.Time) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, at := range r.arrivals {
+		if !at.Before(from) && at.Before(to) {
+			n++
+		}
+	}
+	return n
+}
+
 // setOK makes /ok answer code from now on.
 func (r *receiver) setOK(code int) {
 	r.mu.Lock()
@@ -179,6 +209,20 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	webhookID := req.Header.Get("webhook-id")
 
 	r.mu.Lock()
+	r.arrivals = append(r.arrivals, time.Now())
+	if hang := r.hang; hang != nil && req.URL.Path == "/ok" {
+		r.mu.Unlock()
+		select {
+		case <-hang:
+		case <-req.Context().Done():
+		}
+		r.mu.Lock()
+		r.rejected[body.EventID]++
+		r.refused++
+		r.mu.Unlock()
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
 	r.byPath[req.URL.Path]++
 	code := http.StatusNotFound
 	switch req.URL.Path {

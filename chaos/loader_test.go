@@ -60,9 +60,9 @@ func newLoader(t *testing.T, h *harness, scenario string) *loader {
 }
 
 // eventBody is the JSON of an event with callbacks to callbackPath on the
-// receiver.
-func (l *loader) eventBody(id, callbackPath string) []byte {
-	cb := l.h.recv.base + callbackPath
+// receiver at base.
+func (l *loader) eventBody(base, id, callbackPath string) []byte {
+	cb := base + callbackPath
 	b, _ := json.Marshal(map[string]any{
 		"id":         id,
 		"event_type": "chaos.load",
@@ -74,9 +74,13 @@ func (l *loader) eventBody(id, callbackPath string) []byte {
 	return b
 }
 
-// post submits one event in the background; wait waits for all of them.
-func (l *loader) post(id, callbackPath string) {
-	body := l.eventBody(id, callbackPath)
+// post submits one event, with callbacks to the harness's receiver, in the
+// background; wait waits for all of them.
+func (l *loader) post(id, callbackPath string) { l.postTo(l.h.recv, id, callbackPath) }
+
+// postTo submits one event with callbacks to r in the background.
+func (l *loader) postTo(r *receiver, id, callbackPath string) {
+	body := l.eventBody(r.base, id, callbackPath)
 	l.wg.Go(func() { l.submit(id, body) })
 }
 

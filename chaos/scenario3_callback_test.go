@@ -25,7 +25,11 @@ const receiverAttempts = 20
 // failed after the policy's attempts, and are listed by GET /dead-letters.
 func TestCallbackReceiverOutage(t *testing.T) {
 	res := report(t, "callback receiver 503/stopped + dead letters")
-	h := newHarness(t, options{instances: 2, start: 2, callbackAttempts: receiverAttempts})
+	// The breaker is off: this scenario counts the attempts of callbacks
+	// that always fail, which an open breaker would space out to one probe
+	// per cool-down (TestFlowControlIsolatesASickReceiver tests it).
+	h := newHarness(t, options{instances: 2, start: 2, callbackAttempts: receiverAttempts,
+		callbackExtra: "  flow: {failure_threshold: 0, error_rate: 0}\n"})
 	l := newLoader(t, h, "receiver")
 
 	var dead []string

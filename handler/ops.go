@@ -47,6 +47,17 @@ func (s *Server) getDeadLetters(c *gin.Context) {
 	c.JSON(http.StatusOK, out)
 }
 
+// getDestinations lists the callback destinations with their flow state:
+// breaker state, consecutive failures, deliveries in flight, next probe.
+func (s *Server) getDestinations(c *gin.Context) {
+	dests, err := s.st.Destinations(c.Request.Context(), s.cfg.Now())
+	if err != nil {
+		s.storeError(c, "", err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"destinations": dests})
+}
+
 // retryEvent runs a failed event again. Asking again while it runs does
 // nothing and answers the same.
 func (s *Server) retryEvent(c *gin.Context) {

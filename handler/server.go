@@ -58,6 +58,7 @@ type ServerConfig struct {
 //	POST /callback                       a callback receiver that accepts anything (for demos)
 //	GET  /events/{id}                    an event's record with its attempt history
 //	GET  /dead-letters                   events, or their callbacks, that failed for good
+//	GET  /destinations                   the flow state of callback destinations
 //	POST /events/{id}/retry              run a failed event again (operator)
 //	POST /callback/{event_id}/redeliver  send an event's callback again (operator)
 //	GET  /healthz, /readyz               liveness, and readiness (Redis answers)
@@ -127,6 +128,7 @@ func (s *Server) Register(r gin.IRoutes) {
 	r.POST("/callback", s.receiveCallback)
 	r.GET("/events/:id", s.user, s.getEvent)
 	r.GET("/dead-letters", s.user, s.getDeadLetters)
+	r.GET("/destinations", s.user, s.getDestinations)
 	r.POST("/events/:id/retry", s.admin, s.retryEvent)
 	r.POST("/callback/:event_id/redeliver", s.admin, s.redeliverCallback)
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })

@@ -31,7 +31,10 @@ type callbackView struct {
 	LastError          string               `json:"last_error,omitempty"`
 	NextAttemptAt      time.Time            `json:"next_attempt_at,omitzero"`
 	DeliveredAt        time.Time            `json:"delivered_at,omitzero"`
-	History            []deliveryView       `json:"history,omitempty"`
+	// Waiting says why a due delivery waits for its destination's flow
+	// control (breaker open, in-flight cap, rate limit, a receiver's pause).
+	Waiting *store.Waiting `json:"waiting,omitempty"`
+	History []deliveryView `json:"history,omitempty"`
 }
 
 type attemptView struct {
@@ -63,7 +66,7 @@ func newView(snap store.Snapshot, withHistory bool) recordView {
 	case cb != nil:
 		v.Callback = callbackView{
 			ID: cb.ID, URL: cb.URL, Status: cb.Status, Attempts: cb.Attempts, LastResponseStatus: cb.LastResponseStatus,
-			LastError: cb.LastError, NextAttemptAt: cb.NextAttemptAt, DeliveredAt: cb.DeliveredAt,
+			LastError: cb.LastError, NextAttemptAt: cb.NextAttemptAt, DeliveredAt: cb.DeliveredAt, Waiting: snap.Waiting,
 		}
 	case r.SuccessURL != "" || r.FailURL != "":
 		v.Callback.Status = event.CallbackPending // waiting for the outcome

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	json "github.com/goccy/go-json"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/boomerang-events/boomerang/event"
@@ -22,8 +24,17 @@ type CallbackJob struct {
 // the lease protocol of internal/worker's pools: Claim, Renew, Finish,
 // Release.
 type CallbackQueue struct {
-	s *Redis
-	q queue
+	s    *Redis
+	q    queue
+	flow Flow
+}
+
+// WithFlow returns the queue with the destinations' flow control of f: a
+// claim leases only the deliveries their destination admits now and
+// defers the others (see claimFlowScript).
+func (q CallbackQueue) WithFlow(f Flow) CallbackQueue {
+	q.flow = f
+	return q
 }
 
 // Callbacks returns the queue the callback dispatcher claims from.
@@ -39,7 +50,7 @@ func (q CallbackQueue) Ready() <-chan struct{} { return q.s.callbacksReady }
 // returns when the first queued one will be (zero when none is queued).
 func (q CallbackQueue) Claim(ctx context.Context, now time.Time, lease time.Duration, n int) ([]CallbackJob, time.Time, error) {
 	s := q.s
-	c, err := s.claim(ctx, q.q, now, lease, n, infixCallback)
+	c, err := s.claimFlow(ctx, q.q, q.flow, now, lease, n)
 	if err != nil || len(c.ids) == 0 {
 		return nil, c.next, err
 	}
@@ -71,15 +82,18 @@ type CallbackOutcome struct {
 	// for Callback.NextAttemptAt; CallbackDelivered and CallbackFailed end
 	// its delivery.
 	Callback Callback
+	// Flow tells the destination's flow control what the delivery says of
+	// the receiver's health: FlowOK, FlowFailed, FlowPause(d) or FlowNone.
+	Flow string
 }
 
 // Finish records delivery outcomes. For each it returns nil, or
 // ErrLeaseLost when the lease is no longer held, in which case nothing of
 // that outcome was written.
 func (q CallbackQueue) Finish(ctx context.Context, now time.Time, outs []CallbackOutcome) ([]error, error) {
-	items := make([]finishItem, len(outs))
+	items := make([]callbackItem, len(outs))
 	for i, o := range outs {
-		it := finishItem{lease: o.Lease}
+		it := callbackItem{lease: o.Lease, flow: o.Flow}
 		switch o.Callback.Status {
 		case event.CallbackRetrying:
 			it.due = o.Callback.NextAttemptAt
@@ -95,7 +109,7 @@ func (q CallbackQueue) Finish(ctx context.Context, now time.Time, outs []Callbac
 		}
 		items[i] = it
 	}
-	applied, err := q.s.finish(ctx, q.q, now, infixCallback, items)
+	applied, err := q.s.finishCallbacks(ctx, q.q, q.flow, now, items)
 	if err != nil {
 		return nil, err
 	}
@@ -105,11 +119,30 @@ func (q CallbackQueue) Finish(ctx context.Context, now time.Time, outs []Callbac
 // Renew extends the leases of deliveries still running to now+lease, and
 // returns the ids whose lease was lost.
 func (q CallbackQueue) Renew(ctx context.Context, now time.Time, lease time.Duration, leases []Lease) ([]string, error) {
-	return q.s.renew(ctx, q.q, now.Add(lease), leases)
+	deadline := now.Add(lease)
+	lost, err := q.s.renew(ctx, q.q, deadline, leases)
+	if err != nil {
+		return nil, err
+	}
+	held := make([]string, 0, len(leases))
+	for _, l := range leases {
+		if !slices.Contains(lost, l.ID) {
+			held = append(held, l.ID)
+		}
+	}
+	return lost, q.s.touchInflight(ctx, strconv.FormatInt(deadline.UnixMilli(), 10), held)
 }
 
 // Release gives leased callbacks back to their queue, due now, without
 // counting the deliveries that did not finish.
 func (q CallbackQueue) Release(ctx context.Context, now time.Time, leases []Lease) (int, error) {
-	return q.s.release(ctx, q.q, now, leases)
+	n, err := q.s.release(ctx, q.q, now, leases)
+	if err != nil {
+		return 0, err
+	}
+	ids := make([]string, len(leases))
+	for i, l := range leases {
+		ids[i] = l.ID
+	}
+	return n, q.s.touchInflight(ctx, "", ids)
 }

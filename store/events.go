@@ -135,6 +135,9 @@ func (q EventQueue) Finish(ctx context.Context, now time.Time, outs []Outcome) (
 				return nil, fmt.Errorf("store: finish %s: %w", o.ID, err)
 			}
 			it.queueCallback = o.Callback.Status == event.CallbackPending
+			if it.queueCallback {
+				it.dest = DestinationOf(o.Callback.URL)
+			}
 		}
 		items[i] = it
 	}

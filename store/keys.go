@@ -20,12 +20,19 @@ package store
 //	                               and for retention
 //	{p}:dead               zset    id -> when its event or callback failed for good (unix ms)
 //	{p}:token              string  counter that issues fencing tokens
+//	{p}:callbacks:dest     hash    id -> destination of its callback (scheme://host:port)
+//	{p}:callbacks:waiting  hash    id -> why its due delivery waits: "reason|until (unix ms)"
+//	{p}:dests              zset    destination -> last time a delivery to it was claimed or deferred
+//	{p}:dest:<d>           hash    flow state of destination d: open_until, failures,
+//	                               win_start, win_total, win_failed, tokens, tokens_at, paused_until
+//	{p}:dest:<d>:inflight  zset    id -> lease deadline of each delivery to d in flight
 type keys struct {
 	tag string // "{prefix}"
 
 	events, inline, eventLease, eventAttempts  string
 	callbacks, callbackLease, callbackAttempts string
 	recent, dead, token                        string
+	callbackDest, callbackWaiting, dests       string
 }
 
 // Infixes of the per-event keys; the scripts build those keys as tag+infix+id.
@@ -33,6 +40,7 @@ const (
 	infixBody     = ":ev:"
 	infixRecord   = ":st:"
 	infixCallback = ":cb:"
+	infixDest     = ":dest:" // then the destination; its in-flight zset adds ":inflight"
 )
 
 func newKeys(prefix string) keys {
@@ -49,12 +57,16 @@ func newKeys(prefix string) keys {
 		recent:           tag + ":recent",
 		dead:             tag + ":dead",
 		token:            tag + ":token",
+		callbackDest:     tag + ":callbacks:dest",
+		callbackWaiting:  tag + ":callbacks:waiting",
+		dests:            tag + ":dests",
 	}
 }
 
 func (k keys) body(id string) string     { return k.tag + infixBody + id }
 func (k keys) record(id string) string   { return k.tag + infixRecord + id }
 func (k keys) callback(id string) string { return k.tag + infixCallback + id }
+func (k keys) dest(d string) string      { return k.tag + infixDest + d }
 
 // queue describes one leased work queue: a zset of due times, the hash of
 // leases held on its members and the hash of attempts started.

@@ -76,13 +76,18 @@ func (s *Redis) claim(ctx context.Context, q queue, now time.Time, lease time.Du
 	if err != nil {
 		return claimed{}, fmt.Errorf("store: claim from %s: %w", q.due, err)
 	}
+	return parseClaim(res), nil
+}
+
+// parseClaim reads the reply of a claim script.
+func parseClaim(res []any) claimed {
 	token, _ := res[0].(int64)
 	if token == 0 {
 		var c claimed
 		if ms, err := strconv.ParseFloat(fmt.Sprint(res[1]), 64); err == nil && ms >= 0 {
 			c.next = time.UnixMilli(int64(ms))
 		}
-		return c, nil
+		return c
 	}
 	c := claimed{token: token, ids: replyStrings(res[1])}
 	for _, a := range res[2].([]any) {
@@ -92,7 +97,7 @@ func (s *Redis) claim(ctx context.Context, q queue, now time.Time, lease time.Du
 	for _, vals := range res[3:] {
 		c.values = append(c.values, replyStrings(vals))
 	}
-	return c, nil
+	return c
 }
 
 // replyStrings converts a script's array reply to strings, nil becoming "".
@@ -148,27 +153,29 @@ func (s *Redis) renew(ctx context.Context, q queue, deadline time.Time, leases [
 // held, in one atomic step.
 //
 //	KEYS[1]  due (zset)   KEYS[2]  leases (hash)   KEYS[3]  attempts (hash)
-//	KEYS[4]  callback queue (zset)   KEYS[5]  dead letters (zset)
+//	KEYS[4]  callback queue (zset)   KEYS[5]  dead letters (zset)   KEYS[6]  destinations of callbacks (hash)
 //	ARGV[1]  key tag      ARGV[2]  now (unix ms)   ARGV[3]  infix of the item's record key
 //	ARGV[4]  infix of the callback record key
-//	ARGV[7i-2 .. 7i+4] for item i (1-based): id, token, due (unix ms, "" when done),
+//	ARGV[8i-3 .. 8i+4] for item i (1-based): id, token, due (unix ms, "" when done),
 //	         record JSON, callback JSON ("" for none), "1" to queue the callback for
-//	         delivery, "1" when the item failed for good (a dead letter)
+//	         delivery, "1" when the item failed for good (a dead letter), the
+//	         callback's destination (for its flow control)
 //
 // An applied item's record is written and its lease dropped; with a due time
 // it is queued again for then, without one it leaves the queue and its
 // attempt count is dropped (the record holds the final count). A callback is
 // written under the item's id and, when asked, queued for delivery now. A
-// dead item is added to the dead letters.
+// dead item is added to the dead letters. A queued callback's destination
+// is recorded with it.
 // Returns, for each item, 1 when applied and 0 when its lease was lost.
 var finishScript = redis.NewScript(`
-local n = (#ARGV - 4) / 7
+local n = (#ARGV - 4) / 8
 local ids = {}
-for i = 1, n do ids[i] = ARGV[7*i-2] end
+for i = 1, n do ids[i] = ARGV[8*i-3] end
 local cur = redis.call('HMGET', KEYS[2], unpack(ids))
-local out, kv, requeue, done, applied, outbox, dead = {}, {}, {}, {}, {}, {}, {}
+local out, kv, requeue, done, applied, outbox, dead, dests = {}, {}, {}, {}, {}, {}, {}, {}
 for i = 1, n do
-  local b = 7*i-2
+  local b = 8*i-3
   local id = ARGV[b]
   if cur[i] == ARGV[b+1] then
     out[i] = 1
@@ -181,7 +188,10 @@ for i = 1, n do
     end
     if ARGV[b+4] ~= '' then
       kv[#kv+1] = ARGV[1] .. ARGV[4] .. id; kv[#kv+1] = ARGV[b+4]
-      if ARGV[b+5] == '1' then outbox[#outbox+1] = ARGV[2]; outbox[#outbox+1] = id end
+      if ARGV[b+5] == '1' then
+        outbox[#outbox+1] = ARGV[2]; outbox[#outbox+1] = id
+        if ARGV[b+7] ~= '' then dests[#dests+1] = id; dests[#dests+1] = ARGV[b+7] end
+      end
     end
     if ARGV[b+6] == '1' then dead[#dead+1] = ARGV[2]; dead[#dead+1] = id end
   else
@@ -198,6 +208,7 @@ if #done > 0 then
   redis.call('HDEL', KEYS[3], unpack(done))
 end
 if #outbox > 0 then redis.call('ZADD', KEYS[4], unpack(outbox)) end
+if #dests > 0 then redis.call('HSET', KEYS[6], unpack(dests)) end
 if #dead > 0 then redis.call('ZADD', KEYS[5], unpack(dead)) end
 return out
 `)
@@ -209,23 +220,24 @@ type finishItem struct {
 	record        []byte
 	callback      []byte // nil: none
 	queueCallback bool
-	dead          bool // failed for good: add to the dead letters
+	dest          string // the queued callback's destination
+	dead          bool   // failed for good: add to the dead letters
 }
 
 func (s *Redis) finish(ctx context.Context, q queue, now time.Time, recordInfix string, items []finishItem) ([]bool, error) {
 	if len(items) == 0 {
 		return nil, nil
 	}
-	args := make([]any, 0, 4+7*len(items))
+	args := make([]any, 0, 4+8*len(items))
 	args = append(args, s.keys.tag, now.UnixMilli(), recordInfix, infixCallback)
 	for _, it := range items {
 		due := ""
 		if !it.due.IsZero() {
 			due = strconv.FormatInt(it.due.UnixMilli(), 10)
 		}
-		args = append(args, it.lease.ID, it.lease.Token, due, it.record, it.callback, flag(it.queueCallback), flag(it.dead))
+		args = append(args, it.lease.ID, it.lease.Token, due, it.record, it.callback, flag(it.queueCallback), flag(it.dead), it.dest)
 	}
-	res, err := finishScript.Run(ctx, s.rdb, []string{q.due, q.lease, q.attempts, s.keys.callbacks, s.keys.dead}, args...).Int64Slice()
+	res, err := finishScript.Run(ctx, s.rdb, []string{q.due, q.lease, q.attempts, s.keys.callbacks, s.keys.dead, s.keys.callbackDest}, args...).Int64Slice()
 	if err != nil {
 		return nil, fmt.Errorf("store: finish %d items on %s: %w", len(items), q.due, err)
 	}

@@ -21,6 +21,9 @@ type Snapshot struct {
 	// Callback is the event's callback record, nil before a terminal
 	// outcome. Its Attempts include a delivery in flight.
 	Callback *Callback
+	// Waiting says why a due delivery of the callback waits for its
+	// destination; nil when it does not.
+	Waiting *Waiting
 }
 
 // Get returns the snapshot of event id, or ErrNotFound.
@@ -56,13 +59,14 @@ func (s *Redis) snapshots(ctx context.Context, ids []string) (snaps []*Snapshot,
 		recKeys[i], cbKeys[i] = k.record(id), k.callback(id)
 	}
 	var recs, cbs *redis.SliceCmd
-	var leases, attempts, cbAttempts *redis.SliceCmd
+	var leases, attempts, cbAttempts, waiting *redis.SliceCmd
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		recs = p.MGet(ctx, recKeys...)
 		cbs = p.MGet(ctx, cbKeys...)
 		leases = p.HMGet(ctx, k.eventLease, ids...)
 		attempts = p.HMGet(ctx, k.eventAttempts, ids...)
 		cbAttempts = p.HMGet(ctx, k.callbackAttempts, ids...)
+		waiting = p.HMGet(ctx, k.callbackWaiting, ids...)
 		return nil
 	})
 	if err != nil {
@@ -91,6 +95,9 @@ func (s *Redis) snapshots(ctx context.Context, ids []string) (snaps []*Snapshot,
 				return nil, nil, fmt.Errorf("decode callback %s: %w", id, err)
 			}
 			snap.Callback.Attempts = max(snap.Callback.Attempts, hashInt(cbAttempts.Val()[i]))
+			if w, ok := waiting.Val()[i].(string); ok && (snap.Callback.Status == event.CallbackPending || snap.Callback.Status == event.CallbackRetrying) {
+				snap.Waiting = parseWaiting(w)
+			}
 		}
 		out[i] = snap
 	}

@@ -88,4 +88,3 @@ func num(v float64, unit string) string {
 	}
 	return strings.TrimSpace(fmt.Sprintf("%.0f %s", v, unit))
 }
-

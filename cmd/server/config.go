@@ -18,6 +18,7 @@ import (
 	"github.com/boomerang-events/boomerang"
 	"github.com/boomerang-events/boomerang/event"
 	"github.com/boomerang-events/boomerang/retry"
+	"github.com/boomerang-events/boomerang/store"
 )
 
 // Environment variables read by loadConfig besides the one rule (envKey):
@@ -180,6 +181,54 @@ type fileCallback struct {
 	AllowPrivateNetworks *bool          `yaml:"allow_private_networks"`
 	AllowedPorts         []uint16       `yaml:"allowed_ports"`
 	SigningSecrets       []string       `yaml:"signing_secrets"`
+	Flow                 fileFlow       `yaml:"flow"`
+	Destinations         []fileDest     `yaml:"destinations"`
+}
+
+// fileFlow is a flow block: callback.flow, or a destination's limits. A
+// key left out takes the default (or, for a destination, callback.flow's);
+// an explicit 0 turns the limit off.
+type fileFlow struct {
+	MaxInFlight      *int           `yaml:"max_in_flight"`
+	Rate             *float64       `yaml:"rate"`
+	Burst            *int           `yaml:"burst"`
+	FailureThreshold *int           `yaml:"failure_threshold"`
+	ErrorRate        *float64       `yaml:"error_rate"`
+	MinRequests      *int           `yaml:"min_requests"`
+	Window           *time.Duration `yaml:"window"`
+	Cooldown         *time.Duration `yaml:"cooldown"`
+}
+
+// fileDest is one entry of callback.destinations.
+type fileDest struct {
+	URL      string `yaml:"url"`
+	fileFlow `yaml:",inline"`
+}
+
+// limits returns the limits f writes: zero fields for keys left out, and
+// the "off" marker -1 for an explicit 0.
+func (f fileFlow) limits() store.Limits {
+	var l store.Limits
+	setOff(&l.MaxInFlight, f.MaxInFlight)
+	setOff(&l.Rate, f.Rate)
+	setOff(&l.Burst, f.Burst)
+	setOff(&l.FailureThreshold, f.FailureThreshold)
+	setOff(&l.ErrorRate, f.ErrorRate)
+	setOff(&l.MinRequests, f.MinRequests)
+	setOff(&l.Window, f.Window)
+	setOff(&l.Cooldown, f.Cooldown)
+	return l
+}
+
+// setOff stores *v in *dst when v is not nil, an explicit 0 as -1.
+func setOff[T int | float64 | time.Duration](dst *T, v *T) {
+	if v == nil {
+		return
+	}
+	*dst = *v
+	if *v == 0 {
+		*dst = -1
+	}
 }
 
 // fileAuth is the auth block.
@@ -326,6 +375,17 @@ func (f fileConfig) resolve() (Config, error) {
 	set(&e.Callback.Workers, f.Callback.Workers)
 	set(&e.Callback.AllowPrivateNetworks, f.Callback.AllowPrivateNetworks)
 	e.Callback.AllowedPorts = f.Callback.AllowedPorts
+	e.Callback.Flow = f.Callback.Flow.limits()
+	for i, d := range f.Callback.Destinations {
+		if e.Callback.Destinations == nil {
+			e.Callback.Destinations = map[string]store.Limits{}
+		}
+		if _, dup := e.Callback.Destinations[d.URL]; dup || d.URL == "" {
+			add("callback.destinations[%d].url: must be a URL of a destination not listed before", i)
+			continue
+		}
+		e.Callback.Destinations[d.URL] = d.limits()
+	}
 	e.Callback.Retry = f.Callback.Retry.policy()
 	e.Callback.SigningSecrets = f.Callback.SigningSecrets
 	e.Auth.APIKeys, e.Auth.AdminKeys = f.Auth.APIKeys, f.Auth.AdminKeys
@@ -409,6 +469,9 @@ var zeroMeansSomething = map[string]bool{
 	"randomization_factor": true, // no randomization
 	"max_elapsed_time":     true, // no limit
 	"backlog_target":       true, // reported by resolve with its own message
+	// callback.flow: 0 turns a limit off
+	"max_in_flight": true, "rate": true, "burst": true, "failure_threshold": true,
+	"error_rate": true, "min_requests": true, "window": true, "cooldown": true,
 }
 
 // explicitZeros reports the keys written with a zero value that would read

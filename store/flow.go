@@ -1,0 +1,523 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Limits is the flow control of one callback destination: how many
+// deliveries may be in flight at once, how fast they may start, and when
+// its circuit breaker opens. A zero or negative field turns its limit off
+// here; callback.Config reads a zero as "the default" (see Or).
+type Limits struct {
+	// MaxInFlight caps the deliveries in flight at once.
+	MaxInFlight int
+	// Rate is the deliveries started per second, with Burst more at once.
+	Rate float64
+	// Burst is the token bucket's size; 0 means max(1, Rate).
+	Burst int
+	// FailureThreshold is the consecutive failed deliveries (network
+	// errors, timeouts, 5xx, 408) that open the breaker.
+	FailureThreshold int
+	// ErrorRate opens the breaker when at least this share of the
+	// deliveries of the last Window failed, once there were MinRequests.
+	ErrorRate   float64
+	MinRequests int
+	Window      time.Duration
+	// Cooldown is how long an open breaker defers deliveries before one
+	// probe goes out (half-open); the probe's success closes it, its
+	// failure opens it for another Cooldown.
+	Cooldown time.Duration
+}
+
+// Or returns l with each zero field taken from fallback; a negative field
+// (a limit turned off) stays.
+func (l Limits) Or(fallback Limits) Limits {
+	or := func(v *int, f int) {
+		if *v == 0 {
+			*v = f
+		}
+	}
+	orF := func(v *float64, f float64) {
+		if *v == 0 {
+			*v = f
+		}
+	}
+	orD := func(v *time.Duration, f time.Duration) {
+		if *v == 0 {
+			*v = f
+		}
+	}
+	or(&l.MaxInFlight, fallback.MaxInFlight)
+	orF(&l.Rate, fallback.Rate)
+	or(&l.Burst, fallback.Burst)
+	or(&l.FailureThreshold, fallback.FailureThreshold)
+	orF(&l.ErrorRate, fallback.ErrorRate)
+	or(&l.MinRequests, fallback.MinRequests)
+	orD(&l.Window, fallback.Window)
+	orD(&l.Cooldown, fallback.Cooldown)
+	return l
+}
+
+// Flow is the flow control of every destination: Default, and the limits
+// of the destinations named in PerDestination (by DestinationOf's form).
+type Flow struct {
+	Default        Limits
+	PerDestination map[string]Limits
+}
+
+// Deferral waits: a delivery deferred because its destination is at
+// MaxInFlight waits busyWait for each MaxInFlight deliveries ahead of it in
+// the same claim; one deferred while a half-open breaker's probe is out
+// waits probeWait.
+const (
+	busyWait  = 100 * time.Millisecond
+	probeWait = 500 * time.Millisecond
+)
+
+// DestinationOf returns the destination of a callback URL, the unit of flow
+// control: scheme://host:port, lower case, with the scheme's default port
+// when the URL names none. A URL that does not parse is its own
+// destination.
+func DestinationOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return raw
+	}
+	scheme := strings.ToLower(u.Scheme)
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if scheme == "https" {
+			port = "443"
+		}
+	}
+	return scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
+}
+
+// args appends the flow's limits for a script: the default's, the number
+// of per-destination limits, then each destination and its limits.
+func (f Flow) args(args []any) []any {
+	args = append(args, f.Default.encode(), len(f.PerDestination))
+	for d, l := range f.PerDestination {
+		args = append(args, d, l.encode())
+	}
+	return args
+}
+
+// encode writes l as the scripts read it: comma-separated numbers, times
+// in ms.
+func (l Limits) encode() string {
+	rate := max(l.Rate, 0)
+	burst := l.Burst
+	if burst <= 0 {
+		burst = max(1, int(rate))
+	}
+	return fmt.Sprintf("%d,%g,%d,%d,%g,%d,%d,%d", max(l.MaxInFlight, 0), rate, burst, max(l.FailureThreshold, 0),
+		max(l.ErrorRate, 0), max(l.MinRequests, 0), max(l.Window.Milliseconds(), 0), max(l.Cooldown.Milliseconds(), 0))
+}
+
+// flowLua is the part of the flow scripts that reads the limits: after
+// it, limitsOf(d) returns the limits of destination d. The limits start at
+// ARGV[at].
+const flowLua = `
+local function parseLimits(s)
+  local t = {}
+  for v in string.gmatch(s, '[^,]+') do t[#t+1] = tonumber(v) end
+  return {cap = t[1], rate = t[2], burst = t[3], threshold = t[4], errrate = t[5], minreq = t[6], window = t[7], cooldown = t[8]}
+end
+local defaultLimits = parseLimits(ARGV[at])
+local perDest = {}
+local nper = tonumber(ARGV[at + 1])
+for i = 1, nper do perDest[ARGV[at + 2*i]] = parseLimits(ARGV[at + 2*i + 1]) end
+local function limitsOf(d) return perDest[d] or defaultLimits end
+local afterLimits = at + 2 + 2*nper
+`
+
+// claimFlowScript leases up to a number of due callbacks whose destination
+// admits them now, and defers the others: each is re-queued for when its
+// destination should admit it, with the reason recorded, without counting
+// an attempt or leasing anything. A destination whose breaker is open
+// defers until its cool-down ends; then one delivery goes out as the
+// probe. Deferred deliveries move out of the way, so a waiting destination
+// never blocks the others (no head-of-line blocking).
+//
+//	KEYS[1]  due (zset)   KEYS[2]  leases (hash)   KEYS[3]  attempts (hash)   KEYS[4]  token counter
+//	KEYS[5]  destinations of callbacks (hash)   KEYS[6]  waiting reasons (hash)   KEYS[7]  destinations (zset)
+//	ARGV[1]  key tag   ARGV[2]  now (unix ms)   ARGV[3]  lease deadline (unix ms)   ARGV[4]  max items
+//	ARGV[5]  due items looked at, at most   ARGV[6]  callback record infix   ARGV[7]  destination infix
+//	ARGV[8]  busy wait (ms)   ARGV[9]  probe wait (ms)   ARGV[10..]  the flow's limits (Flow.args)
+//
+// Returns {token, ids, attempts, callback records} like claimScript, or
+// {0, score of the first item or -1} when nothing was leased.
+var claimFlowScript = redis.NewScript(`local at = 10` + flowLua + `
+local tag, now, deadline, n = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local busyWait, probeWait, spreadMax = tonumber(ARGV[8]), tonumber(ARGV[9]), 1000
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[5])
+if #ids == 0 then
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {0, first[2] or '-1'}
+end
+local dests = redis.call('HMGET', KEYS[5], unpack(ids))
+local states = {}
+local function state(d)
+  local s = states[d]
+  if s then return s end
+  local key = tag .. ARGV[7] .. d
+  redis.call('ZREMRANGEBYSCORE', key .. ':inflight', '-inf', '(' .. now) -- leases of dead senders
+  local h = redis.call('HMGET', key, 'open_until', 'tokens', 'tokens_at', 'paused_until')
+  local lim = limitsOf(d)
+  s = {key = key, lim = lim, openUntil = tonumber(h[1]) or 0, tokens = tonumber(h[2]) or lim.burst,
+       paused = tonumber(h[4]) or 0, inflight = redis.call('ZCARD', key .. ':inflight'), deferred = 0}
+  if lim.rate > 0 then
+    local since = now - (tonumber(h[3]) or now)
+    s.tokens = math.min(lim.burst, s.tokens + since * lim.rate / 1000)
+  end
+  states[d] = s
+  return s
+end
+-- admit returns 0 when a delivery to s may start now, else how long it
+-- should wait and why.
+local function admit(s)
+  local lim = s.lim
+  if s.paused > now then return s.paused - now, 'paused' end
+  if s.openUntil > now then return s.openUntil - now, 'open' end
+  if s.openUntil > 0 and s.inflight > 0 then return probeWait, 'half-open' end
+  if lim.cap > 0 and s.inflight >= lim.cap then
+    s.deferred = s.deferred + 1
+    return busyWait * math.ceil(s.deferred / lim.cap), 'busy'
+  end
+  if lim.rate > 0 and s.tokens < 1 then
+    s.deferred = s.deferred + 1
+    return math.ceil((s.deferred - s.tokens) * 1000 / lim.rate), 'rate'
+  end
+  if lim.rate > 0 then s.tokens = s.tokens - 1 end
+  s.inflight = s.inflight + 1
+  return 0
+end
+-- spread returns a number in [0, range) that varies with id and now, so
+-- that deliveries deferred to one moment come back in a different order
+-- each time: the probe of a half-open breaker is any of its deliveries,
+-- not always the same one (which may be the one that always fails).
+local function spread(id, range)
+  if range < 1 then return 0 end
+  local h = now % 1000003
+  for c = 1, #id do h = (h * 31 + string.byte(id, c)) % 1000003 end
+  return h % range
+end
+local taken, takenDest, deferred, reasons = {}, {}, {}, {}
+for i, id in ipairs(ids) do
+  if #taken >= n then break end
+  local d = dests[i]
+  local wait, why = 0, nil
+  if d then wait, why = admit(state(d)) end
+  if wait == 0 then
+    taken[#taken+1] = id; takenDest[#taken] = d
+  else
+    if why == 'open' or why == 'paused' or why == 'half-open' then
+      wait = wait + spread(id, math.min(wait, spreadMax))
+    end
+    local untilMs = now + math.max(wait, 1)
+    deferred[#deferred+1] = untilMs; deferred[#deferred+1] = id
+    reasons[#reasons+1] = id; reasons[#reasons+1] = why .. '|' .. untilMs
+  end
+end
+if #deferred > 0 then
+  redis.call('ZADD', KEYS[1], unpack(deferred))
+  redis.call('HSET', KEYS[6], unpack(reasons))
+end
+for d, s in pairs(states) do
+  redis.call('ZADD', KEYS[7], now, d)
+  if s.lim.rate > 0 then redis.call('HSET', s.key, 'tokens', s.tokens, 'tokens_at', now) end
+end
+if #taken == 0 then
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {0, first[2] or '-1'}
+end
+local token = redis.call('INCR', KEYS[4])
+local due, lease, attset = {}, {}, {}
+local att = redis.call('HMGET', KEYS[3], unpack(taken))
+for i, id in ipairs(taken) do
+  due[2*i-1] = deadline; due[2*i] = id
+  lease[2*i-1] = id; lease[2*i] = token
+  att[i] = (tonumber(att[i]) or 0) + 1
+  attset[2*i-1] = id; attset[2*i] = att[i]
+  if takenDest[i] then redis.call('ZADD', tag .. ARGV[7] .. takenDest[i] .. ':inflight', deadline, id) end
+end
+redis.call('ZADD', KEYS[1], unpack(due))
+redis.call('HSET', KEYS[2], unpack(lease))
+redis.call('HSET', KEYS[3], unpack(attset))
+redis.call('HDEL', KEYS[6], unpack(taken))
+local keys = {}
+for i, id in ipairs(taken) do keys[i] = tag .. ARGV[6] .. id end
+return {token, taken, att, redis.call('MGET', unpack(keys))}
+`)
+
+// claimScan bounds the due callbacks one claim looks at, as a multiple of
+// the items it may lease: past deferred deliveries, to fill the claim.
+const claimScan = 4
+
+func (s *Redis) claimFlow(ctx context.Context, q queue, flow Flow, now time.Time, lease time.Duration, n int) (claimed, error) {
+	k := s.keys
+	args := []any{k.tag, now.UnixMilli(), now.Add(lease).UnixMilli(), n, min(claimScan*n, 1024),
+		infixCallback, infixDest, busyWait.Milliseconds(), probeWait.Milliseconds()}
+	args = flow.args(args)
+	res, err := claimFlowScript.Run(ctx, s.rdb, []string{q.due, q.lease, q.attempts, k.token,
+		k.callbackDest, k.callbackWaiting, k.dests}, args...).Slice()
+	if err != nil {
+		return claimed{}, fmt.Errorf("store: claim from %s: %w", q.due, err)
+	}
+	return parseClaim(res), nil
+}
+
+// Flow outcomes of a delivery, for the destination's breaker.
+const (
+	// FlowNone leaves the destination's state as it is: the delivery says
+	// nothing of its health (an address refused before dialling).
+	FlowNone = ""
+	// FlowOK is an answer from a working receiver: 2xx, or a 4xx that no
+	// retry mends. It closes the breaker.
+	FlowOK = "ok"
+	// FlowFailed is a network error, a timeout, 5xx or 408.
+	FlowFailed = "fail"
+)
+
+// FlowPause is the flow outcome of a 429 or a Retry-After: the destination
+// gets no delivery for d.
+func FlowPause(d time.Duration) string {
+	return "pause:" + strconv.FormatInt(max(d.Milliseconds(), 1), 10)
+}
+
+// flowFinishLua updates the destinations of applied callback outcomes: it
+// drops the delivery from the destination's in-flight set and feeds its
+// breaker. It needs flowLua, the key tag in ARGV[1], now in nowMs, the
+// destination infix in destInfix, and defines flowFinish(id, outcome).
+const flowFinishLua = `
+local function flowFinish(d, id, outcome)
+  local key = ARGV[1] .. destInfix .. d
+  redis.call('ZREM', key .. ':inflight', id)
+  if outcome == '' then return end
+  local pause = string.match(outcome, '^pause:(%d+)$')
+  if pause then
+    local untilMs = nowMs + tonumber(pause)
+    local cur = tonumber(redis.call('HGET', key, 'paused_until')) or 0
+    if untilMs > cur then redis.call('HSET', key, 'paused_until', untilMs) end
+    return
+  end
+  local lim = limitsOf(d)
+  local h = redis.call('HMGET', key, 'open_until', 'win_start', 'win_total', 'win_failed')
+  local openUntil, winStart = tonumber(h[1]) or 0, tonumber(h[2]) or 0
+  local total, failed = tonumber(h[3]) or 0, tonumber(h[4]) or 0
+  if lim.window <= 0 or nowMs - winStart >= lim.window then winStart, total, failed = nowMs, 0, 0 end
+  total = total + 1
+  if outcome == 'ok' then
+    redis.call('HSET', key, 'open_until', 0, 'failures', 0, 'win_start', winStart, 'win_total', total, 'win_failed', failed)
+    return
+  end
+  failed = failed + 1
+  local failures = redis.call('HINCRBY', key, 'failures', 1)
+  local open = openUntil > 0 -- a failed probe, or a delivery out before the breaker opened
+    or (lim.threshold > 0 and failures >= lim.threshold)
+    or (lim.errrate > 0 and total >= lim.minreq and failed / total >= lim.errrate)
+  if open then openUntil = nowMs + math.max(lim.cooldown, 1) end
+  redis.call('HSET', key, 'open_until', openUntil, 'win_start', winStart, 'win_total', total, 'win_failed', failed)
+end
+`
+
+// finishCallbackScript records delivery outcomes whose lease is still held,
+// like finishScript, and feeds each destination's flow state.
+//
+//	KEYS[1]  due (zset)   KEYS[2]  leases (hash)   KEYS[3]  attempts (hash)   KEYS[4]  dead letters (zset)
+//	KEYS[5]  destinations of callbacks (hash)   KEYS[6]  waiting reasons (hash)
+//	ARGV[1]  key tag   ARGV[2]  now (unix ms)   ARGV[3]  callback record infix   ARGV[4]  destination infix
+//	ARGV[5..]  the flow's limits (Flow.args), then for each item 6 values: id, token,
+//	          due (unix ms, "" when done), record JSON, "1" when failed for good, flow outcome
+//
+// Returns, for each item, 1 when applied and 0 when its lease was lost.
+var finishCallbackScript = redis.NewScript(`local at = 5` + flowLua + `
+local nowMs, destInfix = tonumber(ARGV[2]), ARGV[4]
+` + flowFinishLua + `
+local out, n = {}, (#ARGV - afterLimits + 1) / 6
+for i = 1, n do
+  local b = afterLimits + 6*(i-1)
+  local id = ARGV[b]
+  if redis.call('HGET', KEYS[2], id) == ARGV[b+1] then
+    out[i] = 1
+    redis.call('SET', ARGV[1] .. ARGV[3] .. id, ARGV[b+3])
+    redis.call('HDEL', KEYS[2], id)
+    redis.call('HDEL', KEYS[6], id)
+    if ARGV[b+2] ~= '' then
+      redis.call('ZADD', KEYS[1], ARGV[b+2], id)
+    else
+      redis.call('ZREM', KEYS[1], id)
+      redis.call('HDEL', KEYS[3], id)
+    end
+    if ARGV[b+4] == '1' then redis.call('ZADD', KEYS[4], ARGV[2], id) end
+    local d = redis.call('HGET', KEYS[5], id)
+    if d then flowFinish(d, id, ARGV[b+5]) end
+  else
+    out[i] = 0
+  end
+end
+return out
+`)
+
+// callbackItem is one delivery outcome for finishCallbackScript.
+type callbackItem struct {
+	lease  Lease
+	due    time.Time // zero: done
+	record []byte
+	dead   bool
+	flow   string
+}
+
+func (s *Redis) finishCallbacks(ctx context.Context, q queue, flow Flow, now time.Time, items []callbackItem) ([]bool, error) {
+	if len(items) == 0 {
+		return nil, nil
+	}
+	k := s.keys
+	args := flow.args([]any{k.tag, now.UnixMilli(), infixCallback, infixDest})
+	for _, it := range items {
+		due := ""
+		if !it.due.IsZero() {
+			due = strconv.FormatInt(it.due.UnixMilli(), 10)
+		}
+		args = append(args, it.lease.ID, it.lease.Token, due, it.record, flag(it.dead), it.flow)
+	}
+	res, err := finishCallbackScript.Run(ctx, s.rdb, []string{q.due, q.lease, q.attempts, k.dead,
+		k.callbackDest, k.callbackWaiting}, args...).Int64Slice()
+	if err != nil {
+		return nil, fmt.Errorf("store: finish %d callbacks: %w", len(items), err)
+	}
+	if len(res) != len(items) {
+		return nil, fmt.Errorf("store: finish callbacks: got %d results, want %d", len(res), len(items))
+	}
+	applied := make([]bool, len(res))
+	for i, v := range res {
+		applied[i] = v == 1
+	}
+	return applied, nil
+}
+
+// Destination is the flow state of one callback destination.
+type Destination struct {
+	// Name is the destination: scheme://host:port.
+	Name string `json:"destination"`
+	// State is "closed" (deliveries flow), "open" (deferred until
+	// NextProbeAt) or "half-open" (one probe may go out, or is out).
+	State               string    `json:"state"`
+	ConsecutiveFailures int       `json:"consecutive_failures"`
+	InFlight            int       `json:"in_flight"`
+	NextProbeAt         time.Time `json:"next_probe_at,omitzero"`
+	PausedUntil         time.Time `json:"paused_until,omitzero"`
+	// LastActiveAt is when a delivery to it was last claimed or deferred.
+	LastActiveAt time.Time `json:"last_active_at"`
+}
+
+// maxDestinations bounds what Destinations returns.
+const maxDestinations = 1000
+
+// Destinations returns the flow state of the callback destinations seen,
+// most recently active first, at most 1000.
+func (s *Redis) Destinations(ctx context.Context, now time.Time) ([]Destination, error) {
+	names, err := s.rdb.ZRevRangeWithScores(ctx, s.keys.dests, 0, maxDestinations-1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: destinations: %w", err)
+	}
+	states := make([]*redis.SliceCmd, len(names))
+	inflight := make([]*redis.IntCmd, len(names))
+	if len(names) > 0 {
+		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, z := range names {
+				key := s.keys.dest(z.Member.(string))
+				states[i] = p.HMGet(ctx, key, "open_until", "failures", "paused_until")
+				inflight[i] = p.ZCount(ctx, key+":inflight", strconv.FormatInt(now.UnixMilli(), 10), "+inf")
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("store: destinations: %w", err)
+		}
+	}
+	out := make([]Destination, len(names))
+	for i, z := range names {
+		v := states[i].Val()
+		d := Destination{Name: z.Member.(string), State: "closed", ConsecutiveFailures: hashInt(v[1]),
+			InFlight: int(inflight[i].Val()), LastActiveAt: time.UnixMilli(int64(z.Score)).UTC()}
+		if ms := hashInt(v[0]); ms > 0 {
+			d.NextProbeAt = time.UnixMilli(int64(ms)).UTC()
+			d.State = "open"
+			if !now.Before(d.NextProbeAt) {
+				d.State = "half-open"
+			}
+		}
+		if ms := hashInt(v[2]); int64(ms) > now.UnixMilli() {
+			d.PausedUntil = time.UnixMilli(int64(ms)).UTC()
+		}
+		out[i] = d
+	}
+	return out, nil
+}
+
+// Waiting is why a due delivery was deferred by its destination's flow
+// control, and until when.
+type Waiting struct {
+	// Reason is "open" (the breaker is open), "half-open" (its probe is
+	// out), "busy" (MaxInFlight deliveries are in flight), "rate" (the
+	// rate limit) or "paused" (the receiver asked, with 429 or
+	// Retry-After).
+	Reason string    `json:"reason"`
+	Until  time.Time `json:"until"`
+}
+
+// parseWaiting reads a waiting reason as the claim script writes it.
+func parseWaiting(v string) *Waiting {
+	reason, ms, ok := strings.Cut(v, "|")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if !ok || err != nil {
+		return nil
+	}
+	return &Waiting{Reason: reason, Until: time.UnixMilli(n).UTC()}
+}
+
+// inflightScript keeps the in-flight sets of destinations in step with
+// renewed or released delivery leases.
+//
+//	KEYS[1]  destinations of callbacks (hash)
+//	ARGV[1]  key tag   ARGV[2]  destination infix   ARGV[3]  new deadline (unix ms), or "" to drop
+//	ARGV[4..] ids
+var inflightScript = redis.NewScript(`
+local ids = {}
+for i = 4, #ARGV do ids[#ids+1] = ARGV[i] end
+local dests = redis.call('HMGET', KEYS[1], unpack(ids))
+for i, id in ipairs(ids) do
+  local d = dests[i]
+  if d then
+    local key = ARGV[1] .. ARGV[2] .. d .. ':inflight'
+    if ARGV[3] == '' then redis.call('ZREM', key, id) else redis.call('ZADD', key, 'XX', ARGV[3], id) end
+  end
+end
+return 0
+`)
+
+func (s *Redis) touchInflight(ctx context.Context, deadline string, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 3+len(ids))
+	args = append(args, s.keys.tag, infixDest, deadline)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	if err := inflightScript.Run(ctx, s.rdb, []string{s.keys.callbackDest}, args...).Err(); err != nil {
+		return fmt.Errorf("store: in-flight deliveries: %w", err)
+	}
+	return nil
+}
