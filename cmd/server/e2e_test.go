@@ -212,8 +212,8 @@ func TestEventOutcomes(t *testing.T) {
 		}{
 			{"ok", "succeeded", 1, "/success", "", ok},
 			{"flaky", "succeeded", 3, "/success", "", flaky},
-			{"refused", "failed", 1, "/fail", "forward: target answered 422: username taken", refusing},
-			{"down", "failed", 3, "/fail", "forward: target answered 500", down},
+			{"refused", "failed", 1, "/fail", "HTTP 422: username taken", refusing},
+			{"down", "failed", 3, "/fail", "HTTP 500", down},
 			{"anything_else", "succeeded", 1, "/success", "", nil},
 		}
 		for i, tc := range tests {
