@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/boomerang-events/boomerang/internal/outbound"
 	"github.com/boomerang-events/boomerang/retry"
@@ -80,5 +81,28 @@ func TestForwardErrors(t *testing.T) {
 				t.Errorf("Redact: got %q, which holds the URL's query", d)
 			}
 		})
+	}
+}
+
+// The target's error text is cut on a character boundary: a 200-byte cut
+// that would split a multi-byte character keeps the text valid UTF-8.
+func TestErrorExcerptKeepsUTF8(t *testing.T) {
+	msg := strings.Repeat("a", maxErrorExcerpt-1) + "é and more" // é is bytes 199 and 200
+	got := cut(msg, maxErrorExcerpt)
+	if !utf8.ValidString(got) || got != strings.Repeat("a", maxErrorExcerpt-1) {
+		t.Errorf("cut: got %q (valid UTF-8: %v), want the 199 a's", got, utf8.ValidString(got))
+	}
+	detail := errorDetail([]byte(`{"error":"` + msg + `"}`))
+	if !utf8.ValidString(detail) || len(detail) > len(": ")+maxErrorExcerpt {
+		t.Errorf("errorDetail: got %q (%d bytes, valid UTF-8: %v), want at most %d valid bytes", detail, len(detail), utf8.ValidString(detail), len(": ")+maxErrorExcerpt)
+	}
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusUnprocessableEntity)
+		fmt.Fprintf(w, `{"error":%q}`, msg)
+	}))
+	defer target.Close()
+	err := Forward(target.URL, outbound.Policy{AllowPrivate: true}.Client(5*time.Second))(context.Background(), Event{ID: "e1", Type: "t", Attempt: 1})
+	if err == nil || !utf8.ValidString(err.Error()) || !strings.HasPrefix(err.Error(), "HTTP 422: aaa") {
+		t.Errorf("Forward: got %q, want HTTP 422 and the excerpt, valid UTF-8", err)
 	}
 }

@@ -3,6 +3,8 @@ package process
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/boomerang-events/boomerang/event"
 	"github.com/boomerang-events/boomerang/internal/outbound"
+	"github.com/boomerang-events/boomerang/internal/redistest"
 	"github.com/boomerang-events/boomerang/retry"
 	"github.com/boomerang-events/boomerang/store"
 )
@@ -66,5 +69,61 @@ func TestForwardFailureIsLoggedRedacted(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("the log: got\n%s\nwant it to contain %q", got, want)
 		}
+	}
+}
+
+// A job given back at shutdown (its logic still running when the drain
+// timed out) is not an attempt that failed: nothing says it will retry.
+func TestGivenBackJobIsNotLoggedAsFailed(t *testing.T) {
+	st, err := store.New(redistest.Mini(t).Client, store.Config{Prefix: "test", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{}, 1)
+	slow := func(ctx context.Context, _ Event) error {
+		started <- struct{}{}
+		<-ctx.Done() // runs until the processor gives up on it
+		return fmt.Errorf("slow: %w", ctx.Err())
+	}
+	var logs logBuffer
+	p, err := New(st, Routes{"slow": {EventType: "slow", Logic: slow}}, Config{
+		Workers: 1, DrainTimeout: 50 * time.Millisecond, PollInterval: 5 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := store.NewEvent{Record: store.Record{ID: "s1", EventType: "slow", BodyHash: "h"}, Body: []byte(`{}`)}
+	if errs, err := st.Enqueue(context.Background(), time.Now(), []store.NewEvent{ev}); err != nil || errs[0] != nil {
+		t.Fatalf("enqueue: %v %v", errs, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatal("the event never started")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not stop")
+	}
+	got := logs.String()
+	if !strings.Contains(got, "gave unfinished jobs back to the queue") {
+		t.Fatalf("the log: got\n%s\nwant the job given back", got)
+	}
+	if strings.Contains(got, "will retry") || strings.Contains(got, "failed for good") {
+		t.Errorf("the log: got\n%s\nwant no failed attempt for the given-back job", got)
+	}
+	snap, err := st.Get(context.Background(), "s1")
+	if err != nil || snap.Record.Status != event.StatusQueued || snap.Record.LastError != "" {
+		t.Errorf("after shutdown: got %s with %q (%v), want queued with no error", snap.Record.Status, snap.Record.LastError, err)
 	}
 }
