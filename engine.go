@@ -76,7 +76,7 @@ func New(cfg Config) (*Engine, error) {
 		Workers: cfg.Callback.Workers, Timeout: cfg.Callback.Timeout, Retry: cfg.Callback.Retry,
 		AllowPrivateNetworks: cfg.Callback.AllowPrivateNetworks, AllowedPorts: cfg.Callback.AllowedPorts,
 		SigningSecrets: cfg.Callback.SigningSecrets,
-		Lease: cfg.Lease, PollInterval: cfg.PollInterval, DrainTimeout: cfg.ShutdownTimeout, Logger: e.log,
+		Lease:          cfg.Lease, PollInterval: cfg.PollInterval, DrainTimeout: cfg.ShutdownTimeout, Logger: e.log,
 	})
 	if err != nil {
 		e.Close()
@@ -85,7 +85,7 @@ func New(cfg Config) (*Engine, error) {
 	e.api = handler.NewServer(st, handler.ServerConfig{
 		MaxBodyBytes: cfg.MaxBodyBytes, AllowPrivateCallbacks: cfg.Callback.AllowPrivateNetworks,
 		AllowedCallbackPorts: cfg.Callback.AllowedPorts,
-		IngestTimeout: cfg.IngestTimeout, BacklogTarget: cfg.BacklogTarget,
+		IngestTimeout:        cfg.IngestTimeout, BacklogTarget: cfg.BacklogTarget,
 		APIKeys: cfg.Auth.APIKeys, AdminKeys: cfg.Auth.AdminKeys, Logger: e.log,
 	})
 	e.forward = forwardPolicy.Client(0)
@@ -115,7 +115,7 @@ func (e *Engine) Store() *store.Redis { return e.st }
 //	GET  /dead-letters                   events, or their callbacks, that failed for good
 //	POST /events/{id}/retry              run a failed event again (operator)
 //	POST /callback/{event_id}/redeliver  send an event's callback again (operator)
-//	GET  /healthz, /readyz               liveness, and readiness (Redis answers)
+//	GET  /healthz, /readyz               liveness, and readiness (Redis answers); HEAD too
 //
 // It serves whether or not Run runs: an instance that only ingests is one
 // that serves Handler and runs nothing.
