@@ -117,7 +117,7 @@ func (e *Engine) Store() *store.Redis { return e.st }
 //	GET  /destinations                   the flow state of callback destinations
 //	POST /events/{id}/retry              run a failed event again (operator)
 //	POST /callback/{event_id}/redeliver  send an event's callback again (operator)
-//	GET  /healthz, /readyz               liveness, and readiness (Redis answers)
+//	GET  /healthz, /readyz               liveness, and readiness (Redis answers); HEAD too
 //
 // It serves whether or not Run runs: an instance that only ingests is one
 // that serves Handler and runs nothing.

@@ -178,10 +178,12 @@ func (d *Dispatcher) deliver(ctx context.Context, j store.CallbackJob) store.Cal
 	}
 	del.Outcome, del.Error = cb.Status, cb.LastError
 	cb.AddDelivery(del)
+	// The log gets the details that LastError leaves out, with the URL
+	// reduced to scheme://host/path: its query often holds a token.
 	if cb.Status == event.CallbackFailed {
-		d.log.Warn("callback delivery failed for good", "event_id", cb.EventID, "callback_id", cb.ID, "attempts", cb.Attempts, "err", cb.LastError)
+		d.log.Warn("callback delivery failed for good", "event_id", cb.EventID, "callback_id", cb.ID, "url", outbound.RedactURL(cb.URL), "attempts", cb.Attempts, "err", outbound.Redact(err))
 	} else if err != nil {
-		d.log.Info("callback delivery failed; will retry", "event_id", cb.EventID, "attempt", j.Attempt, "next_attempt_at", cb.NextAttemptAt, "err", err)
+		d.log.Info("callback delivery failed; will retry", "event_id", cb.EventID, "url", outbound.RedactURL(cb.URL), "attempt", j.Attempt, "next_attempt_at", cb.NextAttemptAt, "err", outbound.Redact(err))
 	}
 	return store.CallbackOutcome{Lease: j.Lease, Callback: cb, Flow: flowOutcome(code, err)}
 }
@@ -220,7 +222,10 @@ func flowOutcome(code int, err error) string {
 
 // post sends cb and returns the response status and an error for anything
 // but a 2xx, marked for retry.Decide: permanent, or retryable no sooner
-// than a Retry-After asks.
+// than a Retry-After asks. The message of a failed request or of a non-2xx
+// answer is only its class (outbound.Describe, outbound.Status), as the
+// receiver's owner sees it in last_error; the details are for the log
+// (outbound.Redact).
 func (d *Dispatcher) post(ctx context.Context, cb *store.Callback) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
@@ -230,7 +235,7 @@ func (d *Dispatcher) post(ctx context.Context, cb *store.Callback) (int, error) 
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cb.URL, bytes.NewReader(payload))
 	if err != nil {
-		return 0, retry.Permanent(fmt.Errorf("callback: bad url: %w", err))
+		return 0, retry.Permanent(outbound.Fail(err))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Boomerang-Callback/1")
@@ -240,9 +245,9 @@ func (d *Dispatcher) post(ctx context.Context, cb *store.Callback) (int, error) 
 	resp, err := d.cfg.Client.Do(req)
 	if err != nil {
 		if errors.Is(err, outbound.ErrForbidden) {
-			return 0, retry.Permanent(err)
+			return 0, retry.Permanent(outbound.Fail(err))
 		}
-		return 0, fmt.Errorf("callback: post: %w", err)
+		return 0, outbound.Fail(err)
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBytes))
 	resp.Body.Close()
@@ -250,7 +255,7 @@ func (d *Dispatcher) post(ctx context.Context, cb *store.Callback) (int, error) 
 	if code >= 200 && code < 300 {
 		return code, nil
 	}
-	return code, retry.HTTPAnswer(fmt.Errorf("callback: receiver answered %d", code), code, resp.Header.Get("Retry-After"), d.cfg.Now())
+	return code, retry.HTTPAnswer(errors.New(outbound.Status(code)), code, resp.Header.Get("Retry-After"), d.cfg.Now())
 }
 
 // ErrBadSecret is the error of a signing secret that is not "whsec_" then

@@ -1,17 +1,22 @@
 package callback_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/boomerang-events/boomerang/callback"
 	"github.com/boomerang-events/boomerang/event"
+	"github.com/boomerang-events/boomerang/internal/outbound"
 	"github.com/boomerang-events/boomerang/internal/redistest"
 	"github.com/boomerang-events/boomerang/store"
 )
@@ -130,6 +135,105 @@ func TestDispatcher(t *testing.T) {
 					}
 				}
 			})
+		})
+	}
+}
+
+// logBuffer collects a logger's output; safe for concurrent writers.
+type logBuffer struct {
+	mu sync.Mutex // guards b
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// failing is a Transport whose every request fails with err: failures
+// that would need DNS or a remote address, made without a packet.
+type failing struct{ err error }
+
+func (f failing) RoundTrip(*http.Request) (*http.Response, error) { return nil, f.err }
+
+// closedURL returns an http URL on 127.0.0.1 where nothing listens.
+func closedURL(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return "http://" + ln.Addr().String()
+}
+
+// last_error (and each delivery's error) is the class of the failure, never
+// an address, a resolver or the URL; the log has the details, but never the
+// URL's query.
+func TestDeliveryErrorsAreClasses(t *testing.T) {
+	unavailable := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer unavailable.Close()
+	dnsErr := &net.DNSError{Err: "no such host", Name: "cb.internal.example", Server: "10.0.0.2:53", IsNotFound: true}
+	forbidden := fmt.Errorf("outbound: 10.0.0.5 is a private address: %w", outbound.ErrForbidden)
+	tests := []struct {
+		name         string
+		url          string
+		client       *http.Client
+		wantError    string
+		wantAttempts int
+		wantStatus   int
+		wantLog      string // in the log: the detail
+	}{
+		{"refused", closedURL(t), nil, "connection refused", 2, 0, "connect: connection refused"},
+		{"resolver fails", "http://cb.internal.example", &http.Client{Transport: failing{dnsErr}}, "dns lookup failed", 2, 0, "lookup cb.internal.example on 10.0.0.2:53"},
+		{"address not allowed is permanent", "http://cb.internal.example", &http.Client{Transport: failing{forbidden}}, "address not allowed", 1, 0, "10.0.0.5 is a private address"},
+		{"receiver answers 503", unavailable.URL, nil, "HTTP 503", 2, 503, "HTTP 503"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st, _ := store.New(redistest.Mini(t).Client, store.Config{Prefix: "test", Logger: quiet})
+			finished(t, st, "e1", tc.url+"/cb?token=s3cret")
+			var logs logBuffer
+			d, err := callback.NewDispatcher(st, callback.Config{
+				AllowPrivateNetworks: true, Client: tc.client, PollInterval: 5 * time.Millisecond,
+				Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+				Retry:  callback.RetryPolicy{MaxAttempts: 2, InitialInterval: 5 * time.Millisecond, MaxInterval: 20 * time.Millisecond},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error)
+			go func() { done <- d.Run(ctx) }()
+			cb := waitCallback(t, st, "e1")
+			cancel()
+			<-done
+
+			if cb.Status != event.CallbackFailed || cb.Attempts != tc.wantAttempts || cb.LastError != tc.wantError || cb.LastResponseStatus != tc.wantStatus {
+				t.Errorf("got %s after %d attempts, last_error %q, status %d; want failed after %d, %q, %d",
+					cb.Status, cb.Attempts, cb.LastError, cb.LastResponseStatus, tc.wantAttempts, tc.wantError, tc.wantStatus)
+			}
+			for _, del := range cb.History {
+				if del.Error != tc.wantError {
+					t.Errorf("delivery %d: got error %q, want %q", del.Number, del.Error, tc.wantError)
+				}
+			}
+			out := logs.String()
+			if strings.Contains(out, "s3cret") {
+				t.Errorf("the log holds the URL's query:\n%s", out)
+			}
+			if !strings.Contains(out, "callback delivery failed for good") || !strings.Contains(out, tc.wantLog) || !strings.Contains(out, "/cb") {
+				t.Errorf("the log: got\n%s\nwant the failure, %q and the URL's path", out, tc.wantLog)
+			}
 		})
 	}
 }

@@ -61,7 +61,7 @@ type ServerConfig struct {
 //	GET  /destinations                   the flow state of callback destinations
 //	POST /events/{id}/retry              run a failed event again (operator)
 //	POST /callback/{event_id}/redeliver  send an event's callback again (operator)
-//	GET  /healthz, /readyz               liveness, and readiness (Redis answers)
+//	GET  /healthz, /readyz               liveness, and readiness (Redis answers); HEAD too
 type Server struct {
 	st     *store.Redis
 	cfg    ServerConfig
@@ -131,9 +131,23 @@ func (s *Server) Register(r gin.IRoutes) {
 	r.GET("/destinations", s.user, s.getDestinations)
 	r.POST("/events/:id/retry", s.admin, s.retryEvent)
 	r.POST("/callback/:event_id/redeliver", s.admin, s.redeliverCallback)
-	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/healthz", healthz)
+	r.HEAD("/healthz", healthz)
 	r.GET("/readyz", s.readyz)
+	r.HEAD("/readyz", s.readyz)
 }
+
+// answer writes code with body, or, for a HEAD request, code alone: load
+// balancers probe health with HEAD.
+func answer(c *gin.Context, code int, body gin.H) {
+	if c.Request.Method == http.MethodHead {
+		c.Status(code)
+		return
+	}
+	c.JSON(code, body)
+}
+
+func healthz(c *gin.Context) { answer(c, http.StatusOK, gin.H{"status": "ok"}) }
 
 // Handler returns a Gin engine serving the API, with panics recovered and
 // JSON answers for unknown routes.
@@ -279,10 +293,10 @@ func (s *Server) readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), time.Second)
 	defer cancel()
 	if err := s.st.Ping(ctx); err != nil {
-		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "error": "redis does not answer"})
+		answer(c, http.StatusServiceUnavailable, gin.H{"status": "unavailable", "error": "redis does not answer"})
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	answer(c, http.StatusOK, gin.H{"status": "ready"})
 }
 
 // parseLimit reads the limit query parameter (0 when absent), answering

@@ -212,8 +212,8 @@ func TestEventOutcomes(t *testing.T) {
 		}{
 			{"ok", "succeeded", 1, "/success", "", ok},
 			{"flaky", "succeeded", 3, "/success", "", flaky},
-			{"refused", "failed", 1, "/fail", "forward: target answered 422: username taken", refusing},
-			{"down", "failed", 3, "/fail", "forward: target answered 500", down},
+			{"refused", "failed", 1, "/fail", "HTTP 422: username taken", refusing},
+			{"down", "failed", 3, "/fail", "HTTP 500", down},
 			{"anything_else", "succeeded", 1, "/success", "", nil},
 		}
 		for i, tc := range tests {
@@ -315,6 +315,7 @@ func TestBadInput(t *testing.T) {
 			{"bad event type", `{"event_type":"user created!"}`, "application/json", 400, "event_type"},
 			{"event type not a string", `{"event_type":42}`, "application/json", 400, "event_type"},
 			{"bad timestamp", `{"event_type":"a","timestamp":"yesterday"}`, "application/json", 400, "timestamp"},
+			{"timestamp offset of 24h", `{"event_type":"a","timestamp":"2024-08-20T05:21:19+24:00"}`, "application/json", 400, "timestamp"},
 			{"metadata not strings", `{"event_type":"a","metadata":{"version":1}}`, "application/json", 400, "metadata"},
 			{"bad id", `{"id":"has space","event_type":"a"}`, "application/json", 400, "id"},
 			{"invalid utf-8", "{\"event_type\":\"a\",\"payload\":{\"s\":\"\xff\"}}", "application/json", 400, "body"},

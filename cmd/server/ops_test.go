@@ -217,6 +217,8 @@ func TestAuth(t *testing.T) {
 		{"POST", "/events/nope/retry", "Bearer " + adminKey, "", 404},
 		{"GET", "/healthz", "", "", 200},
 		{"GET", "/readyz", "", "", 200},
+		{"HEAD", "/healthz", "", "", 200},
+		{"HEAD", "/readyz", "", "", 200},
 		{"POST", "/callback", "", "{}", 200},
 	}
 	for _, tc := range tests {

@@ -107,11 +107,21 @@ func (p Policy) resolve(ctx context.Context, host string) ([]netip.Addr, error) 
 		}
 	}
 	addrs, err := lookup(ctx, host)
-	if err != nil {
-		return nil, fmt.Errorf("outbound: resolve %s: %w", host, err)
+	if err == nil && len(addrs) == 0 {
+		err = errNoAddresses
 	}
-	if len(addrs) == 0 {
-		return nil, fmt.Errorf("outbound: resolve %s: %w", host, errNoAddresses)
+	if err != nil {
+		return nil, &lookupError{host: host, err: err}
 	}
 	return addrs, nil
 }
+
+// lookupError is a failed resolution of host, whatever the resolver's
+// error: Describe classes it ClassDNS.
+type lookupError struct {
+	host string
+	err  error
+}
+
+func (e *lookupError) Error() string { return "outbound: resolve " + e.host + ": " + e.err.Error() }
+func (e *lookupError) Unwrap() error { return e.err }

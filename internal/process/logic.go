@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
 	"time"
 	"unicode/utf8"
 
+	"github.com/boomerang-events/boomerang/internal/outbound"
 	"github.com/boomerang-events/boomerang/retry"
 )
 
@@ -44,11 +45,16 @@ const maxErrorExcerpt = 200
 // Forward is the logic that POSTs the event's body to url with client. A 2xx
 // answer is success; 5xx, 408, 429 and network errors are retried (honouring
 // Retry-After); any other answer fails the event for good.
+//
+// The error's message is what API clients see as last_error: the class of
+// a failed request (outbound.Describe: "connection refused", "timeout"),
+// or "HTTP <status>" followed by the target's own {"error": "..."} text, if
+// any; never an address or the URL. Log it with outbound.Redact.
 func Forward(url string, client *http.Client) Logic {
 	return func(ctx context.Context, ev Event) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(ev.Body))
 		if err != nil {
-			return retry.Permanent(fmt.Errorf("forward: %w", err))
+			return retry.Permanent(outbound.Fail(err))
 		}
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("User-Agent", "Boomerang-Forward/1")
@@ -57,7 +63,7 @@ func Forward(url string, client *http.Client) Logic {
 		req.Header.Set("Boomerang-Attempt", strconv.Itoa(ev.Attempt))
 		resp, err := client.Do(req)
 		if err != nil {
-			return fmt.Errorf("forward: %w", err)
+			return outbound.Fail(err)
 		}
 		defer resp.Body.Close()
 		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, maxForwardResponse))
@@ -66,7 +72,7 @@ func Forward(url string, client *http.Client) Logic {
 		if code >= 200 && code < 300 {
 			return nil
 		}
-		err = fmt.Errorf("forward: target answered %d%s", code, errorDetail(snippet))
+		err = errors.New(outbound.Status(code) + errorDetail(snippet))
 		return retry.HTTPAnswer(err, code, resp.Header.Get("Retry-After"), time.Now())
 	}
 }

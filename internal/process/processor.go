@@ -13,6 +13,7 @@ import (
 
 	"github.com/boomerang-events/boomerang/callback"
 	"github.com/boomerang-events/boomerang/event"
+	"github.com/boomerang-events/boomerang/internal/outbound"
 	"github.com/boomerang-events/boomerang/internal/worker"
 	"github.com/boomerang-events/boomerang/retry"
 	"github.com/boomerang-events/boomerang/store"
@@ -118,14 +119,24 @@ func (p *Processor) process(ctx context.Context, j store.Job) store.Outcome {
 	}
 	rec.AddAttempt(store.Attempt{Run: rec.Run, Number: j.Attempt, StartedAt: start, Duration: end.Sub(start), Outcome: rec.Status, Error: rec.LastError})
 	out := store.Outcome{Lease: j.Lease, Record: rec}
-	switch {
-	case rec.Status.Terminal():
+	if rec.Status.Terminal() {
 		rec.CompletedAt = end
 		out.Record = rec
 		out.Callback = callback.NewRecord(rec)
+	}
+	// The log gets the error's details, redacted: a forward's error holds
+	// the target's URL, whose query may hold a token (LastError holds only
+	// the failure's class).
+	switch {
+	case ctx.Err() != nil:
+		// Given back at shutdown, or the lease was lost: the pool drops
+		// this outcome, so it is no failed attempt.
+	case rec.Status == event.StatusFailed:
+		p.log.Warn("event failed for good", "event_id", rec.ID, "attempts", rec.Attempts, "err", outbound.Redact(err))
+	case rec.Status == event.StatusRetrying:
+		p.log.Info("event attempt failed; will retry", "event_id", rec.ID, "attempt", j.Attempt, "next_attempt_at", rec.NextAttemptAt, "err", outbound.Redact(err))
+	default:
 		p.log.Debug("event done", "event_id", rec.ID, "status", rec.Status, "attempts", rec.Attempts)
-	case ctx.Err() == nil:
-		p.log.Info("event attempt failed; will retry", "event_id", rec.ID, "attempt", j.Attempt, "next_attempt_at", rec.NextAttemptAt, "err", err)
 	}
 	return out
 }

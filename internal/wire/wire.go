@@ -12,6 +12,7 @@ import (
 	"maps"
 	"mime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -25,12 +26,39 @@ import (
 // plus id and callback. It is also the stored body, so a forward target
 // receives what the producer sent, with its id.
 type incoming struct {
-	ID        string            `json:"id,omitempty"`
-	EventType string            `json:"event_type"`
-	Timestamp json.RawMessage   `json:"timestamp,omitempty"`
-	Payload   json.RawMessage   `json:"payload,omitempty"`
-	Metadata  map[string]string `json:"metadata,omitempty"`
-	Callback  *callbackURLs     `json:"callback,omitempty"`
+	ID        string          `json:"id,omitempty"`
+	EventType string          `json:"event_type"`
+	Timestamp json.RawMessage `json:"timestamp,omitempty"`
+	Payload   json.RawMessage `json:"payload,omitempty"`
+	Metadata  metadata        `json:"metadata,omitempty"`
+	Callback  *callbackURLs   `json:"callback,omitempty"`
+}
+
+// metadata is the metadata of an event: string values. null means absent,
+// for the object (as for any field) and for each value: a key whose value
+// is null is dropped, so that the stored body never says "" where the
+// producer sent null, and the same event with or without its nulls is one
+// body. Any other value is refused (an *json.UnmarshalTypeError on field
+// metadata).
+type metadata map[string]string
+
+// UnmarshalJSON decodes an object of strings and nulls, dropping the nulls.
+func (m *metadata) UnmarshalJSON(b []byte) error {
+	var raw map[string]*string
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	*m = nil
+	for k, v := range raw {
+		if v == nil {
+			continue
+		}
+		if *m == nil {
+			*m = make(metadata, len(raw))
+		}
+		(*m)[k] = *v
+	}
+	return nil
 }
 
 // callbackURLs is the callback object of an event.
@@ -185,7 +213,30 @@ func checkTimestamp(raw json.RawMessage) error {
 	if _, err := time.Parse(time.RFC3339Nano, s); err != nil {
 		return &event.FieldError{Field: "timestamp", Msg: fmt.Sprintf("must be an RFC 3339 time such as 2024-08-20T05:21:19Z, got %q", truncate(s, 64))}
 	}
+	if off, ok := offsetOutOfRange(s); ok {
+		return &event.FieldError{Field: "timestamp", Msg: fmt.Sprintf("offset must be from -23:59 to +23:59 (RFC 3339), got %s", off)}
+	}
 	return nil
+}
+
+// offsetOutOfRange returns the numeric offset that ends s, a time that
+// time.Parse took as RFC 3339, if its hours exceed 23 or its minutes 59.
+// time.Parse accepts any two digits there (+24:00, +23:60, +99:00 in some
+// versions); RFC 3339's time-numoffset does not.
+func offsetOutOfRange(s string) (string, bool) {
+	if len(s) < 6 {
+		return "", false
+	}
+	off := s[len(s)-6:]
+	if (off[0] != '+' && off[0] != '-') || off[3] != ':' {
+		return "", false // "Z"
+	}
+	hh, err1 := strconv.Atoi(off[1:3])
+	mm, err2 := strconv.Atoi(off[4:6])
+	if err1 != nil || err2 != nil || hh > 23 || mm > 59 {
+		return off, true
+	}
+	return "", false
 }
 
 // decodeError turns a json decoding error into a FieldError.

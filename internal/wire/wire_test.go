@@ -2,8 +2,11 @@ package wire
 
 import (
 	"encoding/json"
+	"errors"
+	"strings"
 	"testing"
 
+	"github.com/boomerang-events/boomerang/event"
 	"github.com/boomerang-events/boomerang/internal/outbound"
 )
 
@@ -52,5 +55,88 @@ func TestParseEventMalformedRun(t *testing.T) {
 				t.Fatalf("%q: got no error", s)
 			}
 		}
+	}
+}
+
+// null means absent: for metadata itself and for each of its values, which
+// are stored as absent, never as "" (that would hand a forward target a
+// value the producer did not send). A value of another type is refused.
+func TestParseMetadataNulls(t *testing.T) {
+	tests := []struct {
+		name      string
+		metadata  string
+		want      string // the stored metadata, "" for none
+		wantField string // the field refused, "" for none
+	}{
+		{"absent", ``, ``, ""},
+		{"null", `,"metadata":null`, ``, ""},
+		{"empty", `,"metadata":{}`, ``, ""},
+		{"a null value", `,"metadata":{"k":null,"source":"users"}`, `,"metadata":{"source":"users"}`, ""},
+		{"only null values", `,"metadata":{"k":null}`, ``, ""},
+		{"an empty string stays", `,"metadata":{"k":""}`, `,"metadata":{"k":""}`, ""},
+		{"a number", `,"metadata":{"k":1}`, ``, "metadata"},
+		{"an object", `,"metadata":{"k":{}}`, ``, "metadata"},
+		{"not an object", `,"metadata":"x"`, ``, "metadata"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ev, err := Parse([]byte(`{"id":"e1","event_type":"t"`+tc.metadata+`}`), "", outbound.Policy{})
+			if tc.wantField != "" {
+				var fe *event.FieldError
+				if !errors.As(err, &fe) || fe.Field != tc.wantField {
+					t.Fatalf("got %v, want a FieldError on %s", err, tc.wantField)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := string(ev.Body), `{"id":"e1","event_type":"t"`+tc.want+`}`; got != want {
+				t.Errorf("stored: got %s, want %s", got, want)
+			}
+		})
+	}
+	// The same event, written with and without its nulls, is one body.
+	a, _ := Parse([]byte(`{"id":"e1","event_type":"t","metadata":{"k":null}}`), "", outbound.Policy{})
+	b, _ := Parse([]byte(`{"id":"e1","event_type":"t"}`), "", outbound.Policy{})
+	if a.Record.BodyHash != b.Record.BodyHash {
+		t.Error("a null metadata value changes the body hash: a repeat would be a conflict")
+	}
+}
+
+// RFC 3339 offsets run from -23:59 to +23:59; time.Parse takes more.
+func TestParseTimestampOffsets(t *testing.T) {
+	tests := []struct {
+		ts string
+		ok bool
+	}{
+		{"2024-08-20T05:21:19Z", true},
+		{"2024-08-20T05:21:19.143357839Z", true},
+		{"2024-08-20T05:21:19+23:59", true},
+		{"2024-08-20T05:21:19-23:59", true},
+		{"2024-08-20T05:21:19-00:00", true},
+		{"2024-08-20T05:21:19.5+05:30", true},
+		{"2024-08-20T05:21:19+24:00", false},
+		{"2024-08-20T05:21:19-24:00", false},
+		{"2024-08-20T05:21:19+23:60", false},
+		{"2024-08-20T05:21:19.5+99:59", false},
+		{"2024-08-20T05:21:19+00:99", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.ts, func(t *testing.T) {
+			for _, raw := range []string{`"` + tc.ts + `"`, `"` + strings.Replace(tc.ts, "T", `\u0054`, 1) + `"`} {
+				_, err := Parse([]byte(`{"event_type":"t","timestamp":`+raw+`}`), "", outbound.Policy{})
+				if tc.ok {
+					if err != nil {
+						t.Errorf("%s: got %v, want it accepted", raw, err)
+					}
+					continue
+				}
+				var fe *event.FieldError
+				if !errors.As(err, &fe) || fe.Field != "timestamp" {
+					t.Errorf("%s: got %v, want a FieldError on timestamp", raw, err)
+				}
+			}
+		})
 	}
 }
