@@ -99,6 +99,17 @@ type Config struct {
 	// workers. -1 never slows down. Default handler.DefaultBacklogTarget.
 	BacklogTarget int
 
+	// Flow is the flow control of each outbound destination (a callback
+	// URL's or a forward route's scheme://host:port): a cap on requests in
+	// flight, a rate limit and a circuit breaker, with their state in
+	// Redis. Zero fields take callback.DefaultFlow's; a negative one turns
+	// its limit off.
+	Flow store.Limits
+	// Destinations are the limits of particular destinations, by a URL of
+	// theirs (only scheme, host and port count); their zero fields take
+	// Flow's.
+	Destinations map[string]store.Limits
+
 	// Callback configures the delivery of callbacks.
 	Callback CallbackConfig
 	// Auth holds the API keys of the HTTP API. None: the API is open.
@@ -131,15 +142,6 @@ type CallbackConfig struct {
 	// SigningSecrets sign every delivery with Standard Webhooks headers,
 	// one signature per secret ("whsec_" and base64). None: unsigned.
 	SigningSecrets []string
-	// Flow is the flow control of each destination (a callback URL's
-	// scheme://host:port): a cap on deliveries in flight, a rate limit and
-	// a circuit breaker, with their state in Redis. Zero fields take
-	// callback.DefaultFlow's; a negative one turns its limit off.
-	Flow store.Limits
-	// Destinations are the limits of particular destinations, by a URL of
-	// theirs (only scheme, host and port count); their zero fields take
-	// Flow's.
-	Destinations map[string]store.Limits
 }
 
 // AuthConfig holds the API keys of the HTTP API.
@@ -239,12 +241,12 @@ func (c Config) validate() error {
 		add("callback.timeout: must be positive, got %s", c.Callback.Timeout)
 	}
 	errs = append(errs, c.Callback.Retry.Problems("callback.retry")...)
-	errs = append(errs, limitsProblems("callback.flow", c.Callback.Flow)...)
-	for url, l := range c.Callback.Destinations {
+	errs = append(errs, limitsProblems("flow", c.Flow)...)
+	for url, l := range c.Destinations {
 		if err := outboundURL(url); err != nil {
-			add("callback.destinations[%q]: %w", url, err)
+			add("destinations[%q]: %w", url, err)
 		}
-		errs = append(errs, limitsProblems(fmt.Sprintf("callback.destinations[%q]", url), l)...)
+		errs = append(errs, limitsProblems(fmt.Sprintf("destinations[%q]", url), l)...)
 	}
 	for i, port := range c.Callback.AllowedPorts {
 		if port == 0 {

@@ -40,6 +40,7 @@ type Engine struct {
 	api        *handler.Server
 	dispatcher *callback.Dispatcher
 	forward    *http.Client
+	flow       store.Flow // resolved: of callbacks and forwards alike
 
 	mu      sync.Mutex // guards routes and running
 	routes  process.Routes
@@ -54,7 +55,8 @@ func New(cfg Config) (*Engine, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, log: cfg.Logger, routes: process.Routes{}}
+	e := &Engine{cfg: cfg, log: cfg.Logger, routes: process.Routes{},
+		flow: callback.ResolveFlow(store.Flow{Default: cfg.Flow, PerDestination: cfg.Destinations})}
 	rdb := cfg.Redis
 	if rdb == nil {
 		conn, err := store.Open(cfg.RedisURL)
@@ -76,7 +78,7 @@ func New(cfg Config) (*Engine, error) {
 		Workers: cfg.Callback.Workers, Timeout: cfg.Callback.Timeout, Retry: cfg.Callback.Retry,
 		AllowPrivateNetworks: cfg.Callback.AllowPrivateNetworks, AllowedPorts: cfg.Callback.AllowedPorts,
 		SigningSecrets: cfg.Callback.SigningSecrets,
-		Flow:           store.Flow{Default: cfg.Callback.Flow, PerDestination: cfg.Callback.Destinations},
+		Flow:           e.flow,
 		Lease:          cfg.Lease, PollInterval: cfg.PollInterval, DrainTimeout: cfg.ShutdownTimeout, Logger: e.log,
 	})
 	if err != nil {
@@ -150,7 +152,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	cfg := e.cfg
 	proc, err := process.New(e.st, routes, process.Config{
 		Workers: cfg.Workers, Retry: cfg.Retry, Lease: cfg.Lease, PollInterval: cfg.PollInterval,
-		DrainTimeout: cfg.ShutdownTimeout, Logger: e.log,
+		DrainTimeout: cfg.ShutdownTimeout, Flow: forwardFlow(cfg, routes), Logger: e.log,
 	})
 	if err != nil {
 		return err
@@ -189,6 +191,30 @@ func (e *Engine) Run(ctx context.Context) error {
 	wg.Wait()
 	e.log.Info("engine stopped")
 	return fatal
+}
+
+// forwardFlow is the flow control of the forward routes' destinations:
+// as configured, except that a destination named nowhere gets no cap on
+// requests in flight unless Config.Flow sets one. A forward target is the
+// operator's own service, whose concurrency Config.Workers already bounds;
+// the breaker and any rate limit apply as configured.
+func forwardFlow(cfg Config, routes process.Routes) store.Flow {
+	f := store.Flow{Default: cfg.Flow, PerDestination: maps.Clone(cfg.Destinations)}
+	if cfg.Flow.MaxInFlight == 0 {
+		named := map[string]bool{}
+		for url := range cfg.Destinations {
+			named[store.DestinationOf(url)] = true
+		}
+		for _, rt := range routes {
+			if rt.Dest != "" && !named[rt.Dest] {
+				if f.PerDestination == nil {
+					f.PerDestination = map[string]store.Limits{}
+				}
+				f.PerDestination[rt.Dest] = store.Limits{MaxInFlight: -1}
+			}
+		}
+	}
+	return callback.ResolveFlow(f)
 }
 
 // The reaper claims few events, rarely: only those of requests that died.

@@ -506,7 +506,7 @@ func TestFlowControlIsolatesASickDestination(t *testing.T) {
 	redistest.Run(t, func(t *testing.T, b redistest.Backend) {
 		cfg := testConfig(b)
 		cfg.Callback.Retry = boomerang.RetryPolicy{MaxAttempts: 50, InitialInterval: 20 * time.Millisecond, MaxInterval: 50 * time.Millisecond, RandomizationFactor: -1}
-		cfg.Callback.Flow = store.Limits{FailureThreshold: 3, Cooldown: 300 * time.Millisecond}
+		cfg.Flow = store.Limits{FailureThreshold: 3, Cooldown: 300 * time.Millisecond}
 		eng := newEngine(t, cfg)
 		eng.Accept(boomerang.Wildcard)
 
@@ -589,4 +589,67 @@ func destinationIs(t *testing.T, eng *boomerang.Engine, url string, states ...st
 		}
 	}
 	return false
+}
+
+// A forward route's target is a destination too: when it fails, its
+// breaker opens and the route's events wait in Redis (their record says
+// why) instead of hammering it; once it recovers, they succeed.
+func TestFlowControlOfAForwardTarget(t *testing.T) {
+	redistest.Run(t, func(t *testing.T, b redistest.Backend) {
+		cfg := testConfig(b)
+		cfg.Retry = boomerang.RetryPolicy{MaxAttempts: 50, InitialInterval: 20 * time.Millisecond, MaxInterval: 50 * time.Millisecond, RandomizationFactor: -1}
+		cfg.Flow = store.Limits{FailureThreshold: 3, Cooldown: 300 * time.Millisecond}
+		eng := newEngine(t, cfg)
+		var up atomic.Bool
+		var requests atomic.Int64
+		target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			requests.Add(1)
+			if !up.Load() {
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+		}))
+		defer target.Close()
+		if err := eng.Forward("order.paid", target.URL+"/orders"); err != nil {
+			t.Fatal(err)
+		}
+		eng.Accept(boomerang.Wildcard)
+		start(t, eng)
+
+		const n = 10
+		for i := range n {
+			post(t, eng.Handler(), fmt.Sprintf(`{"id":"f%d","event_type":"order.paid"}`, i))
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for !destinationIs(t, eng, target.URL, "open", "half-open") {
+			if time.Now().After(deadline) {
+				t.Fatal("the forward target's breaker never opened")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		// Other event types are not held up.
+		post(t, eng.Handler(), `{"id":"other","event_type":"user_created"}`)
+		if rec := waitFor(t, eng.Store(), "other", terminal).Record; rec.Status != event.StatusSucceeded {
+			t.Errorf("an accepted event of another type: got %s, want succeeded", rec.Status)
+		}
+		before := requests.Load()
+		time.Sleep(time.Second)
+		if got := requests.Load() - before; got > 6 {
+			t.Errorf("requests to the failing target in 1s while open: got %d, want at most ~4 probes", got)
+		}
+		waiting := 0
+		for i := range n {
+			if snap, _ := eng.Store().Get(context.Background(), fmt.Sprintf("f%d", i)); snap.EventWaiting != nil {
+				waiting++
+			}
+		}
+		if waiting == 0 {
+			t.Error("no record of the target's events says why it waits")
+		}
+		up.Store(true)
+		for i := range n {
+			if rec := waitFor(t, eng.Store(), fmt.Sprintf("f%d", i), terminal).Record; rec.Status != event.StatusSucceeded {
+				t.Errorf("f%d: got %s (%q), want succeeded once the target recovered", i, rec.Status, rec.LastError)
+			}
+		}
+	})
 }

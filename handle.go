@@ -12,6 +12,7 @@ import (
 	"github.com/boomerang-events/boomerang/event"
 	"github.com/boomerang-events/boomerang/internal/process"
 	"github.com/boomerang-events/boomerang/retry"
+	"github.com/boomerang-events/boomerang/store"
 )
 
 // Wildcard is the event type that matches every type without logic of its
@@ -48,7 +49,7 @@ func Handle[T any](e *Engine, eventType string, fn func(ctx context.Context, msg
 	if fn == nil {
 		return fmt.Errorf("boomerang: handle %s: nil function", eventType)
 	}
-	return e.handle(eventType, typed(fn), opts)
+	return e.handle(eventType, typed(fn), opts, "")
 }
 
 // typed adapts a function of a typed message to the processor's logic.
@@ -74,7 +75,7 @@ func (e *Engine) Forward(eventType, url string, opts ...HandleOption) error {
 		return fmt.Errorf("boomerang: forward %s: %w", eventType, err)
 	}
 	opts = append([]HandleOption{WithTimeout(DefaultForwardTimeout)}, opts...)
-	return e.handle(eventType, process.Forward(url, e.forward), opts)
+	return e.handle(eventType, process.Forward(url, e.forward), opts, store.DestinationOf(url))
 }
 
 // CheckForwardURL reports whether Forward accepts url as a target: an
@@ -91,15 +92,17 @@ func CheckForwardURL(url string) error {
 // doing anything: for demos, and for events whose only point is their
 // callback and their record.
 func (e *Engine) Accept(eventType string, opts ...HandleOption) error {
-	return e.handle(eventType, process.Accept(), opts)
+	return e.handle(eventType, process.Accept(), opts, "")
 }
 
-func (e *Engine) handle(eventType string, logic process.Logic, opts []HandleOption) error {
+// handle registers logic for eventType; dest is the destination its
+// requests go to, for flow control ("" for none).
+func (e *Engine) handle(eventType string, logic process.Logic, opts []HandleOption, dest string) error {
 	var c handleConfig
 	for _, o := range opts {
 		o(&c)
 	}
-	rt := process.Route{EventType: eventType, Logic: logic, Retry: c.retry, Timeout: c.timeout}
+	rt := process.Route{EventType: eventType, Logic: logic, Retry: c.retry, Timeout: c.timeout, Dest: dest}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.running {

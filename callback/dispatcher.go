@@ -140,7 +140,7 @@ func NewDispatcher(st *store.Redis, cfg Config) (*Dispatcher, error) {
 		cfg.Logger = slog.Default()
 	}
 	d := &Dispatcher{cfg: cfg, policy: p, signers: signers, log: cfg.Logger}
-	cfg.Flow = resolveFlow(cfg.Flow)
+	cfg.Flow = ResolveFlow(cfg.Flow)
 	d.pool = worker.New(st.Callbacks().WithFlow(cfg.Flow), func(j store.CallbackJob) store.Lease { return j.Lease }, d.deliver, worker.Config{
 		Name: "callbacks", Workers: cfg.Workers, Lease: cfg.Lease, PollInterval: cfg.PollInterval,
 		DrainTimeout: cfg.DrainTimeout, Now: cfg.Now, Logger: cfg.Logger,
@@ -185,12 +185,13 @@ func (d *Dispatcher) deliver(ctx context.Context, j store.CallbackJob) store.Cal
 	} else if err != nil {
 		d.log.Info("callback delivery failed; will retry", "event_id", cb.EventID, "url", outbound.RedactURL(cb.URL), "attempt", j.Attempt, "next_attempt_at", cb.NextAttemptAt, "err", outbound.Redact(err))
 	}
-	return store.CallbackOutcome{Lease: j.Lease, Callback: cb, Flow: flowOutcome(code, err)}
+	return store.CallbackOutcome{Lease: j.Lease, Callback: cb, Flow: FlowOutcome(code, err)}
 }
 
-// resolveFlow fills the flow's zero limits from the defaults, and names
-// its destinations as the scripts do.
-func resolveFlow(f store.Flow) store.Flow {
+// ResolveFlow fills the flow's zero limits from DefaultFlow, and names its
+// destinations as the scripts do (store.DestinationOf). Applying it twice
+// changes nothing.
+func ResolveFlow(f store.Flow) store.Flow {
 	out := store.Flow{Default: f.Default.Or(DefaultFlow)}
 	if len(f.PerDestination) > 0 {
 		out.PerDestination = make(map[string]store.Limits, len(f.PerDestination))
@@ -201,9 +202,11 @@ func resolveFlow(f store.Flow) store.Flow {
 	return out
 }
 
-// flowOutcome is what a delivery's answer says of its destination's
-// health, for the destination's breaker.
-func flowOutcome(code int, err error) string {
+// FlowOutcome is what an outbound request's result says of its
+// destination's health, for the destination's breaker: code is the
+// answer's status (0 when there was none) and err the request's error,
+// marked as retry marks it. Callback deliveries and forwards use it.
+func FlowOutcome(code int, err error) string {
 	switch {
 	case err == nil:
 		return store.FlowOK

@@ -34,7 +34,7 @@ func TestFlowOutcome(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := flowOutcome(tc.code, tc.err); got != tc.want {
+			if got := FlowOutcome(tc.code, tc.err); got != tc.want {
 				t.Errorf("got %q, want %q", got, tc.want)
 			}
 		})
@@ -44,7 +44,7 @@ func TestFlowOutcome(t *testing.T) {
 // Zero limits take the defaults; a destination's zero limits take the
 // configured default's; destinations are named by scheme, host and port.
 func TestResolveFlow(t *testing.T) {
-	f := resolveFlow(store.Flow{
+	f := ResolveFlow(store.Flow{
 		Default:        store.Limits{MaxInFlight: 4, FailureThreshold: -1},
 		PerDestination: map[string]store.Limits{"https://api.example.com/hooks": {Rate: 10}},
 	})

@@ -42,8 +42,9 @@ type options struct {
 	// callbackAttempts overrides the callback policy's max_attempts (10).
 	callbackAttempts int
 	// callbackExtra is YAML added to the callback block, indented by two
-	// spaces, such as "  timeout: 2s\n".
-	callbackExtra string
+	// spaces, such as "  timeout: 2s\n"; extra is YAML added at the top
+	// level, such as "flow: {cooldown: 2s}\n".
+	callbackExtra, extra string
 	// gateFirst puts a gate between the first instance and Redis.
 	gateFirst bool
 }
@@ -99,7 +100,7 @@ callback:
   workers: %d
   allow_private_networks: true
   retry: {initial_interval: 100ms, max_interval: 1s, max_attempts: %d}
-%s`, in.addr, redisURL, workers, lease, h.target.URL+"/forward", callbackWorkers, attempts, opts.callbackExtra)
+%s%s`, in.addr, redisURL, workers, lease, h.target.URL+"/forward", callbackWorkers, attempts, opts.callbackExtra, opts.extra)
 		if err := os.WriteFile(in.cfgPath, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}

@@ -29,7 +29,7 @@ func TestCallbackReceiverOutage(t *testing.T) {
 	// that always fail, which an open breaker would space out to one probe
 	// per cool-down (TestFlowControlIsolatesASickReceiver tests it).
 	h := newHarness(t, options{instances: 2, start: 2, callbackAttempts: receiverAttempts,
-		callbackExtra: "  flow: {failure_threshold: 0, error_rate: 0}\n"})
+		extra: "flow: {failure_threshold: 0, error_rate: 0}\n"})
 	l := newLoader(t, h, "receiver")
 
 	var dead []string

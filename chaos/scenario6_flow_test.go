@@ -35,8 +35,8 @@ const (
 func TestFlowControlIsolatesASickReceiver(t *testing.T) {
 	res := report(t, "flow control: one of two receivers hangs, then 500s, for 20s")
 	h := newHarness(t, options{instances: 2, start: 2, callbackAttempts: receiverAttempts,
-		callbackExtra: fmt.Sprintf("  timeout: %s\n  flow: {max_in_flight: %d, failure_threshold: %d, cooldown: %s}\n",
-			flowTimeout, flowCap, flowThreshold, flowCooldown)})
+		callbackExtra: fmt.Sprintf("  timeout: %s\n", flowTimeout),
+		extra:         fmt.Sprintf("flow: {max_in_flight: %d, failure_threshold: %d, cooldown: %s}\n", flowCap, flowThreshold, flowCooldown)})
 	sick := newReceiver(t)
 	l := newLoader(t, h, "flow")
 	load := sickFor + 10*time.Second

@@ -9,17 +9,20 @@ import (
 
 // recordView is an event as GET /callback and GET /events/{id} show it.
 type recordView struct {
-	EventID       string        `json:"event_id"`
-	EventType     string        `json:"event_type"`
-	Status        event.Status  `json:"status"`
-	Attempts      int           `json:"attempts"`
-	LastError     string        `json:"last_error"`
-	AcceptedAt    time.Time     `json:"accepted_at"`
-	UpdatedAt     time.Time     `json:"updated_at"`
-	NextAttemptAt time.Time     `json:"next_attempt_at,omitzero"`
-	CompletedAt   time.Time     `json:"completed_at,omitzero"`
-	Callback      callbackView  `json:"callback"`
-	History       []attemptView `json:"history,omitempty"`
+	EventID       string       `json:"event_id"`
+	EventType     string       `json:"event_type"`
+	Status        event.Status `json:"status"`
+	Attempts      int          `json:"attempts"`
+	LastError     string       `json:"last_error"`
+	AcceptedAt    time.Time    `json:"accepted_at"`
+	UpdatedAt     time.Time    `json:"updated_at"`
+	NextAttemptAt time.Time    `json:"next_attempt_at,omitzero"`
+	CompletedAt   time.Time    `json:"completed_at,omitzero"`
+	// Waiting says why the due event waits for the destination of its
+	// forward route (breaker open, rate limit, a target's pause).
+	Waiting  *store.Waiting `json:"waiting,omitempty"`
+	Callback callbackView   `json:"callback"`
+	History  []attemptView  `json:"history,omitempty"`
 }
 
 type callbackView struct {
@@ -61,6 +64,7 @@ func newView(snap store.Snapshot, withHistory bool) recordView {
 	v := recordView{
 		EventID: r.ID, EventType: r.EventType, Status: r.Status, Attempts: r.Attempts, LastError: r.LastError,
 		AcceptedAt: r.AcceptedAt, UpdatedAt: r.UpdatedAt, NextAttemptAt: r.NextAttemptAt, CompletedAt: r.CompletedAt,
+		Waiting: snap.EventWaiting,
 	}
 	switch cb := snap.Callback; {
 	case cb != nil:

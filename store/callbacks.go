@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	json "github.com/goccy/go-json"
-	"slices"
 	"strconv"
 	"time"
 
@@ -50,7 +49,7 @@ func (q CallbackQueue) Ready() <-chan struct{} { return q.s.callbacksReady }
 // returns when the first queued one will be (zero when none is queued).
 func (q CallbackQueue) Claim(ctx context.Context, now time.Time, lease time.Duration, n int) ([]CallbackJob, time.Time, error) {
 	s := q.s
-	c, err := s.claimFlow(ctx, q.q, q.flow, now, lease, n)
+	c, err := s.claimFlow(ctx, q.q, flowClaim{destHash: s.keys.callbackDest, waitHash: s.keys.callbackWaiting, valueInfixes: []string{infixCallback}}, q.flow, now, lease, n)
 	if err != nil || len(c.ids) == 0 {
 		return nil, c.next, err
 	}
@@ -124,13 +123,7 @@ func (q CallbackQueue) Renew(ctx context.Context, now time.Time, lease time.Dura
 	if err != nil {
 		return nil, err
 	}
-	held := make([]string, 0, len(leases))
-	for _, l := range leases {
-		if !slices.Contains(lost, l.ID) {
-			held = append(held, l.ID)
-		}
-	}
-	return lost, q.s.touchInflight(ctx, strconv.FormatInt(deadline.UnixMilli(), 10), held)
+	return lost, q.s.touchInflight(ctx, q.s.keys.callbackDest, strconv.FormatInt(deadline.UnixMilli(), 10), heldIDs(leases, lost))
 }
 
 // Release gives leased callbacks back to their queue, due now, without
@@ -140,9 +133,5 @@ func (q CallbackQueue) Release(ctx context.Context, now time.Time, leases []Leas
 	if err != nil {
 		return 0, err
 	}
-	ids := make([]string, len(leases))
-	for i, l := range leases {
-		ids[i] = l.ID
-	}
-	return n, q.s.touchInflight(ctx, "", ids)
+	return n, q.s.touchInflight(ctx, q.s.keys.callbackDest, "", heldIDs(leases, nil))
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	json "github.com/goccy/go-json"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/boomerang-events/boomerang/event"
@@ -27,6 +29,32 @@ type EventQueue struct {
 	s     *Redis
 	q     queue
 	ready chan struct{} // nil: nobody is told
+
+	// With WithFlow: the destination of each event type's forward route,
+	// and the flow control of those destinations.
+	destByType map[string]string
+	flow       Flow
+}
+
+// WithFlow returns the queue with flow control of its events'
+// destinations: an event whose type is in destByType (or, when it is not,
+// whose "*" is) goes to that destination (a forward route's
+// scheme://host:port, see DestinationOf; "" for a route without one),
+// and a claim leases it only when the destination admits it, as
+// CallbackQueue does for callbacks. The destinations' state is shared with
+// callbacks to the same scheme://host:port.
+func (q EventQueue) WithFlow(destByType map[string]string, f Flow) EventQueue {
+	q.destByType, q.flow = destByType, f
+	return q
+}
+
+func (q EventQueue) flowOn() bool {
+	for _, d := range q.destByType {
+		if d != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // Events returns the queue the event workers claim from.
@@ -44,7 +72,14 @@ func (q EventQueue) Ready() <-chan struct{} { return q.ready }
 // the caller knows how long it may sleep.
 func (q EventQueue) Claim(ctx context.Context, now time.Time, lease time.Duration, n int) ([]Job, time.Time, error) {
 	s := q.s
-	c, err := s.claim(ctx, q.q, now, lease, n, infixRecord, infixBody)
+	var c claimed
+	var err error
+	if q.flowOn() {
+		c, err = s.claimFlow(ctx, q.q, flowClaim{destHash: s.keys.eventDest, waitHash: s.keys.eventWaiting, recordInfix: infixRecord,
+			destByType: q.destByType, valueInfixes: []string{infixRecord, infixBody}}, q.flow, now, lease, n)
+	} else {
+		c, err = s.claim(ctx, q.q, now, lease, n, infixRecord, infixBody)
+	}
 	if err != nil || len(c.ids) == 0 {
 		return nil, c.next, err
 	}
@@ -105,6 +140,10 @@ type Outcome struct {
 	// Callback is the terminal outcome's callback record; one with status
 	// CallbackPending is queued for delivery. Nil means none is written.
 	Callback *Callback
+	// Flow tells the flow control of the event's destination (a forward
+	// route's) what the attempt says of its health: FlowOK, FlowFailed,
+	// FlowPause(d) or FlowNone.
+	Flow string
 }
 
 // Finish records outcomes of leased events. For each outcome it returns
@@ -116,7 +155,7 @@ func (q EventQueue) Finish(ctx context.Context, now time.Time, outs []Outcome) (
 	queued := false
 	items := make([]finishItem, len(outs))
 	for i, o := range outs {
-		it := finishItem{lease: o.Lease}
+		it := finishItem{lease: o.Lease, flow: o.Flow}
 		switch o.Record.Status {
 		case event.StatusRetrying:
 			it.due = o.Record.NextAttemptAt
@@ -141,7 +180,11 @@ func (q EventQueue) Finish(ctx context.Context, now time.Time, outs []Outcome) (
 		}
 		items[i] = it
 	}
-	applied, err := s.finish(ctx, q.q, now, infixRecord, items)
+	var flow *Flow
+	if q.flowOn() {
+		flow = &q.flow
+	}
+	applied, err := s.finish(ctx, q.q, flow, now, infixRecord, items)
 	if err != nil {
 		return nil, err
 	}
@@ -167,12 +210,32 @@ func leaseErrors(applied []bool) []error {
 // Renew extends the leases of events still running to now+lease, and
 // returns the ids whose lease was lost.
 func (q EventQueue) Renew(ctx context.Context, now time.Time, lease time.Duration, leases []Lease) ([]string, error) {
-	return q.s.renew(ctx, q.q, now.Add(lease), leases)
+	deadline := now.Add(lease)
+	lost, err := q.s.renew(ctx, q.q, deadline, leases)
+	if err != nil || !q.flowOn() {
+		return lost, err
+	}
+	return lost, q.s.touchInflight(ctx, q.s.keys.eventDest, strconv.FormatInt(deadline.UnixMilli(), 10), heldIDs(leases, lost))
+}
+
+// heldIDs returns the ids of leases not among lost.
+func heldIDs(leases []Lease, lost []string) []string {
+	held := make([]string, 0, len(leases))
+	for _, l := range leases {
+		if !slices.Contains(lost, l.ID) {
+			held = append(held, l.ID)
+		}
+	}
+	return held
 }
 
 // Release gives leased events back to the queue, due now, as a stopping
 // worker does with the attempts it will not finish. The attempts are not
 // counted. It returns how many leases were still held.
 func (q EventQueue) Release(ctx context.Context, now time.Time, leases []Lease) (int, error) {
-	return q.s.release(ctx, q.q, now, leases)
+	n, err := q.s.release(ctx, q.q, now, leases)
+	if err != nil || !q.flowOn() {
+		return n, err
+	}
+	return n, q.s.touchInflight(ctx, q.s.keys.eventDest, "", heldIDs(leases, nil))
 }

@@ -141,36 +141,65 @@ local function limitsOf(d) return perDest[d] or defaultLimits end
 local afterLimits = at + 2 + 2*nper
 `
 
-// claimFlowScript leases up to a number of due callbacks whose destination
+// claimFlowScript leases up to a number of due items whose destination
 // admits them now, and defers the others: each is re-queued for when its
 // destination should admit it, with the reason recorded, without counting
 // an attempt or leasing anything. A destination whose breaker is open
-// defers until its cool-down ends; then one delivery goes out as the
-// probe. Deferred deliveries move out of the way, so a waiting destination
-// never blocks the others (no head-of-line blocking).
+// defers until its cool-down ends; then one item goes out as the probe.
+// Deferred items move out of the way, so a waiting destination never
+// blocks the others (no head-of-line blocking). An item's destination is
+// read from the destinations hash (callbacks, recorded when queued), or
+// derived from its event type (events: the destination of the type's
+// forward route, recorded in the hash while the event is in flight).
 //
 //	KEYS[1]  due (zset)   KEYS[2]  leases (hash)   KEYS[3]  attempts (hash)   KEYS[4]  token counter
-//	KEYS[5]  destinations of callbacks (hash)   KEYS[6]  waiting reasons (hash)   KEYS[7]  destinations (zset)
+//	KEYS[5]  destinations of items (hash)   KEYS[6]  the queue's waiting reasons (hash)   KEYS[7]  destinations (zset)
 //	ARGV[1]  key tag   ARGV[2]  now (unix ms)   ARGV[3]  lease deadline (unix ms)   ARGV[4]  max items
-//	ARGV[5]  due items looked at, at most   ARGV[6]  callback record infix   ARGV[7]  destination infix
-//	ARGV[8]  busy wait (ms)   ARGV[9]  probe wait (ms)   ARGV[10..]  the flow's limits (Flow.args)
+//	ARGV[5]  due items looked at, at most   ARGV[6]  destination infix   ARGV[7]  busy wait (ms)
+//	ARGV[8]  probe wait (ms)   ARGV[9]  record infix, to read event types ("" for callbacks)
+//	ARGV[10] k, the number of infixes of the values to return, then those k infixes
+//	then     m, the number of event types with a route, then m pairs: type ("*": any other), and
+//	         its destination ("" for a route with none)
+//	then     the flow's limits (Flow.args)
 //
-// Returns {token, ids, attempts, callback records} like claimScript, or
-// {0, score of the first item or -1} when nothing was leased.
-var claimFlowScript = redis.NewScript(`local at = 10` + flowLua + `
+// Returns {token, ids, attempts, values of the 1st infix's keys, ...} like
+// claimScript, or {0, score of the first item or -1} when nothing was leased.
+var claimFlowScript = redis.NewScript(`
+local nvals = tonumber(ARGV[10])
+local ntypes = tonumber(ARGV[11 + nvals])
+local typeDest = {}
+for i = 1, ntypes do typeDest[ARGV[10 + nvals + 2*i]] = ARGV[11 + nvals + 2*i] end
+local at = 12 + nvals + 2*ntypes` + flowLua + `
 local tag, now, deadline, n = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
-local busyWait, probeWait, spreadMax = tonumber(ARGV[8]), tonumber(ARGV[9]), 1000
+local busyWait, probeWait, spreadMax = tonumber(ARGV[7]), tonumber(ARGV[8]), 1000
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[5])
 if #ids == 0 then
   local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
   return {0, first[2] or '-1'}
 end
-local dests = redis.call('HMGET', KEYS[5], unpack(ids))
+local dests
+if ARGV[9] == '' then
+  dests = redis.call('HMGET', KEYS[5], unpack(ids))
+else
+  local keys = {}
+  for i, id in ipairs(ids) do keys[i] = tag .. ARGV[9] .. id end
+  local recs = redis.call('MGET', unpack(keys))
+  dests = {}
+  for i = 1, #ids do
+    -- Records start {"id":"<id>","event_type":"<type>": both are letters,
+    -- digits and ._:- only (event.ValidateID, ValidateEventType).
+    local t = recs[i] and string.match(recs[i], '"event_type":"([^"]*)"')
+    local d = t and typeDest[t]
+    if d == nil and t then d = typeDest['*'] end
+    if d == '' then d = nil end
+    dests[i] = d or false
+  end
+end
 local states = {}
 local function state(d)
   local s = states[d]
   if s then return s end
-  local key = tag .. ARGV[7] .. d
+  local key = tag .. ARGV[6] .. d
   redis.call('ZREMRANGEBYSCORE', key .. ':inflight', '-inf', '(' .. now) -- leases of dead senders
   local h = redis.call('HMGET', key, 'open_until', 'tokens', 'tokens_at', 'paused_until')
   local lim = limitsOf(d)
@@ -183,7 +212,7 @@ local function state(d)
   states[d] = s
   return s
 end
--- admit returns 0 when a delivery to s may start now, else how long it
+-- admit returns 0 when an item to s may start now, else how long it
 -- should wait and why.
 local function admit(s)
   local lim = s.lim
@@ -203,9 +232,9 @@ local function admit(s)
   return 0
 end
 -- spread returns a number in [0, range) that varies with id and now, so
--- that deliveries deferred to one moment come back in a different order
--- each time: the probe of a half-open breaker is any of its deliveries,
--- not always the same one (which may be the one that always fails).
+-- that items deferred to one moment come back in a different order each
+-- time: the probe of a half-open breaker is any of its items, not always
+-- the same one (which may be the one that always fails).
 local function spread(id, range)
   if range < 1 then return 0 end
   local h = now % 1000003
@@ -242,35 +271,61 @@ if #taken == 0 then
   return {0, first[2] or '-1'}
 end
 local token = redis.call('INCR', KEYS[4])
-local due, lease, attset = {}, {}, {}
+local due, lease, attset, held = {}, {}, {}, {}
 local att = redis.call('HMGET', KEYS[3], unpack(taken))
 for i, id in ipairs(taken) do
   due[2*i-1] = deadline; due[2*i] = id
   lease[2*i-1] = id; lease[2*i] = token
   att[i] = (tonumber(att[i]) or 0) + 1
   attset[2*i-1] = id; attset[2*i] = att[i]
-  if takenDest[i] then redis.call('ZADD', tag .. ARGV[7] .. takenDest[i] .. ':inflight', deadline, id) end
+  local d = takenDest[i]
+  if d then
+    redis.call('ZADD', tag .. ARGV[6] .. d .. ':inflight', deadline, id)
+    if ARGV[9] ~= '' then held[#held+1] = id; held[#held+1] = d end
+  end
 end
 redis.call('ZADD', KEYS[1], unpack(due))
 redis.call('HSET', KEYS[2], unpack(lease))
 redis.call('HSET', KEYS[3], unpack(attset))
 redis.call('HDEL', KEYS[6], unpack(taken))
-local keys = {}
-for i, id in ipairs(taken) do keys[i] = tag .. ARGV[6] .. id end
-return {token, taken, att, redis.call('MGET', unpack(keys))}
+if #held > 0 then redis.call('HSET', KEYS[5], unpack(held)) end
+local out = {token, taken, att}
+for j = 1, nvals do
+  local keys = {}
+  for i, id in ipairs(taken) do keys[i] = tag .. ARGV[10 + j] .. id end
+  out[#out+1] = redis.call('MGET', unpack(keys))
+end
+return out
 `)
 
-// claimScan bounds the due callbacks one claim looks at, as a multiple of
-// the items it may lease: past deferred deliveries, to fill the claim.
+// claimScan bounds the due items one claim looks at, as a multiple of the
+// items it may lease: past deferred ones, to fill the claim.
 const claimScan = 4
 
-func (s *Redis) claimFlow(ctx context.Context, q queue, flow Flow, now time.Time, lease time.Duration, n int) (claimed, error) {
+// flowClaim is what claimFlow needs to know of a queue: where its items'
+// destinations are, and how to read an event's type.
+type flowClaim struct {
+	destHash     string
+	waitHash     string
+	recordInfix  string            // "" for callbacks: their destinations are in destHash already
+	destByType   map[string]string // events: the destination of each event type's forward route
+	valueInfixes []string
+}
+
+func (s *Redis) claimFlow(ctx context.Context, q queue, fc flowClaim, flow Flow, now time.Time, lease time.Duration, n int) (claimed, error) {
 	k := s.keys
 	args := []any{k.tag, now.UnixMilli(), now.Add(lease).UnixMilli(), n, min(claimScan*n, 1024),
-		infixCallback, infixDest, busyWait.Milliseconds(), probeWait.Milliseconds()}
+		infixDest, busyWait.Milliseconds(), probeWait.Milliseconds(), fc.recordInfix, len(fc.valueInfixes)}
+	for _, in := range fc.valueInfixes {
+		args = append(args, in)
+	}
+	args = append(args, len(fc.destByType))
+	for t, d := range fc.destByType {
+		args = append(args, t, d)
+	}
 	args = flow.args(args)
 	res, err := claimFlowScript.Run(ctx, s.rdb, []string{q.due, q.lease, q.attempts, k.token,
-		k.callbackDest, k.callbackWaiting, k.dests}, args...).Slice()
+		fc.destHash, fc.waitHash, k.dests}, args...).Slice()
 	if err != nil {
 		return claimed{}, fmt.Errorf("store: claim from %s: %w", q.due, err)
 	}
@@ -490,7 +545,7 @@ func parseWaiting(v string) *Waiting {
 // inflightScript keeps the in-flight sets of destinations in step with
 // renewed or released delivery leases.
 //
-//	KEYS[1]  destinations of callbacks (hash)
+//	KEYS[1]  destinations of the items (hash)
 //	ARGV[1]  key tag   ARGV[2]  destination infix   ARGV[3]  new deadline (unix ms), or "" to drop
 //	ARGV[4..] ids
 var inflightScript = redis.NewScript(`
@@ -507,7 +562,7 @@ end
 return 0
 `)
 
-func (s *Redis) touchInflight(ctx context.Context, deadline string, ids []string) error {
+func (s *Redis) touchInflight(ctx context.Context, destHash, deadline string, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
@@ -516,7 +571,7 @@ func (s *Redis) touchInflight(ctx context.Context, deadline string, ids []string
 	for _, id := range ids {
 		args = append(args, id)
 	}
-	if err := inflightScript.Run(ctx, s.rdb, []string{s.keys.callbackDest}, args...).Err(); err != nil {
+	if err := inflightScript.Run(ctx, s.rdb, []string{destHash}, args...).Err(); err != nil {
 		return fmt.Errorf("store: in-flight deliveries: %w", err)
 	}
 	return nil

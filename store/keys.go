@@ -21,6 +21,8 @@ package store
 //	{p}:dead               zset    id -> when its event or callback failed for good (unix ms)
 //	{p}:token              string  counter that issues fencing tokens
 //	{p}:callbacks:dest     hash    id -> destination of its callback (scheme://host:port)
+//	{p}:events:dest        hash    id -> destination of the forward route of an event in flight
+//	{p}:events:waiting     hash    id -> why the due event waits for its destination: "reason|until"
 //	{p}:callbacks:waiting  hash    id -> why its due delivery waits: "reason|until (unix ms)"
 //	{p}:dests              zset    destination -> last time a delivery to it was claimed or deferred
 //	{p}:dest:<d>           hash    flow state of destination d: open_until, failures,
@@ -33,6 +35,7 @@ type keys struct {
 	callbacks, callbackLease, callbackAttempts string
 	recent, dead, token                        string
 	callbackDest, callbackWaiting, dests       string
+	eventDest, eventWaiting                    string
 }
 
 // Infixes of the per-event keys; the scripts build those keys as tag+infix+id.
@@ -60,6 +63,8 @@ func newKeys(prefix string) keys {
 		callbackDest:     tag + ":callbacks:dest",
 		callbackWaiting:  tag + ":callbacks:waiting",
 		dests:            tag + ":dests",
+		eventDest:        tag + ":events:dest",
+		eventWaiting:     tag + ":events:waiting",
 	}
 }
 

@@ -154,28 +154,34 @@ func (s *Redis) renew(ctx context.Context, q queue, deadline time.Time, leases [
 //
 //	KEYS[1]  due (zset)   KEYS[2]  leases (hash)   KEYS[3]  attempts (hash)
 //	KEYS[4]  callback queue (zset)   KEYS[5]  dead letters (zset)   KEYS[6]  destinations of callbacks (hash)
+//	KEYS[7]  destinations of the items in flight (hash)   KEYS[8]  the items' waiting reasons (hash)
 //	ARGV[1]  key tag      ARGV[2]  now (unix ms)   ARGV[3]  infix of the item's record key
-//	ARGV[4]  infix of the callback record key
-//	ARGV[8i-3 .. 8i+4] for item i (1-based): id, token, due (unix ms, "" when done),
-//	         record JSON, callback JSON ("" for none), "1" to queue the callback for
-//	         delivery, "1" when the item failed for good (a dead letter), the
-//	         callback's destination (for its flow control)
+//	ARGV[4]  infix of the callback record key   ARGV[5]  destination infix
+//	ARGV[6]  "1" when items may have a destination (flow control), else ""
+//	ARGV[7..] the flow's limits (Flow.args), then 9 values for each item: id, token,
+//	         due (unix ms, "" when done), record JSON, callback JSON ("" for none), "1" to
+//	         queue the callback for delivery, "1" when the item failed for good (a dead
+//	         letter), the callback's destination (for its flow control), and the item's
+//	         flow outcome (store.FlowOK, ...) for its own destination
 //
 // An applied item's record is written and its lease dropped; with a due time
 // it is queued again for then, without one it leaves the queue and its
 // attempt count is dropped (the record holds the final count). A callback is
 // written under the item's id and, when asked, queued for delivery now. A
 // dead item is added to the dead letters. A queued callback's destination
-// is recorded with it.
+// is recorded with it. With flow control, an applied item with a
+// destination leaves its in-flight set and feeds its breaker.
 // Returns, for each item, 1 when applied and 0 when its lease was lost.
-var finishScript = redis.NewScript(`
-local n = (#ARGV - 4) / 8
+var finishScript = redis.NewScript(`local at = 7` + flowLua + `
+local nowMs, destInfix = tonumber(ARGV[2]), ARGV[5]
+` + flowFinishLua + `
+local n = (#ARGV - afterLimits + 1) / 9
 local ids = {}
-for i = 1, n do ids[i] = ARGV[8*i-3] end
+for i = 1, n do ids[i] = ARGV[afterLimits + 9*(i-1)] end
 local cur = redis.call('HMGET', KEYS[2], unpack(ids))
 local out, kv, requeue, done, applied, outbox, dead, dests = {}, {}, {}, {}, {}, {}, {}, {}
 for i = 1, n do
-  local b = 8*i-3
+  local b = afterLimits + 9*(i-1)
   local id = ARGV[b]
   if cur[i] == ARGV[b+1] then
     out[i] = 1
@@ -194,6 +200,14 @@ for i = 1, n do
       end
     end
     if ARGV[b+6] == '1' then dead[#dead+1] = ARGV[2]; dead[#dead+1] = id end
+    if ARGV[6] == '1' then
+      redis.call('HDEL', KEYS[8], id)
+      local d = redis.call('HGET', KEYS[7], id)
+      if d then
+        flowFinish(d, id, ARGV[b+8])
+        redis.call('HDEL', KEYS[7], id)
+      end
+    end
   else
     out[i] = 0
   end
@@ -222,22 +236,31 @@ type finishItem struct {
 	queueCallback bool
 	dest          string // the queued callback's destination
 	dead          bool   // failed for good: add to the dead letters
+	flow          string // the flow outcome for the item's own destination
 }
 
-func (s *Redis) finish(ctx context.Context, q queue, now time.Time, recordInfix string, items []finishItem) ([]bool, error) {
+// finish runs finishScript; flow is the flow control of the queue's items,
+// nil when they have none.
+func (s *Redis) finish(ctx context.Context, q queue, flow *Flow, now time.Time, recordInfix string, items []finishItem) ([]bool, error) {
 	if len(items) == 0 {
 		return nil, nil
 	}
-	args := make([]any, 0, 4+8*len(items))
-	args = append(args, s.keys.tag, now.UnixMilli(), recordInfix, infixCallback)
+	args := make([]any, 0, 10+9*len(items))
+	args = append(args, s.keys.tag, now.UnixMilli(), recordInfix, infixCallback, infixDest, flag(flow != nil))
+	if flow != nil {
+		args = flow.args(args)
+	} else {
+		args = Flow{}.args(args)
+	}
 	for _, it := range items {
 		due := ""
 		if !it.due.IsZero() {
 			due = strconv.FormatInt(it.due.UnixMilli(), 10)
 		}
-		args = append(args, it.lease.ID, it.lease.Token, due, it.record, it.callback, flag(it.queueCallback), flag(it.dead), it.dest)
+		args = append(args, it.lease.ID, it.lease.Token, due, it.record, it.callback, flag(it.queueCallback), flag(it.dead), it.dest, it.flow)
 	}
-	res, err := finishScript.Run(ctx, s.rdb, []string{q.due, q.lease, q.attempts, s.keys.callbacks, s.keys.dead, s.keys.callbackDest}, args...).Int64Slice()
+	res, err := finishScript.Run(ctx, s.rdb, []string{q.due, q.lease, q.attempts, s.keys.callbacks, s.keys.dead,
+		s.keys.callbackDest, s.keys.eventDest, s.keys.eventWaiting}, args...).Int64Slice()
 	if err != nil {
 		return nil, fmt.Errorf("store: finish %d items on %s: %w", len(items), q.due, err)
 	}

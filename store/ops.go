@@ -154,8 +154,9 @@ func (s *Redis) Redeliver(ctx context.Context, now time.Time, id string) (bool, 
 // decided to delete.
 //
 //	KEYS[1..5]  recent, dead, events, callbacks, inline (zsets)
-//	KEYS[6..11] event leases, event attempts, callback leases, callback attempts,
-//	            callback destinations, waiting reasons (hashes)
+//	KEYS[6..13] event leases, event attempts, callback leases, callback attempts,
+//	            callback destinations, callback waiting reasons, event destinations,
+//	            event waiting reasons (hashes)
 //	ARGV[1]     key tag    ARGV[2..4]  infixes of the body, record and callback keys
 //	ARGV[2i+3], ARGV[2i+4]  id and its expected record JSON ("" when gone)
 //
@@ -168,7 +169,7 @@ for i = 1, (#ARGV - 4) / 2 do
   if (st or '') == want then
     redis.call('DEL', ARGV[1] .. ARGV[2] .. id, ARGV[1] .. ARGV[3] .. id, ARGV[1] .. ARGV[4] .. id)
     for k = 1, 5 do redis.call('ZREM', KEYS[k], id) end
-    for k = 6, 11 do redis.call('HDEL', KEYS[k], id) end
+    for k = 6, 13 do redis.call('HDEL', KEYS[k], id) end
     n = n + 1
   end
 end
@@ -208,7 +209,7 @@ func (s *Redis) Sweep(ctx context.Context, now time.Time, retention time.Duratio
 	}
 	k := s.keys
 	n, err := sweepScript.Run(ctx, s.rdb, []string{k.recent, k.dead, k.events, k.callbacks, k.inline,
-		k.eventLease, k.eventAttempts, k.callbackLease, k.callbackAttempts, k.callbackDest, k.callbackWaiting}, args...).Int()
+		k.eventLease, k.eventAttempts, k.callbackLease, k.callbackAttempts, k.callbackDest, k.callbackWaiting, k.eventDest, k.eventWaiting}, args...).Int()
 	return n, wrap("sweep", err)
 }
 

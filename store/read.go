@@ -24,6 +24,9 @@ type Snapshot struct {
 	// Waiting says why a due delivery of the callback waits for its
 	// destination; nil when it does not.
 	Waiting *Waiting
+	// EventWaiting says why the due event waits for the destination of
+	// its forward route; nil when it does not.
+	EventWaiting *Waiting
 }
 
 // Get returns the snapshot of event id, or ErrNotFound.
@@ -59,7 +62,7 @@ func (s *Redis) snapshots(ctx context.Context, ids []string) (snaps []*Snapshot,
 		recKeys[i], cbKeys[i] = k.record(id), k.callback(id)
 	}
 	var recs, cbs *redis.SliceCmd
-	var leases, attempts, cbAttempts, waiting *redis.SliceCmd
+	var leases, attempts, cbAttempts, waiting, evWaiting *redis.SliceCmd
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		recs = p.MGet(ctx, recKeys...)
 		cbs = p.MGet(ctx, cbKeys...)
@@ -67,6 +70,7 @@ func (s *Redis) snapshots(ctx context.Context, ids []string) (snaps []*Snapshot,
 		attempts = p.HMGet(ctx, k.eventAttempts, ids...)
 		cbAttempts = p.HMGet(ctx, k.callbackAttempts, ids...)
 		waiting = p.HMGet(ctx, k.callbackWaiting, ids...)
+		evWaiting = p.HMGet(ctx, k.eventWaiting, ids...)
 		return nil
 	})
 	if err != nil {
@@ -89,6 +93,9 @@ func (s *Redis) snapshots(ctx context.Context, ids []string) (snaps []*Snapshot,
 			rec.Status = event.StatusProcessing
 		}
 		rec.Attempts = max(rec.Attempts, hashInt(attempts.Val()[i]))
+		if w, ok := evWaiting.Val()[i].(string); ok && !rec.Status.Terminal() {
+			snap.EventWaiting = parseWaiting(w)
+		}
 		if raw, ok := cbs.Val()[i].(string); ok {
 			snap.Callback = &Callback{}
 			if err := decode([]byte(raw), snap.Callback); err != nil {

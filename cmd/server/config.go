@@ -171,6 +171,8 @@ type fileConfig struct {
 	DebugAddr       *string        `yaml:"debug_addr"`
 	BacklogTarget   *int           `yaml:"backlog_target"`
 	Auth            fileAuth       `yaml:"auth"`
+	Flow            fileFlow       `yaml:"flow"`
+	Destinations    []fileDest     `yaml:"destinations"`
 }
 
 // fileCallback is the callback block.
@@ -181,12 +183,10 @@ type fileCallback struct {
 	AllowPrivateNetworks *bool          `yaml:"allow_private_networks"`
 	AllowedPorts         []uint16       `yaml:"allowed_ports"`
 	SigningSecrets       []string       `yaml:"signing_secrets"`
-	Flow                 fileFlow       `yaml:"flow"`
-	Destinations         []fileDest     `yaml:"destinations"`
 }
 
-// fileFlow is a flow block: callback.flow, or a destination's limits. A
-// key left out takes the default (or, for a destination, callback.flow's);
+// fileFlow is a flow block: flow, or a destination's limits. A key left
+// out takes the default (or, for a destination, flow's);
 // an explicit 0 turns the limit off.
 type fileFlow struct {
 	MaxInFlight      *int           `yaml:"max_in_flight"`
@@ -199,7 +199,7 @@ type fileFlow struct {
 	Cooldown         *time.Duration `yaml:"cooldown"`
 }
 
-// fileDest is one entry of callback.destinations.
+// fileDest is one entry of destinations.
 type fileDest struct {
 	URL      string `yaml:"url"`
 	fileFlow `yaml:",inline"`
@@ -375,16 +375,16 @@ func (f fileConfig) resolve() (Config, error) {
 	set(&e.Callback.Workers, f.Callback.Workers)
 	set(&e.Callback.AllowPrivateNetworks, f.Callback.AllowPrivateNetworks)
 	e.Callback.AllowedPorts = f.Callback.AllowedPorts
-	e.Callback.Flow = f.Callback.Flow.limits()
-	for i, d := range f.Callback.Destinations {
-		if e.Callback.Destinations == nil {
-			e.Callback.Destinations = map[string]store.Limits{}
+	e.Flow = f.Flow.limits()
+	for i, d := range f.Destinations {
+		if e.Destinations == nil {
+			e.Destinations = map[string]store.Limits{}
 		}
-		if _, dup := e.Callback.Destinations[d.URL]; dup || d.URL == "" {
-			add("callback.destinations[%d].url: must be a URL of a destination not listed before", i)
+		if _, dup := e.Destinations[d.URL]; dup || d.URL == "" {
+			add("destinations[%d].url: must be a URL of a destination not listed before", i)
 			continue
 		}
-		e.Callback.Destinations[d.URL] = d.limits()
+		e.Destinations[d.URL] = d.limits()
 	}
 	e.Callback.Retry = f.Callback.Retry.policy()
 	e.Callback.SigningSecrets = f.Callback.SigningSecrets
@@ -469,7 +469,7 @@ var zeroMeansSomething = map[string]bool{
 	"randomization_factor": true, // no randomization
 	"max_elapsed_time":     true, // no limit
 	"backlog_target":       true, // reported by resolve with its own message
-	// callback.flow: 0 turns a limit off
+	// flow: 0 turns a limit off
 	"max_in_flight": true, "rate": true, "burst": true, "failure_threshold": true,
 	"error_rate": true, "min_requests": true, "window": true, "cooldown": true,
 }

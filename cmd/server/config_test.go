@@ -396,3 +396,28 @@ func TestLoadConfigSecrets(t *testing.T) {
 		}
 	}
 }
+
+// The full example of docs/configuration.md loads as written, so the
+// document cannot drift from the loader.
+func TestDocumentedExampleLoads(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "## Full example")
+	if !ok {
+		t.Fatal("docs/configuration.md has no \"## Full example\" section")
+	}
+	_, rest, ok = strings.Cut(rest, "```yaml\n")
+	yaml, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("the full example has no yaml block")
+	}
+	c, err := loadConfig([]string{"--config", writeConfig(t, yaml)}, mapEnv(nil))
+	if err != nil {
+		t.Fatalf("the documented example does not load: %v", err)
+	}
+	if c.Engine.Flow.MaxInFlight != 16 || len(c.Engine.Destinations) != 1 || len(c.Routes) != 2 {
+		t.Errorf("got flow %+v, %d destinations, %d routes; want the example's", c.Engine.Flow, len(c.Engine.Destinations), len(c.Routes))
+	}
+}

@@ -146,3 +146,12 @@ func RedactURL(raw string) string {
 func Status(code int) string {
 	return "HTTP " + strconv.Itoa(code)
 }
+
+// StatusError is an answer that was not a 2xx: Code is its status, and
+// its message Status(Code) and whatever detail the caller adds.
+type StatusError struct {
+	Code   int
+	Detail string // appended to the message, such as ": username taken"
+}
+
+func (e *StatusError) Error() string { return Status(e.Code) + e.Detail }

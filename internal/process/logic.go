@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -72,7 +71,7 @@ func Forward(url string, client *http.Client) Logic {
 		if code >= 200 && code < 300 {
 			return nil
 		}
-		err = errors.New(outbound.Status(code) + errorDetail(snippet))
+		err = &outbound.StatusError{Code: code, Detail: errorDetail(snippet)}
 		return retry.HTTPAnswer(err, code, resp.Header.Get("Retry-After"), time.Now())
 	}
 }

@@ -33,6 +33,9 @@ type Config struct {
 	PollInterval time.Duration
 	// DrainTimeout is how long Run waits for running events when it stops.
 	DrainTimeout time.Duration
+	// Flow is the flow control of the routes' destinations, resolved
+	// (callback.ResolveFlow).
+	Flow store.Flow
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives the processor's logs. Default slog.Default().
@@ -71,7 +74,11 @@ func New(st *store.Redis, routes Routes, cfg Config) (*Processor, error) {
 		cfg.Logger = slog.Default()
 	}
 	p := &Processor{routes: resolved, now: cfg.Now, log: cfg.Logger}
-	p.pool = worker.New(st.Events(), func(j store.Job) store.Lease { return j.Lease }, p.process, worker.Config{
+	destByType := make(map[string]string, len(resolved))
+	for t, rt := range resolved {
+		destByType[t] = rt.Dest
+	}
+	p.pool = worker.New(st.Events().WithFlow(destByType, cfg.Flow), func(j store.Job) store.Lease { return j.Lease }, p.process, worker.Config{
 		Name: "events", Workers: cfg.Workers, Lease: cfg.Lease, PollInterval: cfg.PollInterval,
 		DrainTimeout: cfg.DrainTimeout, Now: cfg.Now, Logger: cfg.Logger,
 	})
@@ -119,6 +126,14 @@ func (p *Processor) process(ctx context.Context, j store.Job) store.Outcome {
 	}
 	rec.AddAttempt(store.Attempt{Run: rec.Run, Number: j.Attempt, StartedAt: start, Duration: end.Sub(start), Outcome: rec.Status, Error: rec.LastError})
 	out := store.Outcome{Lease: j.Lease, Record: rec}
+	if ok && rt.Dest != "" {
+		var se *outbound.StatusError
+		code := 0
+		if errors.As(err, &se) {
+			code = se.Code
+		}
+		out.Flow = callback.FlowOutcome(code, err)
+	}
 	if rec.Status.Terminal() {
 		rec.CompletedAt = end
 		out.Record = rec

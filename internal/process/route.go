@@ -23,6 +23,9 @@ type Route struct {
 	Timeout time.Duration
 	// Retry is the route's policy; zero fields take the processor's.
 	Retry retry.Policy
+	// Dest is the destination of a forward route (store.DestinationOf of
+	// its URL), whose flow control its events go through; "" for none.
+	Dest string
 }
 
 // Validate reports what is wrong with the route, naming its event type.
