@@ -44,8 +44,13 @@ func (s *Server) storeError(c *gin.Context, id string, err error) {
 		return
 	}
 	s.log.Warn("store unavailable", "path", c.FullPath(), "err", err)
+	c.Header("Retry-After", retryAfterSeconds)
 	c.JSON(http.StatusServiceUnavailable, gin.H{"error": "event store unavailable"})
 }
+
+// retryAfterSeconds is the Retry-After of a 503: Redis outages are
+// usually short, and every request is safe to repeat.
+const retryAfterSeconds = "1"
 
 // notFound answers 404 for an id that cannot name an event.
 func (s *Server) notFound(c *gin.Context, id string) { s.storeError(c, id, store.ErrNotFound) }

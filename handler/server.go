@@ -194,26 +194,33 @@ func (s *Server) postEvent(c *gin.Context) {
 	s.pace.wait(c.Request.Context())
 	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.IngestTimeout)
 	defer cancel()
+	id := ev.Record.ID
 	res, err := s.ingest.Submit(ctx, ev)
 	if err != nil {
-		s.log.Warn("event not accepted: store unavailable", "event_id", ev.Record.ID, "err", err)
-		c.JSON(http.StatusServiceUnavailable, gin.H{"error": "event store unavailable; the event was not accepted, retry with the same id"})
+		s.outcomeUnknown(c, id, err)
 		return
 	}
 	var dup *store.DuplicateError
 	if errors.As(res, &dup) {
 		if dup.Record.BodyHash != ev.Record.BodyHash {
-			c.JSON(http.StatusConflict, gin.H{"error": "event " + ev.Record.ID + " was already accepted with a different body"})
+			c.JSON(http.StatusConflict, gin.H{"error": "event " + id + " was already accepted with a different body"})
 			return
 		}
-		s.respondRecord(c, ev.Record.ID, false)
+		snap, err := s.st.Get(ctx, id)
+		switch {
+		case errors.Is(err, store.ErrNotFound): // deleted by retention meanwhile
+			s.storeError(c, id, err)
+		case err != nil:
+			s.outcomeUnknown(c, id, err)
+		default:
+			c.JSON(http.StatusOK, newView(snap, false))
+		}
 		return
 	}
 	// {"event_id":ID,"status":"queued","status_url":"/callback?event_id=ID"},
 	// written directly: this answer is sent for every event. The id is
 	// letters, digits and ._:- only, so it needs no escaping in JSON or in
 	// the query.
-	id := ev.Record.ID
 	b := make([]byte, 0, 80+2*len(id))
 	b = append(b, `{"event_id":"`...)
 	b = append(b, id...)
@@ -221,6 +228,19 @@ func (s *Server) postEvent(c *gin.Context) {
 	b = append(b, id...)
 	b = append(b, `"}`...)
 	c.Data(http.StatusAccepted, "application/json; charset=utf-8", b)
+}
+
+// outcomeUnknown answers 503 to POST /event when the store did not answer:
+// the event may or may not be recorded (Redis may have run the enqueue
+// script and lost the reply), so the answer names the event's id, with
+// which a retry is always safe: a repeat is recognised, never run twice.
+func (s *Server) outcomeUnknown(c *gin.Context, id string, err error) {
+	s.log.Warn("event outcome unknown: store unavailable", "event_id", id, "err", err)
+	c.Header("Retry-After", retryAfterSeconds)
+	c.JSON(http.StatusServiceUnavailable, gin.H{
+		"error":    "event store unavailable: outcome unknown; retry with this event_id (safe: a repeat is recognised)",
+		"event_id": id,
+	})
 }
 
 func fieldError(c *gin.Context, err error) {

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -165,6 +167,9 @@ func outage(t *testing.T, url, prefix string, stop, start func()) {
 			if code != wantCode {
 				t.Fatalf("POST %s: got %d %v, want %d", id, code, ans, wantCode)
 			}
+			if code == http.StatusServiceUnavailable && ans["event_id"] != id {
+				t.Fatalf("POST %s: 503 %v does not name the event", id, ans)
+			}
 			if code/100 == 2 {
 				accepted = append(accepted, id)
 			}
@@ -199,4 +204,86 @@ func outage(t *testing.T, url, prefix string, stop, start func()) {
 		}
 	}
 	t.Logf("accepted %d events, %d callbacks received (%d duplicate deliveries)", len(accepted), len(got), len(got)-len(perEvent))
+}
+
+// TestLostEnqueueReply loses the reply of the enqueue script: Redis runs
+// it, and a proxy drops every reply until the ingest timeout has passed.
+// The producer, who sent no id, gets 503 naming the event's generated id;
+// the event is recorded and runs once; sending it again with that id is
+// recognised as a repeat (200 with the record), not a second event.
+func TestLostEnqueueReply(t *testing.T) {
+	redistest.Run(t, func(t *testing.T, b redistest.Backend) {
+		proxy := redistest.NewProxy(t, b.URL)
+		target := fakes.NewTarget(t, nil)
+		rcv := fakes.NewReceiver(t)
+		cfg := testConfig(redistest.Backend{URL: proxy.URL, Prefix: b.Prefix})
+		cfg.Engine.IngestTimeout = time.Second
+		cfg.Routes = []Route{{EventType: "*", Forward: target.URL, Timeout: time.Second, Retry: fast}}
+		base, _ := startServer(t, cfg)
+
+		// One event through first, so Redis has the scripts: a lost reply
+		// to EVALSHA's NOSCRIPT would keep the script from running at all.
+		if code, ans := post(t, base, eventJSON("warm-up", "user_created", rcv)); code != http.StatusAccepted {
+			t.Fatalf("POST warm-up: got %d %v", code, ans)
+		}
+		waitDone(t, base, "warm-up", 10*time.Second)
+
+		body := fmt.Sprintf(`{"event_type":"user_created","payload":{"user_id":"42"},"callback":{"success_url":%q}}`, rcv.URL+"/success")
+		proxy.SetMode(redistest.DropReplies)
+		req, _ := http.NewRequest(http.MethodPost, base+"/event", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ans map[string]any
+		json.NewDecoder(resp.Body).Decode(&ans)
+		resp.Body.Close()
+		proxy.SetMode(redistest.Forward)
+		proxy.CloseConns() // the connections whose replies were lost
+
+		id, _ := ans["event_id"].(string)
+		msg, _ := ans["error"].(string)
+		if resp.StatusCode != http.StatusServiceUnavailable || id == "" || !strings.Contains(msg, "outcome unknown") {
+			t.Fatalf("POST with its reply lost: got %d %v, want 503 naming the event_id and an unknown outcome", resp.StatusCode, ans)
+		}
+		if got := resp.Header.Get("Retry-After"); got != "1" {
+			t.Errorf("Retry-After: got %q, want 1", got)
+		}
+
+		// Redis ran the script: the event is recorded, and it runs once.
+		waitHTTP(t, base+"/readyz", http.StatusOK, 10*time.Second)
+		req, _ = http.NewRequest(http.MethodGet, base+"/callback?event_id="+id, nil)
+		if code, rec := do(t, req); code != http.StatusOK || rec["event_id"] != id {
+			t.Fatalf("GET /callback?event_id=%s after the 503: got %d %v, want the record", id, code, rec)
+		}
+		if r := waitDone(t, base, id, 15*time.Second); r.Status != "succeeded" || r.Callback.Status != "delivered" {
+			t.Errorf("%s: got %+v, want succeeded with its callback delivered", id, r)
+		}
+
+		// The producer retries with the id: a repeat, not a second event.
+		if code, rec := post(t, base, body, "Idempotency-Key", id); code != http.StatusOK || rec["event_id"] != id || rec["status"] != "succeeded" {
+			t.Errorf("repeat with Idempotency-Key: got %d %v, want 200 with the record", code, rec)
+		}
+		withID := strings.Replace(body, "{", fmt.Sprintf("{%q:%q,", "id", id), 1)
+		if code, rec := post(t, base, withID); code != http.StatusOK || rec["event_id"] != id {
+			t.Errorf("repeat with the id in the body: got %d %v, want 200 with the record", code, rec)
+		}
+		req, _ = http.NewRequest(http.MethodGet, base+"/callback?limit=100", nil)
+		if code, list := do(t, req); code != http.StatusOK || len(list["events"].([]any)) != 2 {
+			t.Errorf("GET /callback: got %d %v, want 2 events (warm-up and %s)", code, list, id)
+		}
+		if n := target.CountFor(id); n != 1 {
+			t.Errorf("%s ran %d times, want once", id, n)
+		}
+		callbacks := 0
+		for _, cb := range rcv.Got() {
+			if cb.Body.EventID == id {
+				callbacks++
+			}
+		}
+		if callbacks != 1 {
+			t.Errorf("%s: %d callbacks received, want 1", id, callbacks)
+		}
+	})
 }
