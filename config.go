@@ -22,8 +22,8 @@ type RetryPolicy = retry.Policy
 
 // Defaults of a Config's zero fields. The callback and retry defaults are
 // callback.DefaultTimeout, callback.DefaultRetry and retry.Defaults; the
-// HTTP API's are handler.DefaultMaxBodyBytes, handler.DefaultIngestTimeout
-// and handler.DefaultBacklogTarget.
+// HTTP API's are handler.DefaultMaxBodyBytes, handler.DefaultIngestTimeout,
+// handler.DefaultRequestTimeout and handler.DefaultBacklogTarget.
 const (
 	DefaultWorkers         = 64
 	DefaultCallbackWorkers = 64
@@ -55,6 +55,9 @@ type Config struct {
 	RedisURL string
 	// Redis, when set, is used instead of RedisURL: any go-redis client,
 	// single node, Sentinel or Cluster. The engine does not close it.
+	// RequestTimeout bounds the API's reads only if the client honours
+	// context deadlines on the socket: set ContextTimeoutEnabled in its
+	// options (the client RedisURL opens does).
 	Redis redis.UniversalClient
 	// KeyPrefix starts every Redis key, inside a {hash tag}: 1 to 64
 	// letters, digits and . _ : -. Default store.DefaultPrefix
@@ -93,6 +96,12 @@ type Config struct {
 	// IngestTimeout bounds how long POST /event waits for Redis before it
 	// answers 503. Default handler.DefaultIngestTimeout (5s).
 	IngestTimeout time.Duration
+	// RequestTimeout bounds how long the API's other requests that need
+	// Redis (GET /callback, GET /events/{id}, GET /dead-letters, retry,
+	// redeliver) wait for it before they answer 503, so a stalled Redis
+	// never hangs them. GET /readyz answers within handler.ReadyTimeout
+	// (1s). Default handler.DefaultRequestTimeout (3s).
+	RequestTimeout time.Duration
 	// BacklogTarget is the backlog of due events and callbacks (of all
 	// instances) past which POST /event slows down, 20µs per event of
 	// excess and at most 250ms, so producers slow to the pace of the
@@ -177,6 +186,7 @@ func (c Config) withDefaults() Config {
 		c.MaxBodyBytes = handler.DefaultMaxBodyBytes
 	}
 	set(&c.IngestTimeout, handler.DefaultIngestTimeout)
+	set(&c.RequestTimeout, handler.DefaultRequestTimeout)
 	if c.BacklogTarget == 0 {
 		c.BacklogTarget = handler.DefaultBacklogTarget
 	}
@@ -230,6 +240,9 @@ func (c Config) validate() error {
 	}
 	if c.IngestTimeout <= 0 {
 		add("ingest_timeout: must be positive, got %s", c.IngestTimeout)
+	}
+	if c.RequestTimeout <= 0 {
+		add("request_timeout: must be positive, got %s", c.RequestTimeout)
 	}
 	if c.BacklogTarget < -1 {
 		add("backlog_target: must be positive, or -1 to never slow ingest, got %d", c.BacklogTarget)

@@ -75,21 +75,32 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e.st = st
 	e.dispatcher, err = callback.NewDispatcher(st, callback.Config{
-		Workers: cfg.Callback.Workers, Timeout: cfg.Callback.Timeout, Retry: cfg.Callback.Retry,
-		AllowPrivateNetworks: cfg.Callback.AllowPrivateNetworks, AllowedPorts: cfg.Callback.AllowedPorts,
-		SigningSecrets: cfg.Callback.SigningSecrets,
-		Flow:           e.flow,
-		Lease:          cfg.Lease, PollInterval: cfg.PollInterval, DrainTimeout: cfg.ShutdownTimeout, Logger: e.log,
+		Workers:              cfg.Callback.Workers,
+		Timeout:              cfg.Callback.Timeout,
+		Retry:                cfg.Callback.Retry,
+		AllowPrivateNetworks: cfg.Callback.AllowPrivateNetworks,
+		AllowedPorts:         cfg.Callback.AllowedPorts,
+		SigningSecrets:       cfg.Callback.SigningSecrets,
+		Flow:                 e.flow,
+		Lease:                cfg.Lease,
+		PollInterval:         cfg.PollInterval,
+		DrainTimeout:         cfg.ShutdownTimeout,
+		Logger:               e.log,
 	})
 	if err != nil {
 		e.Close()
 		return nil, err
 	}
 	e.api = handler.NewServer(st, handler.ServerConfig{
-		MaxBodyBytes: cfg.MaxBodyBytes, AllowPrivateCallbacks: cfg.Callback.AllowPrivateNetworks,
-		AllowedCallbackPorts: cfg.Callback.AllowedPorts,
-		IngestTimeout:        cfg.IngestTimeout, BacklogTarget: cfg.BacklogTarget,
-		APIKeys: cfg.Auth.APIKeys, AdminKeys: cfg.Auth.AdminKeys, Logger: e.log,
+		MaxBodyBytes:          cfg.MaxBodyBytes,
+		AllowPrivateCallbacks: cfg.Callback.AllowPrivateNetworks,
+		AllowedCallbackPorts:  cfg.Callback.AllowedPorts,
+		IngestTimeout:         cfg.IngestTimeout,
+		RequestTimeout:        cfg.RequestTimeout,
+		BacklogTarget:         cfg.BacklogTarget,
+		APIKeys:               cfg.Auth.APIKeys,
+		AdminKeys:             cfg.Auth.AdminKeys,
+		Logger:                e.log,
 	})
 	e.forward = forwardPolicy.Client(0)
 	return e, nil

@@ -21,6 +21,7 @@ import (
 	"github.com/boomerang-events/boomerang"
 	"github.com/boomerang-events/boomerang/callback"
 	"github.com/boomerang-events/boomerang/event"
+	"github.com/boomerang-events/boomerang/handler"
 	"github.com/boomerang-events/boomerang/internal/fakes"
 	"github.com/boomerang-events/boomerang/internal/redistest"
 	"github.com/boomerang-events/boomerang/store"
@@ -302,6 +303,7 @@ func TestNewValidates(t *testing.T) {
 		{"key prefix", boomerang.Config{KeyPrefix: "a{b}"}, []string{"key_prefix: must be 1 to 64"}},
 		{"redis url", boomerang.Config{RedisURL: "http://h"}, []string{"redis_url: scheme must be redis, rediss or unix"}},
 		{"body", boomerang.Config{MaxBodyBytes: 10}, []string{"max_body_bytes: must be between"}},
+		{"request timeout", boomerang.Config{RequestTimeout: -time.Second}, []string{"request_timeout: must be positive, got -1s"}},
 		{"retry", boomerang.Config{Retry: boomerang.RetryPolicy{Multiplier: 0.5, RandomizationFactor: 3}},
 			[]string{"retry.multiplier: must be at least 1", "retry.randomization_factor: must be at most 1"}},
 		{"callback retry", boomerang.Config{Callback: boomerang.CallbackConfig{Retry: boomerang.RetryPolicy{MaxAttempts: -2}}},
@@ -348,7 +350,8 @@ func TestZeroConfig(t *testing.T) {
 	if got.Workers != boomerang.DefaultWorkers || got.Lease != boomerang.DefaultLease || got.Retention != boomerang.DefaultRetention ||
 		got.ShutdownTimeout != boomerang.DefaultShutdownTimeout || got.KeyPrefix != store.DefaultPrefix ||
 		got.Retry != (boomerang.RetryPolicy{}).WithDefaults() || got.Callback.Retry != callback.DefaultRetry ||
-		got.Callback.Timeout != callback.DefaultTimeout || got.Callback.Workers != boomerang.DefaultCallbackWorkers {
+		got.Callback.Timeout != callback.DefaultTimeout || got.Callback.Workers != boomerang.DefaultCallbackWorkers ||
+		got.IngestTimeout != handler.DefaultIngestTimeout || got.RequestTimeout != handler.DefaultRequestTimeout {
 		t.Errorf("defaults: got %+v", got)
 	}
 	if err := eng.Accept(boomerang.Wildcard); err != nil {

@@ -31,6 +31,11 @@ type ServerConfig struct {
 	// IngestTimeout bounds how long POST /event waits for Redis before it
 	// answers 503. Default DefaultIngestTimeout.
 	IngestTimeout time.Duration
+	// RequestTimeout bounds how long the other requests that need Redis
+	// (GET /callback, GET /events/{id}, GET /dead-letters, retry,
+	// redeliver) wait for it before they answer 503; /readyz has its own
+	// ReadyTimeout. Default DefaultRequestTimeout.
+	RequestTimeout time.Duration
 	// APIKeys, when not empty, are the keys every endpoint but /healthz,
 	// /readyz and the demo receiver POST /callback requires, as
 	// "Authorization: Bearer <key>".
@@ -77,8 +82,16 @@ type Server struct {
 // first: a little latency for far fewer Redis round trips under load.
 const ingestLinger = 300 * time.Microsecond
 
-// DefaultIngestTimeout is a ServerConfig's IngestTimeout when it names none.
-const DefaultIngestTimeout = 5 * time.Second
+// Timeouts of the API: how long a request waits for Redis before it
+// answers 503. DefaultIngestTimeout and DefaultRequestTimeout are those of
+// a ServerConfig that names none.
+const (
+	DefaultIngestTimeout  = 5 * time.Second
+	DefaultRequestTimeout = 3 * time.Second
+	// ReadyTimeout bounds GET /readyz: a Redis that does not answer a PING
+	// within it is not ready.
+	ReadyTimeout = time.Second
+)
 
 // NewServer returns the API over st. It starts nothing: the ingest batcher
 // starts with the first event, pacing with Run. Close releases it.
@@ -88,6 +101,9 @@ func NewServer(st *store.Redis, cfg ServerConfig) *Server {
 	}
 	if cfg.IngestTimeout <= 0 {
 		cfg.IngestTimeout = DefaultIngestTimeout
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
 	}
 	if cfg.BacklogTarget == 0 {
 		cfg.BacklogTarget = DefaultBacklogTarget
@@ -121,16 +137,19 @@ func (s *Server) Run(ctx context.Context) error {
 // Close stops taking events: requests in flight, and later ones, get 503.
 func (s *Server) Close() { s.ingest.Close() }
 
-// Register adds the API's routes to r.
+// Register adds the API's routes to r. Every route that needs Redis
+// answers within a bound: POST /event within IngestTimeout, /readyz within
+// ReadyTimeout, the others within RequestTimeout.
 func (s *Server) Register(r gin.IRoutes) {
-	r.POST("/event", s.user, s.postEvent)
-	r.GET("/callback", s.user, s.getCallback)
+	bounded := deadline(s.cfg.RequestTimeout)
+	r.POST("/event", s.user, s.postEvent) // bounded by IngestTimeout
+	r.GET("/callback", s.user, bounded, s.getCallback)
 	r.POST("/callback", s.receiveCallback)
-	r.GET("/events/:id", s.user, s.getEvent)
-	r.GET("/dead-letters", s.user, s.getDeadLetters)
-	r.GET("/destinations", s.user, s.getDestinations)
-	r.POST("/events/:id/retry", s.admin, s.retryEvent)
-	r.POST("/callback/:event_id/redeliver", s.admin, s.redeliverCallback)
+	r.GET("/events/:id", s.user, bounded, s.getEvent)
+	r.GET("/dead-letters", s.user, bounded, s.getDeadLetters)
+	r.GET("/destinations", s.user, bounded, s.getDestinations)
+	r.POST("/events/:id/retry", s.admin, bounded, s.retryEvent)
+	r.POST("/callback/:event_id/redeliver", s.admin, bounded, s.redeliverCallback)
 	r.GET("/healthz", healthz)
 	r.HEAD("/healthz", healthz)
 	r.GET("/readyz", s.readyz)
@@ -310,7 +329,7 @@ func (s *Server) receiveCallback(c *gin.Context) {
 }
 
 func (s *Server) readyz(c *gin.Context) {
-	ctx, cancel := context.WithTimeout(c.Request.Context(), time.Second)
+	ctx, cancel := context.WithTimeout(c.Request.Context(), ReadyTimeout)
 	defer cancel()
 	if err := s.st.Ping(ctx); err != nil {
 		answer(c, http.StatusServiceUnavailable, gin.H{"status": "unavailable", "error": "redis does not answer"})

@@ -159,6 +159,7 @@ type fileConfig struct {
 	Workers         *int           `yaml:"workers"`
 	MaxBodyBytes    *int64         `yaml:"max_body_bytes"`
 	IngestTimeout   *time.Duration `yaml:"ingest_timeout"`
+	RequestTimeout  *time.Duration `yaml:"request_timeout"`
 	Lease           *time.Duration `yaml:"lease"`
 	PollInterval    *time.Duration `yaml:"poll_interval"`
 	ShutdownTimeout *time.Duration `yaml:"shutdown_timeout"`
@@ -365,6 +366,7 @@ func (f fileConfig) resolve() (Config, error) {
 	set(&e.Workers, f.Workers)
 	set(&e.MaxBodyBytes, f.MaxBodyBytes)
 	set(&e.IngestTimeout, f.IngestTimeout)
+	set(&e.RequestTimeout, f.RequestTimeout)
 	set(&e.Lease, f.Lease)
 	set(&e.PollInterval, f.PollInterval)
 	set(&e.ShutdownTimeout, f.ShutdownTimeout)

@@ -153,6 +153,7 @@ func TestLoadConfigEnvRule(t *testing.T) {
 	env := map[string]string{
 		"BOOMERANG_WORKERS":                             "32",
 		"BOOMERANG_LEASE":                               "45s",
+		"BOOMERANG_REQUEST_TIMEOUT":                     "750ms",
 		"BOOMERANG_LOG_FORMAT":                          "json",
 		"BOOMERANG_CALLBACK_ALLOW_PRIVATE_NETWORKS":     "true",
 		"BOOMERANG_CALLBACK_RETRY_MAX_ATTEMPTS":         "3",
@@ -170,6 +171,9 @@ func TestLoadConfigEnvRule(t *testing.T) {
 	e := c.Engine
 	if e.Workers != 32 || e.Lease != 45*time.Second || c.LogFormat != "json" || !e.Callback.AllowPrivateNetworks {
 		t.Errorf("got workers %d, lease %s, log_format %s, allow_private %v; want 32, 45s, json, true", e.Workers, e.Lease, c.LogFormat, e.Callback.AllowPrivateNetworks)
+	}
+	if e.RequestTimeout != 750*time.Millisecond {
+		t.Errorf("request_timeout: got %s, want 750ms", e.RequestTimeout)
 	}
 	if e.Callback.Retry.MaxAttempts != 3 || e.Callback.Retry.RandomizationFactor >= 0 {
 		t.Errorf("callback.retry: got %+v, want max_attempts 3 and no randomization", e.Callback.Retry)
@@ -274,6 +278,8 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"explicit workers 0", "workers: 0\n", nil, nil, []string{"workers: must not be 0; leave it out for the default"}},
 		{"explicit empty key prefix", "key_prefix: ''\n", nil, nil, []string{"key_prefix: must not be empty; leave it out for the default"}},
 		{"explicit lease 0", "lease: 0s\n", nil, nil, []string{"lease: must not be 0s; leave it out for the default"}},
+		{"explicit request timeout 0", "request_timeout: 0s\n", nil, nil, []string{"request_timeout: must not be 0s; leave it out for the default"}},
+		{"negative request timeout", "request_timeout: -1s\n", nil, nil, []string{"request_timeout: must be positive, got -1s"}},
 		{"explicit backlog target 0", "backlog_target: 0\n", nil, nil, []string{"backlog_target: must be positive, or -1"}},
 		{"bad log format", "log_format: xml\n", nil, nil, []string{`log_format: must be text or json, got "xml"`}},
 		{"too many workers", "callback: {workers: 5000}\n", nil, nil, []string{"callback.workers: must be between 1 and 4096, got 5000"}},

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -284,6 +285,107 @@ func TestLostEnqueueReply(t *testing.T) {
 		}
 		if callbacks != 1 {
 			t.Errorf("%s: %d callbacks received, want 1", id, callbacks)
+		}
+	})
+}
+
+// TestStalledRedis puts a Redis that accepts connections and never answers
+// (a proxy in stall mode) under a running server: every request that needs
+// Redis answers 503 within its documented bound, and when Redis answers
+// again the server, its workers and its callback senders recover by
+// themselves.
+func TestStalledRedis(t *testing.T) {
+	redistest.Run(t, func(t *testing.T, b redistest.Backend) {
+		proxy := redistest.NewProxy(t, b.URL)
+		refusing := fakes.NewTarget(t, func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusBadRequest) })
+		rcv := fakes.NewReceiver(t)
+		cfg := testConfig(redistest.Backend{URL: proxy.URL, Prefix: b.Prefix})
+		cfg.Engine.IngestTimeout = 2 * time.Second
+		cfg.Routes = []Route{
+			{EventType: "refused", Forward: refusing.URL, Timeout: time.Second, Retry: fast},
+			{EventType: "*", Accept: true, Retry: fast},
+		}
+		base, _ := startServer(t, cfg)
+
+		// A failed event with a delivered callback, for retry and redeliver.
+		if code, ans := post(t, base, eventJSON("stall-failed", "refused", rcv)); code != http.StatusAccepted {
+			t.Fatalf("POST: got %d %v", code, ans)
+		}
+		if r := waitDone(t, base, "stall-failed", 10*time.Second); r.Status != "failed" || r.Callback.Status != "delivered" {
+			t.Fatalf("before the stall: got %+v, want failed with its callback delivered", r)
+		}
+
+		proxy.SetMode(redistest.Stall)
+		const margin = time.Second
+		requestBound := 3 * time.Second // the default request_timeout
+		tests := []struct {
+			method, path string
+			bound        time.Duration
+		}{
+			{http.MethodGet, "/events/stall-failed", requestBound},
+			{http.MethodGet, "/callback?event_id=stall-failed", requestBound},
+			{http.MethodGet, "/callback", requestBound},
+			{http.MethodGet, "/dead-letters", requestBound},
+			{http.MethodPost, "/events/stall-failed/retry", requestBound},
+			{http.MethodPost, "/callback/stall-failed/redeliver", requestBound},
+			{http.MethodGet, "/readyz", time.Second},
+			{http.MethodPost, "/event", cfg.Engine.IngestTimeout},
+		}
+		type answer struct {
+			code    int
+			body    map[string]any
+			elapsed time.Duration
+			err     error
+		}
+		answers := make([]answer, len(tests))
+		var wg sync.WaitGroup
+		client := &http.Client{Timeout: 60 * time.Second}
+		for i, tc := range tests {
+			wg.Go(func() {
+				var body io.Reader
+				if tc.path == "/event" {
+					body = strings.NewReader(`{"event_type":"during_stall"}`)
+				}
+				req, _ := http.NewRequest(tc.method, base+tc.path, body)
+				start := time.Now()
+				resp, err := client.Do(req)
+				a := answer{err: err}
+				if err == nil {
+					a.code = resp.StatusCode
+					json.NewDecoder(resp.Body).Decode(&a.body)
+					resp.Body.Close()
+				}
+				a.elapsed = time.Since(start)
+				answers[i] = a
+			})
+		}
+		wg.Wait()
+		for i, tc := range tests {
+			a := answers[i]
+			t.Logf("%s %s: %d in %s", tc.method, tc.path, a.code, a.elapsed.Round(time.Millisecond))
+			if a.err != nil || a.code != http.StatusServiceUnavailable {
+				t.Errorf("%s %s: got %d %v (%v), want 503", tc.method, tc.path, a.code, a.body, a.err)
+			}
+			if a.elapsed > tc.bound+margin {
+				t.Errorf("%s %s: answered in %s, want at most %s (+%s)", tc.method, tc.path, a.elapsed.Round(time.Millisecond), tc.bound, margin)
+			}
+		}
+
+		// Redis answers again: the API, the workers and the callback
+		// senders recover without a restart.
+		proxy.SetMode(redistest.Forward)
+		waitHTTP(t, base+"/readyz", http.StatusOK, 10*time.Second)
+		if code, ans := postPath(t, base, "/events/stall-failed/retry", ""); code != http.StatusAccepted {
+			t.Errorf("retry after the stall: got %d %v, want 202", code, ans)
+		}
+		if code, ans := post(t, base, eventJSON("stall-after", "accepted", rcv)); code != http.StatusAccepted {
+			t.Fatalf("POST after the stall: got %d %v, want 202", code, ans)
+		}
+		if r := waitDone(t, base, "stall-after", 15*time.Second); r.Status != "succeeded" || r.Callback.Status != "delivered" {
+			t.Errorf("event after the stall: got %+v, want succeeded with its callback delivered", r)
+		}
+		if r := waitDone(t, base, "stall-failed", 15*time.Second); r.Status != "failed" || refusing.CountFor("stall-failed") != 2 {
+			t.Errorf("retried event after the stall: got %+v after %d target requests, want failed again after 2", r, refusing.CountFor("stall-failed"))
 		}
 	})
 }
