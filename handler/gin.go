@@ -8,7 +8,6 @@ package handler
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -53,8 +52,9 @@ const (
 // package's multiplier 2 and randomization 0.5).
 func WithRetryPolicy(p RetryPolicy) Option { return func(c *ginConfig) { c.retry = p } }
 
-// WithMaxBodyBytes sets the largest request body accepted; a larger one is
-// answered 413. Default 1 MiB.
+// WithMaxBodyBytes sets the largest request body accepted, as sent and,
+// for a gzip body, decompressed; a larger one is answered 413. Default
+// 1 MiB.
 func WithMaxBodyBytes(n int64) Option { return func(c *ginConfig) { c.maxBytes = n } }
 
 // WithLogger sets the adapter's logger. Default slog.Default().
@@ -63,7 +63,8 @@ func WithLogger(l *slog.Logger) Option { return func(c *ginConfig) { c.log = l }
 // NewGinEventHandler returns a Gin handler that runs an event through
 // eventHandler and fn, as the original event package did:
 //
-//  1. read the body (413 over the limit) and eventHandler.UnmarshalEventMessage it (400 on error);
+//  1. read the body, gzip-decompressed when its Content-Encoding says so (413 over the limit,
+//     415 for another encoding), and eventHandler.UnmarshalEventMessage it (400 on error);
 //  2. eventHandler.BeforeHandle (an error answers with its HTTPStatus() if it has one, else 500);
 //  3. fn, retried with exponential backoff under the retry policy;
 //  4. eventHandler.AfterHandle with fn's final error, and the attempts in its context
@@ -80,14 +81,9 @@ func NewGinEventHandler[T any](fn GinEventHandlerFunc[T], eventHandler event.Eve
 	}
 	cfg.retry = inlinePolicy(cfg.retry)
 	return func(c *gin.Context) {
-		data, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, cfg.maxBytes))
-		if err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				c.JSON(http.StatusRequestEntityTooLarge, gin.H{"error": "request body is larger than the limit"})
-				return
-			}
-			c.JSON(http.StatusBadRequest, gin.H{"error": "Failed to read request body"})
+		data, berr := readBody(c.Writer, c.Request, cfg.maxBytes)
+		if berr != nil {
+			berr.respond(c)
 			return
 		}
 		msg, err := eventHandler.UnmarshalEventMessage(data)

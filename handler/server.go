@@ -19,8 +19,8 @@ import (
 
 // ServerConfig tunes a Server. The zero value works.
 type ServerConfig struct {
-	// MaxBodyBytes is the largest event accepted; a larger one is answered
-	// 413. Default 1 MiB.
+	// MaxBodyBytes is the largest event accepted, as sent and, for a gzip
+	// body, decompressed; a larger one is answered 413. Default 1 MiB.
 	MaxBodyBytes int64
 	// AllowPrivateCallbacks accepts callback URLs on loopback and private
 	// addresses. Link-local and metadata addresses are always refused.
@@ -195,14 +195,9 @@ func (s *Server) postEvent(c *gin.Context) {
 		c.JSON(http.StatusUnsupportedMediaType, gin.H{"error": "Content-Type must be application/json"})
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxBodyBytes))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			c.JSON(http.StatusRequestEntityTooLarge, gin.H{"error": "body is larger than " + strconv.FormatInt(s.cfg.MaxBodyBytes, 10) + " bytes"})
-			return
-		}
-		c.JSON(http.StatusBadRequest, gin.H{"error": "cannot read body"})
+	body, berr := readBody(c.Writer, c.Request, s.cfg.MaxBodyBytes)
+	if berr != nil {
+		berr.respond(c)
 		return
 	}
 	ev, err := wire.Parse(body, c.GetHeader("Idempotency-Key"), s.guard)
