@@ -200,11 +200,16 @@ local function state(d)
   local s = states[d]
   if s then return s end
   local key = tag .. ARGV[6] .. d
-  redis.call('ZREMRANGEBYSCORE', key .. ':inflight', '-inf', '(' .. now) -- leases of dead senders
   local h = redis.call('HMGET', key, 'open_until', 'tokens', 'tokens_at', 'paused_until')
   local lim = limitsOf(d)
   s = {key = key, lim = lim, openUntil = tonumber(h[1]) or 0, tokens = tonumber(h[2]) or lim.burst,
-       paused = tonumber(h[4]) or 0, inflight = redis.call('ZCARD', key .. ':inflight'), deferred = 0}
+       paused = tonumber(h[4]) or 0, inflight = 0, deferred = 0}
+  -- The in-flight count matters for a cap, and for a half-open breaker
+  -- (is its probe out?): only then is it read.
+  if lim.cap > 0 or s.openUntil > 0 then
+    redis.call('ZREMRANGEBYSCORE', key .. ':inflight', '-inf', '(' .. now) -- leases of dead senders
+    s.inflight = redis.call('ZCARD', key .. ':inflight')
+  end
   if lim.rate > 0 then
     local since = now - (tonumber(h[3]) or now)
     s.tokens = math.min(lim.burst, s.tokens + since * lim.rate / 1000)
@@ -271,7 +276,7 @@ if #taken == 0 then
   return {0, first[2] or '-1'}
 end
 local token = redis.call('INCR', KEYS[4])
-local due, lease, attset, held = {}, {}, {}, {}
+local due, lease, attset, held, inflight = {}, {}, {}, {}, {}
 local att = redis.call('HMGET', KEYS[3], unpack(taken))
 for i, id in ipairs(taken) do
   due[2*i-1] = deadline; due[2*i] = id
@@ -280,10 +285,13 @@ for i, id in ipairs(taken) do
   attset[2*i-1] = id; attset[2*i] = att[i]
   local d = takenDest[i]
   if d then
-    redis.call('ZADD', tag .. ARGV[6] .. d .. ':inflight', deadline, id)
+    local set = inflight[d]
+    if not set then set = {}; inflight[d] = set end
+    set[#set+1] = deadline; set[#set+1] = id
     if ARGV[9] ~= '' then held[#held+1] = id; held[#held+1] = d end
   end
 end
+for d, set in pairs(inflight) do redis.call('ZADD', tag .. ARGV[6] .. d .. ':inflight', unpack(set)) end
 redis.call('ZADD', KEYS[1], unpack(due))
 redis.call('HSET', KEYS[2], unpack(lease))
 redis.call('HSET', KEYS[3], unpack(attset))
@@ -350,44 +358,65 @@ func FlowPause(d time.Duration) string {
 	return "pause:" + strconv.FormatInt(max(d.Milliseconds(), 1), 10)
 }
 
-// flowFinishLua updates the destinations of applied callback outcomes: it
-// drops the delivery from the destination's in-flight set and feeds its
-// breaker. It needs flowLua, the key tag in ARGV[1], now in nowMs, the
-// destination infix in destInfix, and defines flowFinish(id, outcome).
+// flowFinishLua feeds the destinations of applied outcomes, in one batch:
+// each delivery leaves its destination's in-flight set, and each
+// destination's breaker takes its outcomes in order, with one read and one
+// write of its state. It needs flowLua, the key tag in ARGV[1], now in
+// nowMs and the destination infix in destInfix, and defines
+// flowFinish(dests, ids, outcomes): dests[i] is the destination of ids[i]
+// (false for none) and outcomes[i] its flow outcome.
 const flowFinishLua = `
-local function flowFinish(d, id, outcome)
-  local key = ARGV[1] .. destInfix .. d
-  redis.call('ZREM', key .. ':inflight', id)
-  if outcome == '' then return end
-  local pause = string.match(outcome, '^pause:(%d+)$')
-  if pause then
-    local untilMs = nowMs + tonumber(pause)
-    local cur = tonumber(redis.call('HGET', key, 'paused_until')) or 0
-    if untilMs > cur then redis.call('HSET', key, 'paused_until', untilMs) end
-    return
+local function flowFinish(dests, ids, outcomes)
+  local groups, order = {}, {}
+  for i, id in ipairs(ids) do
+    local d = dests[i]
+    if d then
+      local g = groups[d]
+      if not g then g = {ids = {}, outcomes = {}}; groups[d] = g; order[#order+1] = d end
+      g.ids[#g.ids+1] = id
+      g.outcomes[#g.outcomes+1] = outcomes[i]
+    end
   end
-  local lim = limitsOf(d)
-  local h = redis.call('HMGET', key, 'open_until', 'win_start', 'win_total', 'win_failed')
-  local openUntil, winStart = tonumber(h[1]) or 0, tonumber(h[2]) or 0
-  local total, failed = tonumber(h[3]) or 0, tonumber(h[4]) or 0
-  if lim.window <= 0 or nowMs - winStart >= lim.window then winStart, total, failed = nowMs, 0, 0 end
-  total = total + 1
-  if outcome == 'ok' then
-    redis.call('HSET', key, 'open_until', 0, 'failures', 0, 'win_start', winStart, 'win_total', total, 'win_failed', failed)
-    return
+  for _, d in ipairs(order) do
+    local g = groups[d]
+    local key = ARGV[1] .. destInfix .. d
+    redis.call('ZREM', key .. ':inflight', unpack(g.ids))
+    local lim = limitsOf(d)
+    local h = redis.call('HMGET', key, 'open_until', 'failures', 'win_start', 'win_total', 'win_failed', 'paused_until')
+    local openUntil, failures, winStart = tonumber(h[1]) or 0, tonumber(h[2]) or 0, tonumber(h[3]) or 0
+    local total, failed, paused = tonumber(h[4]) or 0, tonumber(h[5]) or 0, tonumber(h[6]) or 0
+    local changed = false
+    for _, outcome in ipairs(g.outcomes) do
+      local pause = string.match(outcome, '^pause:(%d+)$')
+      if pause then
+        paused = math.max(paused, nowMs + tonumber(pause)); changed = true
+      elseif outcome == 'ok' or outcome == 'fail' then
+        changed = true
+        if lim.window <= 0 or nowMs - winStart >= lim.window then winStart, total, failed = nowMs, 0, 0 end
+        total = total + 1
+        if outcome == 'ok' then
+          openUntil, failures = 0, 0
+        else
+          failed, failures = failed + 1, failures + 1
+          if openUntil > 0 -- a failed probe, or a request out before the breaker opened
+            or (lim.threshold > 0 and failures >= lim.threshold)
+            or (lim.errrate > 0 and total >= lim.minreq and failed / total >= lim.errrate) then
+            openUntil = nowMs + math.max(lim.cooldown, 1)
+          end
+        end
+      end
+    end
+    if changed then
+      redis.call('HSET', key, 'open_until', openUntil, 'failures', failures, 'win_start', winStart,
+        'win_total', total, 'win_failed', failed, 'paused_until', paused)
+    end
   end
-  failed = failed + 1
-  local failures = redis.call('HINCRBY', key, 'failures', 1)
-  local open = openUntil > 0 -- a failed probe, or a delivery out before the breaker opened
-    or (lim.threshold > 0 and failures >= lim.threshold)
-    or (lim.errrate > 0 and total >= lim.minreq and failed / total >= lim.errrate)
-  if open then openUntil = nowMs + math.max(lim.cooldown, 1) end
-  redis.call('HSET', key, 'open_until', openUntil, 'win_start', winStart, 'win_total', total, 'win_failed', failed)
 end
 `
 
 // finishCallbackScript records delivery outcomes whose lease is still held,
-// like finishScript, and feeds each destination's flow state.
+// like finishScript, with multi-key commands for the whole batch, and
+// feeds each destination's flow state.
 //
 //	KEYS[1]  due (zset)   KEYS[2]  leases (hash)   KEYS[3]  attempts (hash)   KEYS[4]  dead letters (zset)
 //	KEYS[5]  destinations of callbacks (hash)   KEYS[6]  waiting reasons (hash)
@@ -399,28 +428,41 @@ end
 var finishCallbackScript = redis.NewScript(`local at = 5` + flowLua + `
 local nowMs, destInfix = tonumber(ARGV[2]), ARGV[4]
 ` + flowFinishLua + `
-local out, n = {}, (#ARGV - afterLimits + 1) / 6
+local n = (#ARGV - afterLimits + 1) / 6
+local ids = {}
+for i = 1, n do ids[i] = ARGV[afterLimits + 6*(i-1)] end
+local cur = redis.call('HMGET', KEYS[2], unpack(ids))
+local out, kv, requeue, done, applied, outcomes, dead = {}, {}, {}, {}, {}, {}, {}
 for i = 1, n do
   local b = afterLimits + 6*(i-1)
-  local id = ARGV[b]
-  if redis.call('HGET', KEYS[2], id) == ARGV[b+1] then
+  local id = ids[i]
+  if cur[i] == ARGV[b+1] then
     out[i] = 1
-    redis.call('SET', ARGV[1] .. ARGV[3] .. id, ARGV[b+3])
-    redis.call('HDEL', KEYS[2], id)
-    redis.call('HDEL', KEYS[6], id)
+    applied[#applied+1] = id
+    outcomes[#applied] = ARGV[b+5]
+    kv[#kv+1] = ARGV[1] .. ARGV[3] .. id; kv[#kv+1] = ARGV[b+3]
     if ARGV[b+2] ~= '' then
-      redis.call('ZADD', KEYS[1], ARGV[b+2], id)
+      requeue[#requeue+1] = ARGV[b+2]; requeue[#requeue+1] = id
     else
-      redis.call('ZREM', KEYS[1], id)
-      redis.call('HDEL', KEYS[3], id)
+      done[#done+1] = id
     end
-    if ARGV[b+4] == '1' then redis.call('ZADD', KEYS[4], ARGV[2], id) end
-    local d = redis.call('HGET', KEYS[5], id)
-    if d then flowFinish(d, id, ARGV[b+5]) end
+    if ARGV[b+4] == '1' then dead[#dead+1] = ARGV[2]; dead[#dead+1] = id end
   else
     out[i] = 0
   end
 end
+if #applied > 0 then
+  redis.call('MSET', unpack(kv))
+  redis.call('HDEL', KEYS[2], unpack(applied))
+  redis.call('HDEL', KEYS[6], unpack(applied))
+  flowFinish(redis.call('HMGET', KEYS[5], unpack(applied)), applied, outcomes)
+end
+if #requeue > 0 then redis.call('ZADD', KEYS[1], unpack(requeue)) end
+if #done > 0 then
+  redis.call('ZREM', KEYS[1], unpack(done))
+  redis.call('HDEL', KEYS[3], unpack(done))
+end
+if #dead > 0 then redis.call('ZADD', KEYS[4], unpack(dead)) end
 return out
 `)
 

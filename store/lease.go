@@ -179,7 +179,7 @@ local n = (#ARGV - afterLimits + 1) / 9
 local ids = {}
 for i = 1, n do ids[i] = ARGV[afterLimits + 9*(i-1)] end
 local cur = redis.call('HMGET', KEYS[2], unpack(ids))
-local out, kv, requeue, done, applied, outbox, dead, dests = {}, {}, {}, {}, {}, {}, {}, {}
+local out, kv, requeue, done, applied, outbox, dead, dests, outcomes = {}, {}, {}, {}, {}, {}, {}, {}, {}
 for i = 1, n do
   local b = afterLimits + 9*(i-1)
   local id = ARGV[b]
@@ -200,14 +200,7 @@ for i = 1, n do
       end
     end
     if ARGV[b+6] == '1' then dead[#dead+1] = ARGV[2]; dead[#dead+1] = id end
-    if ARGV[6] == '1' then
-      redis.call('HDEL', KEYS[8], id)
-      local d = redis.call('HGET', KEYS[7], id)
-      if d then
-        flowFinish(d, id, ARGV[b+8])
-        redis.call('HDEL', KEYS[7], id)
-      end
-    end
+    outcomes[#applied] = ARGV[b+8]
   else
     out[i] = 0
   end
@@ -215,6 +208,11 @@ end
 if #applied > 0 then
   redis.call('MSET', unpack(kv))
   redis.call('HDEL', KEYS[2], unpack(applied))
+  if ARGV[6] == '1' then
+    redis.call('HDEL', KEYS[8], unpack(applied))
+    flowFinish(redis.call('HMGET', KEYS[7], unpack(applied)), applied, outcomes)
+    redis.call('HDEL', KEYS[7], unpack(applied))
+  end
 end
 if #requeue > 0 then redis.call('ZADD', KEYS[1], unpack(requeue)) end
 if #done > 0 then
