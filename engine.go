@@ -127,7 +127,7 @@ func (e *Engine) Store() *store.Redis { return e.st }
 //	POST /callback                       a callback receiver that accepts anything (for demos)
 //	GET  /events/{id}                    an event's record with its attempt history
 //	GET  /dead-letters                   events, or their callbacks, that failed for good
-//	GET  /destinations                   the flow state of callback destinations
+//	GET  /destinations                   the flow state of outbound destinations
 //	POST /events/{id}/retry              run a failed event again (operator)
 //	POST /callback/{event_id}/redeliver  send an event's callback again (operator)
 //	GET  /healthz, /readyz               liveness, and readiness (Redis answers); HEAD too

@@ -63,7 +63,7 @@ type ServerConfig struct {
 //	POST /callback                       a callback receiver that accepts anything (for demos)
 //	GET  /events/{id}                    an event's record with its attempt history
 //	GET  /dead-letters                   events, or their callbacks, that failed for good
-//	GET  /destinations                   the flow state of callback destinations
+//	GET  /destinations                   the flow state of outbound destinations
 //	POST /events/{id}/retry              run a failed event again (operator)
 //	POST /callback/{event_id}/redeliver  send an event's callback again (operator)
 //	GET  /healthz, /readyz               liveness, and readiness (Redis answers); HEAD too
