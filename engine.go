@@ -254,8 +254,9 @@ func (e *Engine) reap(_ context.Context, j store.Job) store.Outcome {
 	return store.Outcome{Lease: j.Lease, Record: rec, Callback: callback.NewRecord(rec)}
 }
 
-// sweep deletes settled events older than Config.Retention, every minute
-// (or sooner for short retentions), until ctx ends.
+// sweep deletes settled events older than Config.Retention, and forgets
+// destinations idle as long, every minute (or sooner for short
+// retentions), until ctx ends.
 func (e *Engine) sweep(ctx context.Context) error {
 	retention := e.cfg.Retention
 	t := time.NewTicker(min(time.Minute, retention/10))
@@ -265,6 +266,13 @@ func (e *Engine) sweep(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		}
+		if n, err := e.st.PruneDestinations(ctx, time.Now(), retention); err != nil {
+			if ctx.Err() == nil {
+				e.log.Warn("pruning idle destinations failed", "err", err)
+			}
+		} else if n > 0 {
+			e.log.Info("retention: forgot idle destinations", "forgotten", n)
 		}
 		for range 100 { // bounded: at most 100 batches a tick
 			n, err := e.st.Sweep(ctx, time.Now(), retention)

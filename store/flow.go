@@ -618,3 +618,48 @@ func (s *Redis) touchInflight(ctx context.Context, destHash, deadline string, id
 	}
 	return nil
 }
+
+// pruneScript forgets destinations idle since before a time: their flow
+// state and their entry in the destinations zset, unless a request to
+// them is in flight or a deferral of theirs is still due (their breaker
+// open, or paused, until after now).
+//
+//	KEYS[1]  destinations (zset)
+//	ARGV[1]  key tag   ARGV[2]  destination infix   ARGV[3]  idle since before (unix ms)
+//	ARGV[4]  now (unix ms)   ARGV[5]  most destinations looked at
+//
+// Returns the number of destinations forgotten.
+var pruneScript = redis.NewScript(`
+local idle = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3], 'LIMIT', 0, ARGV[5])
+local n = 0
+for _, d in ipairs(idle) do
+  local key = ARGV[1] .. ARGV[2] .. d
+  redis.call('ZREMRANGEBYSCORE', key .. ':inflight', '-inf', '(' .. ARGV[4])
+  local h = redis.call('HMGET', key, 'open_until', 'paused_until')
+  local busy = redis.call('ZCARD', key .. ':inflight') > 0
+    or (tonumber(h[1]) or 0) > tonumber(ARGV[4]) or (tonumber(h[2]) or 0) > tonumber(ARGV[4])
+  if not busy then
+    redis.call('DEL', key, key .. ':inflight')
+    redis.call('ZREM', KEYS[1], d)
+    n = n + 1
+  end
+end
+return n
+`)
+
+// pruneBatch bounds the destinations one PruneDestinations call looks at.
+const pruneBatch = 500
+
+// PruneDestinations forgets the flow state of destinations that no
+// delivery was claimed for or deferred to since now-idle (and that have
+// nothing in flight and no breaker open), so that a stream of one-off
+// callback hosts does not grow Redis for ever. It returns how many it
+// forgot; a full batch means more may be idle.
+func (s *Redis) PruneDestinations(ctx context.Context, now time.Time, idle time.Duration) (int, error) {
+	n, err := pruneScript.Run(ctx, s.rdb, []string{s.keys.dests}, s.keys.tag, infixDest,
+		now.Add(-idle).UnixMilli(), now.UnixMilli(), pruneBatch).Int()
+	if err != nil {
+		return 0, fmt.Errorf("store: prune destinations: %w", err)
+	}
+	return n, nil
+}

@@ -306,3 +306,34 @@ func TestDestinationOf(t *testing.T) {
 		}
 	}
 }
+
+// Idle destinations are forgotten, unless something of theirs is in
+// flight or their breaker is open.
+func TestPruneDestinations(t *testing.T) {
+	redistest.Run(t, func(t *testing.T, b redistest.Backend) {
+		s := newStore(t, b)
+		q := s.Callbacks().WithFlow(store.Flow{Default: store.Limits{MaxInFlight: 10, FailureThreshold: 1, Cooldown: time.Hour}})
+		ctx := context.Background()
+		queueCallbacks(t, s, t0, healthy, "h1")
+		finishAll(t, q, t0, claimIDs(t, q, t0, 10), store.FlowOK) // idle and closed
+		queueCallbacks(t, s, t0, sick, "s1")
+		finishAll(t, q, t0, claimIDs(t, q, t0, 10), store.FlowFailed) // open for an hour
+		queueCallbacks(t, s, t0, "http://busy.test:80", "b1")
+		claimIDs(t, q, t0, 10) // in flight until the lease ends
+
+		later := t0.Add(10 * time.Second)
+		n, err := s.PruneDestinations(ctx, later, 5*time.Second)
+		if err != nil || n != 1 {
+			t.Fatalf("prune: got %d, %v; want the idle closed destination only", n, err)
+		}
+		ds, _ := s.Destinations(ctx, later)
+		var names []string
+		for _, d := range ds {
+			names = append(names, d.Name)
+		}
+		slices.Sort(names)
+		if want := []string{"http://busy.test:80", sick}; !slices.Equal(names, want) {
+			t.Errorf("destinations left: got %v, want %v", names, want)
+		}
+	})
+}
