@@ -493,14 +493,7 @@ func (s *Redis) finishCallbacks(ctx context.Context, q queue, flow Flow, now tim
 	if err != nil {
 		return nil, fmt.Errorf("store: finish %d callbacks: %w", len(items), err)
 	}
-	if len(res) != len(items) {
-		return nil, fmt.Errorf("store: finish callbacks: got %d results, want %d", len(res), len(items))
-	}
-	applied := make([]bool, len(res))
-	for i, v := range res {
-		applied[i] = v == 1
-	}
-	return applied, nil
+	return appliedFlags(res, len(items))
 }
 
 // Destination is the flow state of one callback destination.

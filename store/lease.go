@@ -262,10 +262,16 @@ func (s *Redis) finish(ctx context.Context, q queue, flow *Flow, now time.Time, 
 	if err != nil {
 		return nil, fmt.Errorf("store: finish %d items on %s: %w", len(items), q.due, err)
 	}
-	if len(res) != len(items) {
-		return nil, fmt.Errorf("store: finish: got %d results, want %d", len(res), len(items))
+	return appliedFlags(res, len(items))
+}
+
+// appliedFlags reads a finish script's reply: for each of n items, 1 when
+// its outcome was applied, 0 when its lease was lost.
+func appliedFlags(res []int64, n int) ([]bool, error) {
+	if len(res) != n {
+		return nil, fmt.Errorf("store: finish: got %d results, want %d", len(res), n)
 	}
-	applied := make([]bool, len(res))
+	applied := make([]bool, n)
 	for i, v := range res {
 		applied[i] = v == 1
 	}
