@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/gin-gonic/gin"
 
 	"github.com/boomerang-events/boomerang"
 	"github.com/boomerang-events/boomerang/event"
@@ -402,5 +404,41 @@ func (r *rawReceiver) wait(t *testing.T, id string) rawCallback {
 			t.Fatalf("no callback of event %s after 10s", id)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestOpenAPIListsEveryRoute fails for a route of the API that
+// handler/openapi.json does not describe, and for an operation it
+// describes that the API does not route: a new endpoint needs its
+// description (and TestOpenAPIContract its statuses).
+func TestOpenAPIListsEveryRoute(t *testing.T) {
+	eng := newEngine(t, testConfig(redistest.Mini(t)))
+	g, ok := eng.Handler().(*gin.Engine)
+	if !ok {
+		t.Fatalf("Handler: got %T, want *gin.Engine", eng.Handler())
+	}
+	doc, err := openapi3.NewLoader().LoadFromData(handler.OpenAPI())
+	if err != nil {
+		t.Fatal(err)
+	}
+	described := map[string]bool{}
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			described[method+" "+path] = true
+		}
+	}
+	param := regexp.MustCompile(`:([^/]+)`)
+	routed := map[string]bool{}
+	for _, r := range g.Routes() {
+		key := r.Method + " " + param.ReplaceAllString(r.Path, "{$1}")
+		routed[key] = true
+		if !described[key] {
+			t.Errorf("the API routes %s, which openapi.json does not describe", key)
+		}
+	}
+	for key := range described {
+		if !routed[key] {
+			t.Errorf("openapi.json describes %s, which the API does not route", key)
+		}
 	}
 }
