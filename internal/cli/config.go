@@ -128,7 +128,7 @@ func newFlagSet() *flag.FlagSet {
 	flags.String("addr", defaultAddr, "listen address (env "+envKey("addr")+")")
 	flags.String("redis-url", "", "Redis URL: redis://, rediss:// or unix://; empty for an embedded in-memory Redis (env "+envKey("redis_url")+")")
 	flags.String("config", "", "path of a YAML configuration file (env "+envConfig+")")
-	flags.Bool("version", false, "print the version, commit and build time, and exit")
+	flags.Bool("version", false, "print the version, and the commit and commit time it was built from, and exit")
 	return flags
 }
 
