@@ -2,6 +2,7 @@ package boomerang_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -84,6 +85,7 @@ func TestOpenAPIContract(t *testing.T) {
 		c.do(t, call{method: "POST", url: up.URL + "/event", header: user, body: `{"id":"c-fail","event_type":"fails",` + okCallback + `}`, want: 202})
 		c.do(t, call{method: "POST", url: up.URL + "/event", header: user, body: `{"id":"c-cbfail","event_type":"ok",` + failCallback + `}`, want: 202})
 		c.do(t, call{method: "POST", url: up.URL + "/event", header: withKey(user, "Idempotency-Key", "c-poll"), body: `{"event_type":"ok"}`, want: 202})
+		c.do(t, call{method: "POST", url: up.URL + "/event", header: user, body: `{"id":"c-gzip","event_type":"ok"}`, gzip: true, want: 202})
 		c.waitStatus(t, up.URL, "c-ok", func(r record) bool { return r.Callback.Status == "delivered" })
 		c.waitStatus(t, up.URL, "c-poll", func(r record) bool { return r.Status == "succeeded" })
 		c.do(t, call{method: "POST", url: up.URL + "/event", header: user, body: okEvent, want: 200})
@@ -93,6 +95,7 @@ func TestOpenAPIContract(t *testing.T) {
 		c.do(t, call{method: "POST", url: up.URL + "/event", header: user,
 			body: `{"event_type":"ok","payload":"` + strings.Repeat("x", 2*boomerang.MinMaxBodyBytes) + `"}`, want: 413})
 		c.do(t, call{method: "POST", url: up.URL + "/event", header: withKey(user, "Content-Type", "text/plain"), body: `{"event_type":"ok"}`, want: 415, invalid: true})
+		c.do(t, call{method: "POST", url: up.URL + "/event", header: withKey(user, "Content-Encoding", "br"), body: `{"event_type":"ok"}`, want: 415, invalid: true})
 		c.do(t, call{method: "POST", url: up.URL + "/event", body: `{"event_type":"ok"}`, want: 401, invalid: true})
 		c.do(t, call{method: "POST", url: down.URL + "/event", header: user, body: `{"id":"c-down","event_type":"ok"}`, want: 503})
 
@@ -233,16 +236,26 @@ type call struct {
 	// parameter out of range, a field missing): the description must
 	// refuse it, as the server does.
 	invalid bool
+	// gzip sends the body compressed, with Content-Encoding: gzip; it is
+	// validated as the server reads it, decompressed.
+	gzip bool
 }
 
 // do sends c, checks its status, validates request and answer, and
 // returns the answer's body.
 func (k *contract) do(t *testing.T, c call) []byte {
 	t.Helper()
-	newReq := func() *http.Request {
+	newReq := func(compress bool) *http.Request {
 		var body io.Reader
 		if c.body != "" {
 			body = strings.NewReader(c.body)
+		}
+		if compress {
+			var buf bytes.Buffer
+			zw := gzip.NewWriter(&buf)
+			zw.Write([]byte(c.body))
+			zw.Close()
+			body = &buf
 		}
 		req, err := http.NewRequest(c.method, c.url, body)
 		if err != nil {
@@ -254,11 +267,14 @@ func (k *contract) do(t *testing.T, c call) []byte {
 		for name, v := range c.header {
 			req.Header.Set(name, v)
 		}
+		if c.gzip {
+			req.Header.Set("Content-Encoding", "gzip")
+		}
 		return req
 	}
 	name := c.method + " " + strings.TrimPrefix(strings.TrimPrefix(c.url, "http://"), strings.SplitN(strings.TrimPrefix(c.url, "http://"), "/", 2)[0])
 
-	req := newReq()
+	req := newReq(false)
 	route, params, err := k.router.FindRoute(req)
 	if err != nil {
 		t.Fatalf("%s: no operation of openapi.json: %v", name, err)
@@ -272,7 +288,7 @@ func (k *contract) do(t *testing.T, c call) []byte {
 		t.Errorf("%s: request does not match openapi.json: %v", name, reqErr)
 	}
 
-	resp, err := http.DefaultClient.Do(newReq())
+	resp, err := http.DefaultClient.Do(newReq(c.gzip))
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
