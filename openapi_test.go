@@ -272,9 +272,8 @@ func (k *contract) do(t *testing.T, c call) []byte {
 		}
 		return req
 	}
-	name := c.method + " " + strings.TrimPrefix(strings.TrimPrefix(c.url, "http://"), strings.SplitN(strings.TrimPrefix(c.url, "http://"), "/", 2)[0])
-
 	req := newReq(false)
+	name := c.method + " " + req.URL.RequestURI()
 	route, params, err := k.router.FindRoute(req)
 	if err != nil {
 		t.Fatalf("%s: no operation of openapi.json: %v", name, err)
