@@ -11,7 +11,7 @@ FUZZTIME ?= 10s
 .PHONY: run test vet build fuzz chaos bench bench-quick
 
 run:
-	$(GO) run ./cmd/server --config config/dev.yaml
+	$(GO) run ./cmd/boomerang --config config/dev.yaml
 
 # Every test: the packages' (miniredis, plus $$REDIS_URL when set), then the
 # chaos suite, which skips itself when redis-server is not installed (set
@@ -24,7 +24,7 @@ vet:
 	$(GO) vet ./...
 
 build:
-	$(GO) build -o bin/boomerang ./cmd/server
+	$(GO) build -o bin/boomerang ./cmd/boomerang
 
 # Each fuzz target for FUZZTIME, on top of its committed seed corpus.
 fuzz:

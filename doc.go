@@ -19,7 +19,7 @@
 // nil, an error to retry under the policy, Permanent(err) to fail at once,
 // or RetryAfter(err, d) to wait at least d.
 //
-// The standalone server (cmd/server) is this engine with routes from a
+// The standalone server (cmd/boomerang) is this engine with routes from a
 // configuration file (Forward, Accept). Library users of the original
 // package keep handler.NewGinEventHandler with
 // callback.NewEventHandler(eng.Store()): the event runs in the request, and

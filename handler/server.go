@@ -67,6 +67,7 @@ type ServerConfig struct {
 //	POST /events/{id}/retry              run a failed event again (operator)
 //	POST /callback/{event_id}/redeliver  send an event's callback again (operator)
 //	GET  /healthz, /readyz               liveness, and readiness (Redis answers); HEAD too
+//	GET  /openapi.json                   the OpenAPI 3.1 description of all of these
 type Server struct {
 	st     *store.Redis
 	cfg    ServerConfig
@@ -154,6 +155,7 @@ func (s *Server) Register(r gin.IRoutes) {
 	r.HEAD("/healthz", healthz)
 	r.GET("/readyz", s.readyz)
 	r.HEAD("/readyz", s.readyz)
+	r.GET("/openapi.json", serveOpenAPI)
 }
 
 // answer writes code with body, or, for a HEAD request, code alone: load

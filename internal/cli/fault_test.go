@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"encoding/json"
@@ -23,7 +23,7 @@ import (
 // tests can start real server processes and kill them.
 func TestMain(m *testing.M) {
 	if os.Getenv("BOOMERANG_TEST_SERVER") == "1" {
-		main()
+		Main()
 		os.Exit(0)
 	}
 	os.Exit(m.Run())

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -367,7 +367,7 @@ func TestLoadConfigHelp(t *testing.T) {
 func TestUsage(t *testing.T) {
 	var buf bytes.Buffer
 	usage(&buf)
-	for _, want := range []string{"-addr", "-redis-url", "-config", "BOOMERANG_ADDR", "BOOMERANG_REDIS_URL", envConfig, "BOOMERANG_CALLBACK_ALLOW_PRIVATE_NETWORKS", "docs/configuration.md"} {
+	for _, want := range []string{"-addr", "-redis-url", "-config", "-version", "BOOMERANG_ADDR", "BOOMERANG_REDIS_URL", envConfig, "BOOMERANG_CALLBACK_ALLOW_PRIVATE_NETWORKS", "docs/configuration.md"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("got usage %q, want it to contain %q", buf.String(), want)
 		}

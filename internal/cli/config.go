@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -70,7 +70,8 @@ type Route struct {
 // loadConfig resolves the configuration. args are the command-line arguments
 // after the program name; getenv looks up environment variables (os.Getenv in
 // production, a map in tests). -h or --help returns flag.ErrHelp, so the
-// caller can print usage.
+// caller can print usage; --version returns errVersion, so it can print the
+// version.
 func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	flags := newFlagSet()
 	if err := flags.Parse(args); err != nil {
@@ -78,6 +79,9 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	}
 	if flags.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected argument %q", flags.Arg(0))
+	}
+	if v := flags.Lookup("version"); v.Value.String() == "true" {
+		return Config{}, errVersion
 	}
 	given := map[string]string{} // flags given on the command line, by name
 	flags.Visit(func(f *flag.Flag) { given[f.Name] = f.Value.String() })
@@ -124,6 +128,7 @@ func newFlagSet() *flag.FlagSet {
 	flags.String("addr", defaultAddr, "listen address (env "+envKey("addr")+")")
 	flags.String("redis-url", "", "Redis URL: redis://, rediss:// or unix://; empty for an embedded in-memory Redis (env "+envKey("redis_url")+")")
 	flags.String("config", "", "path of a YAML configuration file (env "+envConfig+")")
+	flags.Bool("version", false, "print the version, and the commit and commit time it was built from, and exit")
 	return flags
 }
 

@@ -1,0 +1,174 @@
+// Package cli is the Boomerang binary: configuration (flags, the
+// environment rule, YAML), the engine with its routes, the HTTP server, and
+// a graceful shutdown on SIGINT or SIGTERM. cmd/boomerang (what go install
+// builds) and cmd/server (its earlier name) both run Main.
+//
+//	boomerang [--addr ADDR] [--redis-url URL] [--config FILE]
+//	boomerang --version
+//
+// docs/configuration.md describes the configuration.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/boomerang-events/boomerang"
+	"github.com/gin-gonic/gin"
+)
+
+// Main runs Boomerang with the command line and environment of the
+// process until SIGINT or SIGTERM, and exits 1 on an error.
+func Main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
+		switch {
+		case errors.Is(err, flag.ErrHelp):
+			usage(os.Stdout)
+			return
+		case errors.Is(err, errVersion):
+			fmt.Fprintln(os.Stdout, version())
+			return
+		}
+		fmt.Fprintln(os.Stderr, "boomerang:", err)
+		os.Exit(1)
+	}
+}
+
+// run loads the configuration, listens, and serves until ctx ends.
+func run(ctx context.Context, args []string, getenv func(string) string, logw io.Writer) error {
+	cfg, err := loadConfig(args, getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(logw, cfg.LogLevel, cfg.LogFormat)
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	return serve(ctx, cfg, log, ln)
+}
+
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	var l slog.Level
+	l.UnmarshalText([]byte(level)) // validated by loadConfig
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// serve runs Boomerang on ln until ctx ends. Then the engine stops claiming
+// work and drains it within the shutdown timeout while the API still
+// accepts events; then the API stops accepting and finishes the requests in
+// flight.
+func serve(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) error {
+	cfg.Engine.Logger = log
+	eng, err := newEngine(cfg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer eng.Close()
+
+	gin.SetMode(gin.ReleaseMode)
+	srv := &http.Server{
+		Handler:           eng.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if cfg.DebugAddr != "" {
+		dbg := debugServer(cfg.DebugAddr, log)
+		defer dbg.Close()
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	served := make(chan error, 1)
+	go func() {
+		served <- srv.Serve(ln)
+		stop() // a server that fails stops the engine too
+	}()
+	log.Info("boomerang started", "addr", ln.Addr().String(), "routes", len(cfg.Routes))
+	runErr := eng.Run(runCtx)
+
+	timeout := eng.Config().ShutdownTimeout
+	log.Info("shutting down http", "timeout", timeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		log.Warn("http shutdown did not finish", "err", err)
+	}
+	serveErr := <-served
+	log.Info("stopped")
+	if runErr != nil {
+		return runErr
+	}
+	if !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	return nil
+}
+
+// newEngine makes the engine of cfg, with its routes: forward and accept
+// routes as configured, or every event type accepted when none is.
+func newEngine(cfg Config) (*boomerang.Engine, error) {
+	eng, err := boomerang.New(cfg.Engine)
+	if err != nil {
+		return nil, err
+	}
+	routes := cfg.Routes
+	if len(routes) == 0 {
+		routes = []Route{{EventType: boomerang.Wildcard, Accept: true}}
+	}
+	for i, r := range routes {
+		opts := []boomerang.HandleOption{boomerang.WithRetry(r.Retry)}
+		if r.Timeout != 0 {
+			opts = append(opts, boomerang.WithTimeout(r.Timeout))
+		}
+		if r.Accept {
+			err = eng.Accept(r.EventType, opts...)
+		} else {
+			err = eng.Forward(r.EventType, r.Forward, opts...)
+		}
+		if err != nil {
+			eng.Close()
+			return nil, fmt.Errorf("routes[%d]: %w", i, err)
+		}
+	}
+	return eng, nil
+}
+
+// debugServer serves the runtime profiles (net/http/pprof) on addr, apart
+// from the API so they are never exposed with it.
+func debugServer(addr string, log *slog.Logger) *http.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("debug server failed", "addr", addr, "err", err)
+		}
+	}()
+	log.Info("serving profiles", "addr", addr)
+	return srv
+}
