@@ -62,7 +62,9 @@ type Config struct {
 	// single node, Sentinel or Cluster. The engine does not close it.
 	// RequestTimeout bounds the API's reads only if the client honours
 	// context deadlines on the socket: set ContextTimeoutEnabled in its
-	// options (the client RedisURL opens does).
+	// options (the client RedisURL opens does). Unless DisableMetrics is
+	// set, New adds a hook to it that counts failed commands
+	// (boomerang_redis_errors_total).
 	Redis redis.UniversalClient
 	// KeyPrefix starts every Redis key, inside a {hash tag}: 1 to 64
 	// letters, digits and . _ : -. Default store.DefaultPrefix
