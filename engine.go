@@ -200,7 +200,9 @@ func (e *Engine) Store() *store.Redis { return e.st }
 func (e *Engine) Handler() http.Handler { return e.api.Handler() }
 
 // Register adds the API's routes to a Gin router of your own, beside your
-// routes.
+// routes. It adds neither /metrics (serve MetricsHandler where you like) nor
+// the counting of requests (boomerang_http_requests_total), which are
+// Handler's.
 func (e *Engine) Register(r gin.IRoutes) { e.api.Register(r) }
 
 // Run runs the event workers, the callback dispatcher, the reaper and the

@@ -11,6 +11,7 @@ import (
 	"github.com/boomerang-events/boomerang"
 	"github.com/boomerang-events/boomerang/internal/fakes"
 	"github.com/boomerang-events/boomerang/internal/redistest"
+	"github.com/gin-gonic/gin"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -277,5 +278,18 @@ func TestMetricsCountRedisErrors(t *testing.T) {
 	}
 	if fams["boomerang_queue_items"] != nil {
 		t.Error("boomerang_queue_items present while Redis is down; want it left out")
+	}
+}
+
+// Register leaves /metrics to the router's owner, who may serve their own.
+func TestRegisterLeavesMetricsToTheRouter(t *testing.T) {
+	eng := newEngine(t, testConfig(redistest.Mini(t)))
+	r := gin.New()
+	r.GET("/metrics", func(c *gin.Context) { c.String(http.StatusOK, "mine") })
+	eng.Register(r) // must not panic on a duplicate route
+	w := httptest.NewRecorder()
+	r.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if w.Body.String() != "mine" {
+		t.Errorf("GET /metrics: got %q, want the router's own", w.Body.String())
 	}
 }

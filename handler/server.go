@@ -49,9 +49,10 @@ type ServerConfig struct {
 	// pace of the workers instead of starving them. Pacing works while Run
 	// runs. Default DefaultBacklogTarget; -1 turns pacing off.
 	BacklogTarget int
-	// Metrics, when set, is served at GET /metrics, behind APIKeys like
-	// the other endpoints (boomerang.Engine.MetricsHandler is one).
-	// Default: no /metrics route.
+	// Metrics, when set, is served by Handler at GET /metrics, behind
+	// APIKeys like the other endpoints (boomerang.Engine.MetricsHandler is
+	// one). Register does not add it: a router of your own may serve its
+	// own /metrics. Default: no /metrics route.
 	Metrics http.Handler
 	// Observer is told of every request Handler serves and of every event
 	// accepted, for metrics. Default: nobody.
@@ -183,9 +184,6 @@ func (s *Server) Register(r gin.IRoutes) {
 	r.HEAD("/healthz", healthz)
 	r.GET("/readyz", s.readyz)
 	r.HEAD("/readyz", s.readyz)
-	if s.cfg.Metrics != nil {
-		r.GET("/metrics", s.user, gin.WrapH(s.cfg.Metrics))
-	}
 }
 
 // answer writes code with body, or, for a HEAD request, code alone: load
@@ -201,12 +199,16 @@ func answer(c *gin.Context, code int, body gin.H) {
 func healthz(c *gin.Context) { answer(c, http.StatusOK, gin.H{"status": "ok"}) }
 
 // Handler returns a Gin engine serving the API, with panics recovered and
-// JSON answers for unknown routes.
+// JSON answers for unknown routes, and GET /metrics when ServerConfig.Metrics
+// is set. Every request it serves is told to ServerConfig.Observer.
 func (s *Server) Handler() http.Handler {
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	e.Use(s.observe, s.recoverer)
 	s.Register(e)
+	if s.cfg.Metrics != nil {
+		e.GET("/metrics", s.user, gin.WrapH(s.cfg.Metrics))
+	}
 	e.NoRoute(func(c *gin.Context) { c.JSON(http.StatusNotFound, gin.H{"error": "no such route"}) })
 	e.NoMethod(func(c *gin.Context) { c.JSON(http.StatusMethodNotAllowed, gin.H{"error": "method not allowed"}) })
 	return e
