@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/boomerang-events/boomerang"
+	"github.com/boomerang-events/boomerang/callback"
 	"github.com/boomerang-events/boomerang/internal/fakes"
 	"github.com/boomerang-events/boomerang/internal/redistest"
 	"github.com/gin-gonic/gin"
@@ -291,5 +292,39 @@ func TestRegisterLeavesMetricsToTheRouter(t *testing.T) {
 	r.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if w.Body.String() != "mine" {
 		t.Errorf("GET /metrics: got %q, want the router's own", w.Body.String())
+	}
+}
+
+// A request that died leaves its in-request lease to expire: the reaper's
+// claim is a reclaimed lease, its failure a dead letter, and the dead
+// request's late outcome a write the fence refused.
+func TestMetricsOfAReclaimedLease(t *testing.T) {
+	eng := newEngine(t, testConfig(redistest.Mini(t)))
+	eh := callback.NewEventHandler[user](eng.Store(), callback.WithLease(time.Second))
+	msg, err := eh.UnmarshalEventMessage([]byte(`{"id":"dead-1","event_type":"a"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eh.BeforeHandle(context.Background(), msg); err != nil {
+		t.Fatal(err)
+	}
+	start(t, eng)
+	waitFor(t, eng.Store(), "dead-1", terminal)
+	if err := eh.AfterHandle(context.Background(), msg, nil); err == nil {
+		t.Fatal("late AfterHandle: got nil, want an error (the lease was lost)")
+	}
+	fams := scrape(t, eng.Handler(), "")
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"boomerang_leases_reclaimed_total", []string{"queue", "inline"}, 1},
+		{"boomerang_fenced_writes_total", []string{"queue", "inline"}, 1},
+		{"boomerang_dead_letters_total", []string{"kind", "event"}, 1},
+	} {
+		if got := value(fams, c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v: got %g, want %g", c.name, c.labels, got, c.want)
+		}
 	}
 }
