@@ -27,7 +27,8 @@ var ErrRunning = errors.New("boomerang: engine already running")
 
 // Engine owns Boomerang's work on one store: the HTTP API (Handler), the
 // event workers, the callback dispatcher, the reaper of in-request events
-// whose request died, and the retention sweeper. New connects; Handle,
+// whose request died, the retention sweeper, and their metrics
+// (MetricsHandler). New connects; Handle,
 // Forward and Accept register business logic; Run runs it all until its
 // context ends; Close releases the connection.
 //
@@ -74,7 +75,7 @@ func New(cfg Config) (*Engine, error) {
 	if !cfg.DisableMetrics {
 		e.metrics = metrics.New(metrics.Config{MaxEventTypes: cfg.MetricsMaxEventTypes})
 		rdb.AddHook(e.metrics.RedisHook())
-		storeCfg.Observer = e.metrics
+		storeCfg.Observer = observer[store.Observer](e.metrics)
 	}
 	st, err := store.New(rdb, storeCfg)
 	if err != nil {
@@ -97,7 +98,7 @@ func New(cfg Config) (*Engine, error) {
 		PollInterval:         cfg.PollInterval,
 		DrainTimeout:         cfg.ShutdownTimeout,
 		Logger:               e.log,
-		Observer:             e.deliveryObserver(),
+		Observer:             observer[callback.Observer](e.metrics),
 	})
 	if err != nil {
 		e.Close()
@@ -114,7 +115,7 @@ func New(cfg Config) (*Engine, error) {
 		AdminKeys:             cfg.Auth.AdminKeys,
 		Logger:                e.log,
 		Metrics:               e.apiMetrics(),
-		Observer:              e.requestObserver(),
+		Observer:              observer[handler.Observer](e.metrics),
 	})
 	e.forward = forwardPolicy.Client(0)
 	return e, nil
@@ -125,29 +126,15 @@ func New(cfg Config) (*Engine, error) {
 // metadata addresses.
 var forwardPolicy = outbound.Policy{AllowPrivate: true}
 
-// The engine's metrics as each package's observer, or nil (the package's
-// no-op) when metrics are off: never a nil *metrics.Metrics in an
-// interface.
-
-func (e *Engine) deliveryObserver() callback.Observer {
-	if e.metrics == nil {
-		return nil
+// observer returns the engine's metrics as an observer of type T (a
+// package's Observer interface), or nil, that package's no-op, when
+// metrics are off: never a nil *metrics.Metrics inside an interface.
+func observer[T any](m *metrics.Metrics) T {
+	var none T
+	if m == nil {
+		return none
 	}
-	return e.metrics
-}
-
-func (e *Engine) requestObserver() handler.Observer {
-	if e.metrics == nil {
-		return nil
-	}
-	return e.metrics
-}
-
-func (e *Engine) attemptObserver() process.Observer {
-	if e.metrics == nil {
-		return nil
-	}
-	return e.metrics
+	return any(m).(T)
 }
 
 // apiMetrics is what Handler serves at /metrics: nothing when metrics are
@@ -229,7 +216,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	proc, err := process.New(e.st, routes, process.Config{
 		Workers: cfg.Workers, Retry: cfg.Retry, Lease: cfg.Lease, PollInterval: cfg.PollInterval,
 		DrainTimeout: cfg.ShutdownTimeout, Flow: forwardFlow(cfg, routes), Logger: e.log,
-		Observer: e.attemptObserver(),
+		Observer: observer[process.Observer](e.metrics),
 	})
 	if err != nil {
 		return err
