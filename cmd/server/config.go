@@ -47,14 +47,14 @@ const (
 // environment and flags (later wins). docs/configuration.md describes every
 // key; a key left out takes its default.
 type Config struct {
-	Addr      string // addr: listen address; default "127.0.0.1:8080"
-	LogLevel  string // log_level: debug, info, warn or error; default info
-	LogFormat string // log_format: text or json; default text
-	DebugAddr string // debug_addr: where to serve /debug/pprof; default "" = off; keep it on loopback
-	// metrics_addr: where to serve /metrics, without API keys, instead of
-	// on addr (behind them); default "" = on addr
+	Addr      string  // addr: listen address; default "127.0.0.1:8080"
+	LogLevel  string  // log_level: debug, info, warn or error; default info
+	LogFormat string  // log_format: text or json; default text
+	DebugAddr string  // debug_addr: where to serve /debug/pprof; default "" = off; keep it on loopback
+	Routes    []Route // routes: the logic of each event type; none means every event type is accepted
+	// MetricsAddr (metrics_addr) is where to serve /metrics, without API
+	// keys, instead of on addr (behind them); default "" = on addr.
 	MetricsAddr string
-	Routes      []Route // routes: the logic of each event type; none means every event type is accepted
 	// Engine is every other key, as boomerang.Config; zero fields take
 	// boomerang's defaults.
 	Engine boomerang.Config
