@@ -32,6 +32,9 @@ const (
 	DefaultShutdownTimeout = 15 * time.Second
 	DefaultRetention       = 7 * 24 * time.Hour
 	DefaultForwardTimeout  = 10 * time.Second
+	// DefaultMetricsMaxEventTypes is how many event types get metrics
+	// series of their own.
+	DefaultMetricsMaxEventTypes = 50
 )
 
 // Bounds New checks.
@@ -41,6 +44,8 @@ const (
 	MaxMaxBodyBytes = 64 << 20
 	MaxKeyPrefixLen = 64
 	MinAPIKeyLen    = 16
+	// MaxMetricsEventTypes bounds Config.MetricsMaxEventTypes.
+	MaxMetricsEventTypes = 10000
 )
 
 // Config tunes an Engine. The zero Config runs on an embedded in-memory
@@ -57,7 +62,9 @@ type Config struct {
 	// single node, Sentinel or Cluster. The engine does not close it.
 	// RequestTimeout bounds the API's reads only if the client honours
 	// context deadlines on the socket: set ContextTimeoutEnabled in its
-	// options (the client RedisURL opens does).
+	// options (the client RedisURL opens does). Unless DisableMetrics is
+	// set, New adds a hook to it that counts failed commands
+	// (boomerang_redis_errors_total).
 	Redis redis.UniversalClient
 	// KeyPrefix starts every Redis key, inside a {hash tag}: 1 to 64
 	// letters, digits and . _ : -. Default store.DefaultPrefix
@@ -123,6 +130,22 @@ type Config struct {
 	Callback CallbackConfig
 	// Auth holds the API keys of the HTTP API. None: the API is open.
 	Auth AuthConfig
+
+	// DisableMetrics turns the Prometheus metrics off: Handler serves no
+	// /metrics, MetricsHandler answers 404, and nothing is counted.
+	// Default false: metrics on.
+	DisableMetrics bool
+	// MetricsMaxEventTypes is how many event types get metrics series of
+	// their own (the first seen); the others are counted under
+	// event_type="other", so what producers send cannot grow the series
+	// without bound. 1 to MaxMetricsEventTypes. Default
+	// DefaultMetricsMaxEventTypes.
+	MetricsMaxEventTypes int
+	// SeparateMetrics leaves GET /metrics out of Handler, for a program
+	// that serves MetricsHandler on a listener of its own (the server's
+	// metrics_addr). Default false: Handler serves /metrics, behind the
+	// API keys when there are any.
+	SeparateMetrics bool
 
 	// Logger receives the engine's logs. Default slog.Default().
 	Logger *slog.Logger
@@ -195,6 +218,9 @@ func (c Config) withDefaults() Config {
 	}
 	set(&c.Callback.Timeout, callback.DefaultTimeout)
 	c.Callback.Retry = c.Callback.Retry.Or(callback.DefaultRetry)
+	if c.MetricsMaxEventTypes == 0 {
+		c.MetricsMaxEventTypes = DefaultMetricsMaxEventTypes
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -246,6 +272,9 @@ func (c Config) validate() error {
 	}
 	if c.BacklogTarget < -1 {
 		add("backlog_target: must be positive, or -1 to never slow ingest, got %d", c.BacklogTarget)
+	}
+	if c.MetricsMaxEventTypes < 1 || c.MetricsMaxEventTypes > MaxMetricsEventTypes {
+		add("metrics_max_event_types: must be between 1 and %d, got %d", MaxMetricsEventTypes, c.MetricsMaxEventTypes)
 	}
 	if c.Callback.Workers < 1 || c.Callback.Workers > MaxWorkers {
 		add("callback.workers: must be between 1 and %d, got %d", MaxWorkers, c.Callback.Workers)

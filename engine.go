@@ -13,6 +13,7 @@ import (
 	"github.com/boomerang-events/boomerang/callback"
 	"github.com/boomerang-events/boomerang/event"
 	"github.com/boomerang-events/boomerang/handler"
+	"github.com/boomerang-events/boomerang/internal/metrics"
 	"github.com/boomerang-events/boomerang/internal/outbound"
 	"github.com/boomerang-events/boomerang/internal/process"
 	"github.com/boomerang-events/boomerang/internal/worker"
@@ -26,7 +27,8 @@ var ErrRunning = errors.New("boomerang: engine already running")
 
 // Engine owns Boomerang's work on one store: the HTTP API (Handler), the
 // event workers, the callback dispatcher, the reaper of in-request events
-// whose request died, and the retention sweeper. New connects; Handle,
+// whose request died, the retention sweeper, and their metrics
+// (MetricsHandler). New connects; Handle,
 // Forward and Accept register business logic; Run runs it all until its
 // context ends; Close releases the connection.
 //
@@ -40,7 +42,8 @@ type Engine struct {
 	api        *handler.Server
 	dispatcher *callback.Dispatcher
 	forward    *http.Client
-	flow       store.Flow // resolved: of callbacks and forwards alike
+	flow       store.Flow       // resolved: of callbacks and forwards alike
+	metrics    *metrics.Metrics // nil when Config.DisableMetrics
 
 	mu      sync.Mutex // guards routes and running
 	routes  process.Routes
@@ -68,12 +71,21 @@ func New(cfg Config) (*Engine, error) {
 			e.log.Warn("no redis_url configured: using an embedded in-memory Redis; everything is lost at exit")
 		}
 	}
-	st, err := store.New(rdb, store.Config{Prefix: cfg.KeyPrefix, Logger: e.log})
+	storeCfg := store.Config{Prefix: cfg.KeyPrefix, Logger: e.log}
+	if !cfg.DisableMetrics {
+		e.metrics = metrics.New(metrics.Config{MaxEventTypes: cfg.MetricsMaxEventTypes})
+		rdb.AddHook(e.metrics.RedisHook())
+		storeCfg.Observer = observer[store.Observer](e.metrics)
+	}
+	st, err := store.New(rdb, storeCfg)
 	if err != nil {
 		e.Close()
 		return nil, err
 	}
 	e.st = st
+	if e.metrics != nil {
+		e.metrics.ReadFrom(st)
+	}
 	e.dispatcher, err = callback.NewDispatcher(st, callback.Config{
 		Workers:              cfg.Callback.Workers,
 		Timeout:              cfg.Callback.Timeout,
@@ -86,6 +98,7 @@ func New(cfg Config) (*Engine, error) {
 		PollInterval:         cfg.PollInterval,
 		DrainTimeout:         cfg.ShutdownTimeout,
 		Logger:               e.log,
+		Observer:             observer[callback.Observer](e.metrics),
 	})
 	if err != nil {
 		e.Close()
@@ -101,6 +114,8 @@ func New(cfg Config) (*Engine, error) {
 		APIKeys:               cfg.Auth.APIKeys,
 		AdminKeys:             cfg.Auth.AdminKeys,
 		Logger:                e.log,
+		Metrics:               e.apiMetrics(),
+		Observer:              observer[handler.Observer](e.metrics),
 	})
 	e.forward = forwardPolicy.Client(0)
 	return e, nil
@@ -110,6 +125,40 @@ func New(cfg Config) (*Engine, error) {
 // own services, often on a private network, but never link-local or
 // metadata addresses.
 var forwardPolicy = outbound.Policy{AllowPrivate: true}
+
+// observer returns the engine's metrics as an observer of type T (a
+// package's Observer interface), or nil, that package's no-op, when
+// metrics are off: never a nil *metrics.Metrics inside an interface.
+func observer[T any](m *metrics.Metrics) T {
+	var none T
+	if m == nil {
+		return none
+	}
+	return any(m).(T)
+}
+
+// apiMetrics is what Handler serves at /metrics: nothing when metrics are
+// off or served apart (Config.SeparateMetrics).
+func (e *Engine) apiMetrics() http.Handler {
+	if e.metrics == nil || e.cfg.SeparateMetrics {
+		return nil
+	}
+	return e.metrics.Handler()
+}
+
+// MetricsHandler serves the engine's Prometheus metrics (the README's
+// Metrics section lists them), for a listener of the program's own: it
+// asks for no API key. Handler serves the same at GET /metrics unless
+// Config.SeparateMetrics is set. With Config.DisableMetrics it answers 404.
+//
+// A scrape reads the queues' state from Redis in one round trip, bounded
+// by 2s; when Redis does not answer, those metrics are left out of it.
+func (e *Engine) MetricsHandler() http.Handler {
+	if e.metrics == nil {
+		return http.NotFoundHandler()
+	}
+	return e.metrics.Handler()
+}
 
 // Config returns the engine's configuration, with every default filled in.
 func (e *Engine) Config() Config { return e.cfg }
@@ -131,13 +180,16 @@ func (e *Engine) Store() *store.Redis { return e.st }
 //	POST /events/{id}/retry              run a failed event again (operator)
 //	POST /callback/{event_id}/redeliver  send an event's callback again (operator)
 //	GET  /healthz, /readyz               liveness, and readiness (Redis answers); HEAD too
+//	GET  /metrics                        Prometheus metrics (see MetricsHandler)
 //
 // It serves whether or not Run runs: an instance that only ingests is one
 // that serves Handler and runs nothing.
 func (e *Engine) Handler() http.Handler { return e.api.Handler() }
 
 // Register adds the API's routes to a Gin router of your own, beside your
-// routes.
+// routes. It adds neither /metrics (serve MetricsHandler where you like) nor
+// the counting of requests (boomerang_http_requests_total), which are
+// Handler's.
 func (e *Engine) Register(r gin.IRoutes) { e.api.Register(r) }
 
 // Run runs the event workers, the callback dispatcher, the reaper and the
@@ -164,6 +216,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	proc, err := process.New(e.st, routes, process.Config{
 		Workers: cfg.Workers, Retry: cfg.Retry, Lease: cfg.Lease, PollInterval: cfg.PollInterval,
 		DrainTimeout: cfg.ShutdownTimeout, Flow: forwardFlow(cfg, routes), Logger: e.log,
+		Observer: observer[process.Observer](e.metrics),
 	})
 	if err != nil {
 		return err
@@ -251,6 +304,9 @@ func (e *Engine) reap(_ context.Context, j store.Job) store.Outcome {
 	rec.AddAttempt(store.Attempt{Run: rec.Run, Number: rec.Attempts, StartedAt: now, Outcome: event.StatusFailed,
 		Error: reapedError, Note: "in-request lease expired"})
 	e.log.Warn("in-request event abandoned; failing it", "event_id", rec.ID, "attempts", rec.Attempts)
+	if e.metrics != nil {
+		e.metrics.EventDeadLettered()
+	}
 	return store.Outcome{Lease: j.Lease, Record: rec, Callback: callback.NewRecord(rec)}
 }
 

@@ -148,6 +148,13 @@ func TestOpenAPIContract(t *testing.T) {
 		c.do(t, call{method: "GET", url: up.URL + "/destinations", want: 401, invalid: true})
 		c.do(t, call{method: "GET", url: down.URL + "/destinations", header: user, want: 503})
 
+		// GET /metrics
+		metrics := c.do(t, call{method: "GET", url: up.URL + "/metrics", header: user, want: 200})
+		if !bytes.Contains(metrics, []byte("boomerang_events_accepted_total")) {
+			t.Errorf("GET /metrics: got no boomerang_events_accepted_total in %.200s", metrics)
+		}
+		c.do(t, call{method: "GET", url: up.URL + "/metrics", want: 401, invalid: true})
+
 		// POST /events/{id}/retry
 		c.do(t, call{method: "POST", url: up.URL + "/events/c-fail/retry", header: admin, want: 202})
 		c.do(t, call{method: "POST", url: up.URL + "/events/c-ok/retry", header: admin, want: 409})

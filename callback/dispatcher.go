@@ -99,7 +99,23 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives the dispatcher's logs. Default slog.Default().
 	Logger *slog.Logger
+	// Observer is told of every delivery attempt, for metrics. Default:
+	// nobody.
+	Observer Observer
 }
+
+// Observer is told of each delivery attempt: cb is the callback record
+// after it, its Status telling the outcome (CallbackDelivered,
+// CallbackRetrying or CallbackFailed), and d how long the attempt took.
+// It is called on the senders' path, so it must be quick, and must not
+// keep cb.
+type Observer interface {
+	Delivery(cb *store.Callback, d time.Duration)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Delivery(*store.Callback, time.Duration) {}
 
 // maxResponseBytes bounds what is read of a receiver's answer.
 const maxResponseBytes = 64 << 10
@@ -138,6 +154,9 @@ func NewDispatcher(st *store.Redis, cfg Config) (*Dispatcher, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
 	}
 	d := &Dispatcher{cfg: cfg, policy: p, signers: signers, log: cfg.Logger}
 	cfg.Flow = ResolveFlow(cfg.Flow)
@@ -178,6 +197,9 @@ func (d *Dispatcher) deliver(ctx context.Context, j store.CallbackJob) store.Cal
 	}
 	del.Outcome, del.Error = cb.Status, cb.LastError
 	cb.AddDelivery(del)
+	if ctx.Err() == nil { // else the pool drops the outcome: stopped, or the lease was lost
+		d.cfg.Observer.Delivery(&cb, del.Duration)
+	}
 	// The log gets the details that LastError leaves out, with the URL
 	// reduced to scheme://host/path: its query often holds a token.
 	if cb.Status == event.CallbackFailed {

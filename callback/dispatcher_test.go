@@ -84,6 +84,26 @@ func (r *receiver) seen() []string {
 	return append([]string(nil), r.ids...)
 }
 
+// deliveries is an Observer that records the outcomes it is told.
+type deliveries struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (o *deliveries) Delivery(cb *store.Callback, _ time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.seen = append(o.seen, string(cb.Status))
+}
+
+func (o *deliveries) outcomes() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return strings.Join(o.seen, " ")
+}
+
+var _ callback.Observer = (*deliveries)(nil)
+
 func TestDispatcher(t *testing.T) {
 	tests := []struct {
 		name         string
@@ -109,8 +129,9 @@ func TestDispatcher(t *testing.T) {
 				defer srv.Close()
 				finished(t, st, "e1", srv.URL+"/hook")
 
+				obs := &deliveries{}
 				d, err := callback.NewDispatcher(st, callback.Config{
-					AllowPrivateNetworks: tc.allowPrivate, Logger: quiet, PollInterval: 5 * time.Millisecond,
+					AllowPrivateNetworks: tc.allowPrivate, Logger: quiet, PollInterval: 5 * time.Millisecond, Observer: obs,
 					Retry: callback.RetryPolicy{MaxAttempts: 3, InitialInterval: 5 * time.Millisecond, MaxInterval: 20 * time.Millisecond},
 				})
 				if err != nil {
@@ -124,6 +145,10 @@ func TestDispatcher(t *testing.T) {
 				cb := waitCallback(t, st, "e1")
 				if cb.Status != tc.wantStatus || cb.Attempts != tc.wantAttempts || len(cb.History) != tc.wantAttempts {
 					t.Errorf("got %s after %d attempts (history %d, %q), want %s after %d", cb.Status, cb.Attempts, len(cb.History), cb.LastError, tc.wantStatus, tc.wantAttempts)
+				}
+				wantSeen := strings.Repeat(string(event.CallbackRetrying)+" ", tc.wantAttempts-1) + string(tc.wantStatus)
+				if got := obs.outcomes(); got != wantSeen {
+					t.Errorf("observer: got %q, want %q", got, wantSeen)
 				}
 				ids := rcv.seen()
 				if len(ids) != tc.wantRequests {

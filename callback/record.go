@@ -41,6 +41,8 @@ func NewRecord(rec store.Record) *store.Callback {
 		EventAttempts: rec.Attempts,
 		EventError:    rec.LastError,
 		CompletedAt:   rec.CompletedAt,
+
+		EventAcceptedAt: rec.AcceptedAt,
 	}
 }
 

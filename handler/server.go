@@ -49,11 +49,37 @@ type ServerConfig struct {
 	// pace of the workers instead of starving them. Pacing works while Run
 	// runs. Default DefaultBacklogTarget; -1 turns pacing off.
 	BacklogTarget int
+	// Metrics, when set, is served by Handler at GET /metrics, behind
+	// APIKeys like the other endpoints (boomerang.Engine.MetricsHandler is
+	// one). Register does not add it: a router of your own may serve its
+	// own /metrics. Default: no /metrics route.
+	Metrics http.Handler
+	// Observer is told of every request Handler serves and of every event
+	// accepted, for metrics. Default: nobody.
+	Observer Observer
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
 }
+
+// Observer is told what the API does, for metrics. Its methods are called
+// on every request, so they must be quick.
+type Observer interface {
+	// Request reports a request served by Handler: route is its route's
+	// pattern ("/events/:id", never the path itself), or "" when it
+	// matched no route; method is its method when it matched a route,
+	// else ""; code is the status answered.
+	Request(route, method string, code int)
+	// EventAccepted reports an event accepted (202): recorded for the first
+	// time.
+	EventAccepted()
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Request(string, string, int) {}
+func (nopObserver) EventAccepted()              {}
 
 // Server is Boomerang's HTTP API over a store (boomerang.Engine.Handler
 // serves it):
@@ -68,6 +94,7 @@ type ServerConfig struct {
 //	POST /callback/{event_id}/redeliver  send an event's callback again (operator)
 //	GET  /healthz, /readyz               liveness, and readiness (Redis answers); HEAD too
 //	GET  /openapi.json                   the OpenAPI 3.1 description of all of these
+//	GET  /metrics                        metrics, when ServerConfig.Metrics is set
 type Server struct {
 	st     *store.Redis
 	cfg    ServerConfig
@@ -114,6 +141,9 @@ func NewServer(st *store.Redis, cfg ServerConfig) *Server {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
 	}
 	s := &Server{st: st, cfg: cfg, guard: outbound.Policy{AllowPrivate: cfg.AllowPrivateCallbacks, AllowedPorts: cfg.AllowedCallbackPorts}, log: cfg.Logger}
 	s.pace = newPacer(cfg.BacklogTarget, st.Due)
@@ -171,15 +201,30 @@ func answer(c *gin.Context, code int, body gin.H) {
 func healthz(c *gin.Context) { answer(c, http.StatusOK, gin.H{"status": "ok"}) }
 
 // Handler returns a Gin engine serving the API, with panics recovered and
-// JSON answers for unknown routes.
+// JSON answers for unknown routes, and GET /metrics when ServerConfig.Metrics
+// is set. Every request it serves is told to ServerConfig.Observer.
 func (s *Server) Handler() http.Handler {
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
-	e.Use(s.recoverer)
+	e.Use(s.observe, s.recoverer)
 	s.Register(e)
+	if s.cfg.Metrics != nil {
+		e.GET("/metrics", s.user, gin.WrapH(s.cfg.Metrics))
+	}
 	e.NoRoute(func(c *gin.Context) { c.JSON(http.StatusNotFound, gin.H{"error": "no such route"}) })
 	e.NoMethod(func(c *gin.Context) { c.JSON(http.StatusMethodNotAllowed, gin.H{"error": "method not allowed"}) })
 	return e
+}
+
+// observe tells the Observer of each request, by route pattern: the path
+// itself could be anything a client sends.
+func (s *Server) observe(c *gin.Context) {
+	c.Next()
+	route, method := c.FullPath(), ""
+	if route != "" {
+		method = c.Request.Method // one of the route's: bounded
+	}
+	s.cfg.Observer.Request(route, method, c.Writer.Status())
 }
 
 func (s *Server) recoverer(c *gin.Context) {
@@ -243,6 +288,7 @@ func (s *Server) postEvent(c *gin.Context) {
 	b = append(b, `","status":"queued","status_url":"/callback?event_id=`...)
 	b = append(b, id...)
 	b = append(b, `"}`...)
+	s.cfg.Observer.EventAccepted()
 	c.Data(http.StatusAccepted, "application/json; charset=utf-8", b)
 }
 

@@ -112,7 +112,7 @@ func (q CallbackQueue) Finish(ctx context.Context, now time.Time, outs []Callbac
 	if err != nil {
 		return nil, err
 	}
-	return leaseErrors(applied), nil
+	return q.s.leaseErrors(q.q, applied), nil
 }
 
 // Renew extends the leases of deliveries still running to now+lease, and

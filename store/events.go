@@ -194,15 +194,22 @@ func (q EventQueue) Finish(ctx context.Context, now time.Time, outs []Outcome) (
 	if queued {
 		signal(s.callbacksReady)
 	}
-	return leaseErrors(applied), nil
+	return s.leaseErrors(q.q, applied), nil
 }
 
-func leaseErrors(applied []bool) []error {
+// leaseErrors turns a finish script's results into ErrLeaseLost for each
+// outcome the fence rejected, and tells the observer how many it rejected.
+func (s *Redis) leaseErrors(q queue, applied []bool) []error {
 	errs := make([]error, len(applied))
+	lost := 0
 	for i, ok := range applied {
 		if !ok {
 			errs[i] = ErrLeaseLost
+			lost++
 		}
+	}
+	if lost > 0 {
+		s.obs.LeasesLost(q.name, lost)
 	}
 	return errs
 }

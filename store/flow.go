@@ -162,8 +162,8 @@ local afterLimits = at + 2 + 2*nper
 //	         its destination ("" for a route with none)
 //	then     the flow's limits (Flow.args)
 //
-// Returns {token, ids, attempts, values of the 1st infix's keys, ...} like
-// claimScript, or {0, score of the first item or -1} when nothing was leased.
+// Returns {token, reclaimed, ids, attempts, values of the 1st infix's keys,
+// ...} like claimScript, or {0, score of the first item or -1} when nothing was leased.
 var claimFlowScript = redis.NewScript(`
 local nvals = tonumber(ARGV[10])
 local ntypes = tonumber(ARGV[11 + nvals])
@@ -276,6 +276,8 @@ if #taken == 0 then
   return {0, first[2] or '-1'}
 end
 local token = redis.call('INCR', KEYS[4])
+local prev, reclaimed = redis.call('HMGET', KEYS[2], unpack(taken)), 0
+for i = 1, #taken do if prev[i] then reclaimed = reclaimed + 1 end end
 local due, lease, attset, held, inflight = {}, {}, {}, {}, {}
 local att = redis.call('HMGET', KEYS[3], unpack(taken))
 for i, id in ipairs(taken) do
@@ -297,7 +299,7 @@ redis.call('HSET', KEYS[2], unpack(lease))
 redis.call('HSET', KEYS[3], unpack(attset))
 redis.call('HDEL', KEYS[6], unpack(taken))
 if #held > 0 then redis.call('HSET', KEYS[5], unpack(held)) end
-local out = {token, taken, att}
+local out = {token, reclaimed, taken, att}
 for j = 1, nvals do
   local keys = {}
   for i, id in ipairs(taken) do keys[i] = tag .. ARGV[10 + j] .. id end
@@ -337,7 +339,7 @@ func (s *Redis) claimFlow(ctx context.Context, q queue, fc flowClaim, flow Flow,
 	if err != nil {
 		return claimed{}, fmt.Errorf("store: claim from %s: %w", q.due, err)
 	}
-	return parseClaim(res), nil
+	return s.parseClaim(q, res), nil
 }
 
 // Flow outcomes of a delivery, for the destination's breaker.

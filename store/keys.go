@@ -74,19 +74,21 @@ func (k keys) callback(id string) string { return k.tag + infixCallback + id }
 func (k keys) dest(d string) string      { return k.tag + infixDest + d }
 
 // queue describes one leased work queue: a zset of due times, the hash of
-// leases held on its members and the hash of attempts started.
+// leases held on its members and the hash of attempts started. Its name
+// (QueueEvents, ...) is what an Observer is told.
 type queue struct {
+	name                 string
 	due, lease, attempts string
 }
 
 func (k keys) eventQueue() queue {
-	return queue{due: k.events, lease: k.eventLease, attempts: k.eventAttempts}
+	return queue{name: QueueEvents, due: k.events, lease: k.eventLease, attempts: k.eventAttempts}
 }
 
 func (k keys) inlineQueue() queue {
-	return queue{due: k.inline, lease: k.eventLease, attempts: k.eventAttempts}
+	return queue{name: QueueInline, due: k.inline, lease: k.eventLease, attempts: k.eventAttempts}
 }
 
 func (k keys) callbackQueue() queue {
-	return queue{due: k.callbacks, lease: k.callbackLease, attempts: k.callbackAttempts}
+	return queue{name: QueueCallbacks, due: k.callbacks, lease: k.callbackLease, attempts: k.callbackAttempts}
 }

@@ -23,9 +23,11 @@ type Lease struct {
 //	ARGV[5..] infixes of per-item keys to read (":st:", ":ev:", ":cb:")
 //
 // Each leased item gets the deadline as its score, the new token as its lease
-// and one more attempt. Returns {token, ids, attempts, values of ARGV[5] keys,
-// values of ARGV[6] keys, ...}, or {0, score of the first item or -1} when no
-// item is due.
+// and one more attempt. Returns {token, reclaimed, ids, attempts, values of
+// ARGV[5] keys, values of ARGV[6] keys, ...}, or {0, score of the first item
+// or -1} when no item is due. reclaimed counts the leased items that still
+// had a lease: one that expired, its holder dead (a finished or released
+// item has none).
 var claimScript = redis.NewScript(`
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, ARGV[4])
 if #ids == 0 then
@@ -33,6 +35,8 @@ if #ids == 0 then
   return {0, first[2] or '-1'}
 end
 local token = redis.call('INCR', KEYS[4])
+local prev, reclaimed = redis.call('HMGET', KEYS[2], unpack(ids)), 0
+for i = 1, #ids do if prev[i] then reclaimed = reclaimed + 1 end end
 local due, lease = {}, {}
 for i, id in ipairs(ids) do
   due[2*i-1] = ARGV[3]; due[2*i] = id
@@ -47,7 +51,7 @@ for i, id in ipairs(ids) do
   attset[2*i-1] = id; attset[2*i] = att[i]
 end
 redis.call('HSET', KEYS[3], unpack(attset))
-local out = {token, ids, att}
+local out = {token, reclaimed, ids, att}
 for j = 5, #ARGV do
   local keys = {}
   for i, id in ipairs(ids) do keys[i] = ARGV[1] .. ARGV[j] .. id end
@@ -59,11 +63,12 @@ return out
 // claimed is what claim leased: ids[i] with attempts[i], and values[j][i]
 // the value of the j-th infix's key of ids[i] ("" when missing).
 type claimed struct {
-	token    int64
-	ids      []string
-	attempts []int
-	values   [][]string
-	next     time.Time // when nothing was due: the first item's score, or zero
+	token     int64
+	reclaimed int // leased items whose previous lease had expired
+	ids       []string
+	attempts  []int
+	values    [][]string
+	next      time.Time // when nothing was due: the first item's score, or zero
 }
 
 func (s *Redis) claim(ctx context.Context, q queue, now time.Time, lease time.Duration, n int, infixes ...string) (claimed, error) {
@@ -76,11 +81,12 @@ func (s *Redis) claim(ctx context.Context, q queue, now time.Time, lease time.Du
 	if err != nil {
 		return claimed{}, fmt.Errorf("store: claim from %s: %w", q.due, err)
 	}
-	return parseClaim(res), nil
+	return s.parseClaim(q, res), nil
 }
 
 // parseClaim reads the reply of a claim script.
-func parseClaim(res []any) claimed {
+// It tells the observer of the leases reclaimed.
+func (s *Redis) parseClaim(q queue, res []any) claimed {
 	token, _ := res[0].(int64)
 	if token == 0 {
 		var c claimed
@@ -89,12 +95,16 @@ func parseClaim(res []any) claimed {
 		}
 		return c
 	}
-	c := claimed{token: token, ids: replyStrings(res[1])}
-	for _, a := range res[2].([]any) {
+	reclaimed, _ := res[1].(int64)
+	c := claimed{token: token, reclaimed: int(reclaimed), ids: replyStrings(res[2])}
+	for _, a := range res[3].([]any) {
 		v, _ := a.(int64)
 		c.attempts = append(c.attempts, int(v))
 	}
-	for _, vals := range res[3:] {
+	if c.reclaimed > 0 {
+		s.obs.LeasesReclaimed(q.name, c.reclaimed)
+	}
+	for _, vals := range res[4:] {
 		c.values = append(c.values, replyStrings(vals))
 	}
 	return c

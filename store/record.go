@@ -101,6 +101,10 @@ type Callback struct {
 	EventAttempts int          `json:"event_attempts"`
 	EventError    string       `json:"event_error,omitempty"`
 	CompletedAt   time.Time    `json:"completed_at"`
+	// EventAcceptedAt is when the event was accepted, so a delivery knows
+	// the event's end-to-end latency. Not sent. Zero in records written
+	// before it existed.
+	EventAcceptedAt time.Time `json:"event_accepted_at"`
 	// History lists the finished deliveries, oldest first.
 	History []Delivery `json:"history,omitempty"`
 }

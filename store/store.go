@@ -50,7 +50,34 @@ type Config struct {
 	// Logger receives the store's rare warnings (a record that cannot be
 	// decoded). Default slog.Default().
 	Logger *slog.Logger
+	// Observer is told what the lease scripts see, for metrics. Default:
+	// nobody.
+	Observer Observer
 }
+
+// Observer is told what the lease protocol sees, for metrics. Its methods
+// are called on the claim and finish paths, so they must be quick.
+type Observer interface {
+	// LeasesReclaimed reports n items of queue claimed while an earlier
+	// lease of theirs was still recorded: it had expired, its holder dead
+	// or cut off from Redis.
+	LeasesReclaimed(queue string, n int)
+	// LeasesLost reports n outcomes on queue that the fence rejected
+	// (ErrLeaseLost): their lease had been taken over.
+	LeasesLost(queue string, n int)
+}
+
+// Names of the queues, as an Observer is told them.
+const (
+	QueueEvents    = "events"
+	QueueCallbacks = "callbacks"
+	QueueInline    = "inline" // events run in-request, claimed by the engine's reaper
+)
+
+type nopObserver struct{}
+
+func (nopObserver) LeasesReclaimed(string, int) {}
+func (nopObserver) LeasesLost(string, int)      {}
 
 // DefaultPrefix is the key prefix of a Config that names none.
 const DefaultPrefix = "boomerang"
@@ -61,6 +88,7 @@ type Redis struct {
 	rdb  redis.UniversalClient
 	keys keys
 	log  *slog.Logger
+	obs  Observer
 
 	// Signalled when this process queued work due now (see
 	// EventQueue.Ready); buffered, sent to without blocking.
@@ -81,8 +109,11 @@ func New(rdb redis.UniversalClient, cfg Config) (*Redis, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
+	}
 	return &Redis{
-		rdb: rdb, keys: newKeys(cfg.Prefix), log: cfg.Logger,
+		rdb: rdb, keys: newKeys(cfg.Prefix), log: cfg.Logger, obs: cfg.Observer,
 		eventsReady: make(chan struct{}, 1), callbacksReady: make(chan struct{}, 1),
 	}, nil
 }

@@ -84,6 +84,15 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) e
 	}
 	defer eng.Close()
 
+	if cfg.MetricsAddr != "" {
+		msrv, err := serveMetrics(cfg.MetricsAddr, eng.MetricsHandler(), log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer msrv.close()
+	}
+
 	gin.SetMode(gin.ReleaseMode)
 	srv := &http.Server{
 		Handler:           eng.Handler(),
@@ -152,6 +161,42 @@ func newEngine(cfg Config) (*boomerang.Engine, error) {
 		}
 	}
 	return eng, nil
+}
+
+// metricsServer serves GET /metrics on a listener of its own: without API
+// keys, so keep it where only the scraper reaches it.
+type metricsServer struct {
+	srv  *http.Server
+	done chan error // Serve's error
+	log  *slog.Logger
+}
+
+// serveMetrics listens on addr and serves h there at /metrics until close.
+func serveMetrics(addr string, h http.Handler, log *slog.Logger) (*metricsServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics_addr: listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	m := &metricsServer{
+		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
+		done: make(chan error, 1),
+		log:  log,
+	}
+	go func() { m.done <- m.srv.Serve(ln) }()
+	log.Info("serving metrics", "addr", ln.Addr().String())
+	return m, nil
+}
+
+// close stops the metrics server and waits for it: a scrape in flight is
+// cut, which Prometheus retries at its next interval.
+func (m *metricsServer) close() {
+	m.srv.Close()
+	if err := <-m.done; !errors.Is(err, http.ErrServerClosed) {
+		m.log.Error("metrics server failed", "err", err)
+	}
 }
 
 // debugServer serves the runtime profiles (net/http/pprof) on addr, apart

@@ -52,6 +52,9 @@ type Config struct {
 	LogFormat string  // log_format: text or json; default text
 	DebugAddr string  // debug_addr: where to serve /debug/pprof; default "" = off; keep it on loopback
 	Routes    []Route // routes: the logic of each event type; none means every event type is accepted
+	// MetricsAddr (metrics_addr) is where to serve /metrics, without API
+	// keys, instead of on addr (behind them); default "" = on addr.
+	MetricsAddr string
 	// Engine is every other key, as boomerang.Config; zero fields take
 	// boomerang's defaults.
 	Engine boomerang.Config
@@ -175,6 +178,9 @@ type fileConfig struct {
 	Callback        fileCallback   `yaml:"callback"`
 	Retention       *time.Duration `yaml:"retention"`
 	DebugAddr       *string        `yaml:"debug_addr"`
+	MetricsAddr     *string        `yaml:"metrics_addr"`
+	MetricsDisabled *bool          `yaml:"metrics_disabled"`
+	MetricsMaxTypes *int           `yaml:"metrics_max_event_types"`
 	BacklogTarget   *int           `yaml:"backlog_target"`
 	Auth            fileAuth       `yaml:"auth"`
 	Flow            fileFlow       `yaml:"flow"`
@@ -365,6 +371,7 @@ func (f fileConfig) resolve() (Config, error) {
 	set(&c.LogLevel, f.LogLevel)
 	set(&c.LogFormat, f.LogFormat)
 	set(&c.DebugAddr, f.DebugAddr)
+	set(&c.MetricsAddr, f.MetricsAddr)
 	e := &c.Engine
 	set(&e.RedisURL, f.RedisURL)
 	set(&e.KeyPrefix, f.KeyPrefix)
@@ -377,6 +384,9 @@ func (f fileConfig) resolve() (Config, error) {
 	set(&e.ShutdownTimeout, f.ShutdownTimeout)
 	set(&e.Retention, f.Retention)
 	set(&e.BacklogTarget, f.BacklogTarget)
+	set(&e.DisableMetrics, f.MetricsDisabled)
+	set(&e.MetricsMaxEventTypes, f.MetricsMaxTypes)
+	e.SeparateMetrics = c.MetricsAddr != ""
 	e.Retry = f.Retry.policy()
 	set(&e.Callback.Timeout, f.Callback.Timeout)
 	set(&e.Callback.Workers, f.Callback.Workers)
@@ -406,6 +416,9 @@ func (f fileConfig) resolve() (Config, error) {
 	case "text", "json":
 	default:
 		add("log_format: must be text or json, got %q", c.LogFormat)
+	}
+	if c.MetricsAddr != "" && e.DisableMetrics {
+		add("metrics_addr: must be left out when metrics_disabled is true")
 	}
 	if f.BacklogTarget != nil && *f.BacklogTarget == 0 {
 		add("backlog_target: must be positive, or -1 to never slow ingest, got 0")
@@ -473,6 +486,7 @@ func (r fileRetry) policy() retry.Policy {
 var zeroMeansSomething = map[string]bool{
 	"redis_url":            true, // the embedded Redis
 	"debug_addr":           true, // off
+	"metrics_addr":         true, // on addr
 	"randomization_factor": true, // no randomization
 	"max_elapsed_time":     true, // no limit
 	"backlog_target":       true, // reported by resolve with its own message

@@ -40,6 +40,36 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives the processor's logs. Default slog.Default().
 	Logger *slog.Logger
+	// Observer is told of every attempt, for metrics. Default: nobody.
+	Observer Observer
+}
+
+// Observer is told of each attempt whose outcome is recorded (not of one
+// cut short by shutdown or a lost lease). It is called on the workers'
+// path, so it must be quick.
+type Observer interface {
+	Attempt(eventType string, outcome Outcome, d time.Duration)
+}
+
+// Outcome is what an attempt led to.
+type Outcome int
+
+// Outcomes of an attempt.
+const (
+	Success   Outcome = iota // the logic succeeded
+	Retry                    // it failed, and another attempt is scheduled
+	Permanent                // it failed with a permanent error: the event failed
+	Exhausted                // it failed and the retry policy is spent: the event failed
+)
+
+var outcomeNames = [...]string{"success", "retry", "permanent", "exhausted"}
+
+// String returns the outcome's name: success, retry, permanent, exhausted.
+func (o Outcome) String() string {
+	if o < 0 || int(o) >= len(outcomeNames) {
+		return "unknown"
+	}
+	return outcomeNames[o]
 }
 
 // Processor runs queued events through their route's logic with retries,
@@ -48,6 +78,7 @@ type Processor struct {
 	routes Routes
 	now    func() time.Time
 	log    *slog.Logger
+	obs    Observer // nil: nobody
 	pool   *worker.Pool[store.Job, store.Outcome]
 }
 
@@ -73,7 +104,7 @@ func New(st *store.Redis, routes Routes, cfg Config) (*Processor, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	p := &Processor{routes: resolved, now: cfg.Now, log: cfg.Logger}
+	p := &Processor{routes: resolved, now: cfg.Now, log: cfg.Logger, obs: cfg.Observer}
 	destByType := make(map[string]string, len(resolved))
 	for t, rt := range resolved {
 		destByType[t] = rt.Dest
@@ -98,12 +129,14 @@ func (p *Processor) process(ctx context.Context, j store.Job) store.Outcome {
 	}
 	rt, ok := p.routes.match(rec.EventType)
 	var err error
+	spent := false
 	switch {
 	case !ok:
 		err = retry.Permanent(fmt.Errorf("no route for event type %q", rec.EventType))
 	case rt.Retry.Spent(j.Attempt):
 		// Workers died during the earlier attempts: the policy is spent.
 		err = retry.Permanent(fmt.Errorf("%d attempts started, policy allows %d", j.Attempt, rt.Retry.MaxAttempts))
+		spent = true
 	default:
 		err = p.call(ctx, rt, Event{ID: rec.ID, Type: rec.EventType, Attempt: j.Attempt, Body: j.Body})
 	}
@@ -116,13 +149,17 @@ func (p *Processor) process(ctx context.Context, j store.Job) store.Outcome {
 	if err != nil {
 		rec.LastError = err.Error()
 	}
+	var outcome Outcome
 	switch dec := rt.Retry.Decide(j.Attempt, rec.FirstAttemptAt, end, err); dec.Verdict {
 	case retry.Succeeded:
-		rec.Status = event.StatusSucceeded
+		rec.Status, outcome = event.StatusSucceeded, Success
 	case retry.Again:
-		rec.Status, rec.NextAttemptAt = event.StatusRetrying, dec.Due
+		rec.Status, rec.NextAttemptAt, outcome = event.StatusRetrying, dec.Due, Retry
 	default:
-		rec.Status = event.StatusFailed
+		rec.Status, outcome = event.StatusFailed, Exhausted
+		if retry.IsPermanent(err) && !spent {
+			outcome = Permanent
+		}
 	}
 	rec.AddAttempt(store.Attempt{Run: rec.Run, Number: j.Attempt, StartedAt: start, Duration: end.Sub(start), Outcome: rec.Status, Error: rec.LastError})
 	out := store.Outcome{Lease: j.Lease, Record: rec}
@@ -139,13 +176,18 @@ func (p *Processor) process(ctx context.Context, j store.Job) store.Outcome {
 		out.Record = rec
 		out.Callback = callback.NewRecord(rec)
 	}
+	if ctx.Err() != nil {
+		// Given back at shutdown, or the lease was lost: the pool drops
+		// this outcome, so it is no failed attempt.
+		return out
+	}
+	if p.obs != nil {
+		p.obs.Attempt(rec.EventType, outcome, end.Sub(start))
+	}
 	// The log gets the error's details, redacted: a forward's error holds
 	// the target's URL, whose query may hold a token (LastError holds only
 	// the failure's class).
 	switch {
-	case ctx.Err() != nil:
-		// Given back at shutdown, or the lease was lost: the pool drops
-		// this outcome, so it is no failed attempt.
 	case rec.Status == event.StatusFailed:
 		p.log.Warn("event failed for good", "event_id", rec.ID, "attempts", rec.Attempts, "err", outbound.Redact(err))
 	case rec.Status == event.StatusRetrying:

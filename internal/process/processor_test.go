@@ -127,3 +127,48 @@ func TestGivenBackJobIsNotLoggedAsFailed(t *testing.T) {
 		t.Errorf("after shutdown: got %s with %q (%v), want queued with no error", snap.Record.Status, snap.Record.LastError, err)
 	}
 }
+
+// outcomes is an Observer that records the outcomes it is told.
+type outcomes []Outcome
+
+func (o *outcomes) Attempt(_ string, out Outcome, _ time.Duration) { *o = append(*o, out) }
+
+var _ Observer = (*outcomes)(nil)
+
+// The observer tells a permanent error from a spent policy, and hears
+// nothing of an attempt cut short.
+func TestObserverOutcomes(t *testing.T) {
+	errBoom := errors.New("boom")
+	tests := []struct {
+		name    string
+		logic   func(context.Context, Event) error
+		attempt int
+		ctx     func() context.Context
+		want    []Outcome
+	}{
+		{"success", func(context.Context, Event) error { return nil }, 1, context.Background, []Outcome{Success}},
+		{"retry", func(context.Context, Event) error { return errBoom }, 1, context.Background, []Outcome{Retry}},
+		{"exhausted", func(context.Context, Event) error { return errBoom }, 2, context.Background, []Outcome{Exhausted}},
+		{"permanent", func(context.Context, Event) error { return retry.Permanent(errBoom) }, 1, context.Background, []Outcome{Permanent}},
+		{"spent by dead workers", func(context.Context, Event) error { return nil }, 3, context.Background, []Outcome{Exhausted}},
+		{"cut short", func(context.Context, Event) error { return errBoom }, 1, func() context.Context {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			return ctx
+		}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got outcomes
+			p := &Processor{
+				routes: Routes{"t": {EventType: "t", Logic: tc.logic, Retry: retry.Policy{MaxAttempts: 2}.WithDefaults()}},
+				now:    time.Now, log: quiet, obs: &got,
+			}
+			rec := store.Record{ID: "e1", EventType: "t", BodyHash: "h", Run: 1, Status: event.StatusQueued}
+			p.process(tc.ctx(), store.Job{Lease: store.Lease{ID: "e1", Token: 1}, Attempt: tc.attempt, Record: rec, Body: []byte(`{}`)})
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
