@@ -217,14 +217,26 @@ func (s *Server) Handler() http.Handler {
 }
 
 // observe tells the Observer of each request, by route pattern: the path
-// itself could be anything a client sends.
+// itself could be anything a client sends. It also writes the access log:
+// one line per request at level info, with the method, the route pattern
+// (never the path or the query, which may carry ids and tokens), the
+// status and the duration; never a body.
 func (s *Server) observe(c *gin.Context) {
+	start := time.Now()
 	c.Next()
 	route, method := c.FullPath(), ""
 	if route != "" {
 		method = c.Request.Method // one of the route's: bounded
 	}
 	s.cfg.Observer.Request(route, method, c.Writer.Status())
+	if s.log.Enabled(c.Request.Context(), slog.LevelInfo) {
+		if route == "" {
+			route = "unmatched"
+		}
+		s.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "request",
+			slog.String("method", c.Request.Method), slog.String("route", route),
+			slog.Int("status", c.Writer.Status()), slog.Duration("duration", time.Since(start)))
+	}
 }
 
 func (s *Server) recoverer(c *gin.Context) {
