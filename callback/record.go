@@ -41,6 +41,8 @@ func NewRecord(rec store.Record) *store.Callback {
 		EventAttempts: rec.Attempts,
 		EventError:    rec.LastError,
 		CompletedAt:   rec.CompletedAt,
+		TraceParent:   rec.TraceParent,
+		TraceState:    rec.TraceState,
 	}
 }
 
