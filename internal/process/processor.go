@@ -14,9 +14,14 @@ import (
 	"github.com/boomerang-events/boomerang/callback"
 	"github.com/boomerang-events/boomerang/event"
 	"github.com/boomerang-events/boomerang/internal/outbound"
+	"github.com/boomerang-events/boomerang/internal/tracing"
 	"github.com/boomerang-events/boomerang/internal/worker"
 	"github.com/boomerang-events/boomerang/retry"
 	"github.com/boomerang-events/boomerang/store"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // Config tunes a Processor. The engine (package boomerang) sets every
@@ -36,6 +41,11 @@ type Config struct {
 	// Flow is the flow control of the routes' destinations, resolved
 	// (callback.ResolveFlow).
 	Flow store.Flow
+	// TracerProvider makes the span of each attempt, a child of the trace
+	// context stored with the event. Default: the no-op provider, with
+	// which the stored context itself is the attempt's (and so still
+	// reaches the business logic and a forward's traceparent).
+	TracerProvider trace.TracerProvider
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives the processor's logs. Default slog.Default().
@@ -48,6 +58,7 @@ type Processor struct {
 	routes Routes
 	now    func() time.Time
 	log    *slog.Logger
+	tracer trace.Tracer
 	pool   *worker.Pool[store.Job, store.Outcome]
 }
 
@@ -73,7 +84,10 @@ func New(st *store.Redis, routes Routes, cfg Config) (*Processor, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	p := &Processor{routes: resolved, now: cfg.Now, log: cfg.Logger}
+	if cfg.TracerProvider == nil {
+		cfg.TracerProvider = noop.NewTracerProvider()
+	}
+	p := &Processor{routes: resolved, now: cfg.Now, log: cfg.Logger, tracer: cfg.TracerProvider.Tracer(tracing.InstrumentationName)}
 	destByType := make(map[string]string, len(resolved))
 	for t, rt := range resolved {
 		destByType[t] = rt.Dest
@@ -92,6 +106,12 @@ func (p *Processor) Run(ctx context.Context) error { return p.pool.Run(ctx) }
 // process runs one attempt of a claimed event and returns its outcome.
 func (p *Processor) process(ctx context.Context, j store.Job) store.Outcome {
 	rec := j.Record
+	// The attempt continues the trace the event was accepted in, on
+	// whichever instance runs it: the logic gets the span in ctx, and a
+	// forward sends it as its traceparent.
+	ctx, span := p.tracer.Start(tracing.Restore(ctx, rec.TraceParent, rec.TraceState), "event attempt",
+		trace.WithSpanKind(trace.SpanKindConsumer))
+	defer span.End()
 	start := p.now()
 	if rec.FirstAttemptAt.IsZero() {
 		rec.FirstAttemptAt = start
@@ -125,6 +145,13 @@ func (p *Processor) process(ctx context.Context, j store.Job) store.Outcome {
 		rec.Status = event.StatusFailed
 	}
 	rec.AddAttempt(store.Attempt{Run: rec.Run, Number: j.Attempt, StartedAt: start, Duration: end.Sub(start), Outcome: rec.Status, Error: rec.LastError})
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String(tracing.AttrEventID, rec.ID), attribute.String(tracing.AttrEventType, rec.EventType),
+			attribute.Int(tracing.AttrAttempt, j.Attempt), attribute.String("boomerang.outcome", rec.Status.String()))
+		if err != nil {
+			span.SetStatus(codes.Error, rec.LastError)
+		}
+	}
 	out := store.Outcome{Lease: j.Lease, Record: rec}
 	if ok && rt.Dest != "" {
 		var se *outbound.StatusError
@@ -147,11 +174,11 @@ func (p *Processor) process(ctx context.Context, j store.Job) store.Outcome {
 		// Given back at shutdown, or the lease was lost: the pool drops
 		// this outcome, so it is no failed attempt.
 	case rec.Status == event.StatusFailed:
-		p.log.Warn("event failed for good", "event_id", rec.ID, "attempts", rec.Attempts, "err", outbound.Redact(err))
+		p.log.Warn("event failed for good", "event_id", rec.ID, tracing.LogAttr(ctx), "attempts", rec.Attempts, "err", outbound.Redact(err))
 	case rec.Status == event.StatusRetrying:
-		p.log.Info("event attempt failed; will retry", "event_id", rec.ID, "attempt", j.Attempt, "next_attempt_at", rec.NextAttemptAt, "err", outbound.Redact(err))
+		p.log.Info("event attempt failed; will retry", "event_id", rec.ID, tracing.LogAttr(ctx), "attempt", j.Attempt, "next_attempt_at", rec.NextAttemptAt, "err", outbound.Redact(err))
 	default:
-		p.log.Debug("event done", "event_id", rec.ID, "status", rec.Status, "attempts", rec.Attempts)
+		p.log.Debug("event done", "event_id", rec.ID, tracing.LogAttr(ctx), "status", rec.Status, "attempts", rec.Attempts)
 	}
 	return out
 }
@@ -167,7 +194,7 @@ func (p *Processor) call(ctx context.Context, rt Route, ev Event) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			pe := event.NewPanicError(r)
-			p.log.Error("business logic panicked", "event_id", ev.ID, "panic", fmt.Sprint(r), "stack", string(pe.Stack))
+			p.log.Error("business logic panicked", "event_id", ev.ID, tracing.LogAttr(ctx), "panic", fmt.Sprint(r), "stack", string(pe.Stack))
 			err = pe
 		}
 	}()

@@ -19,6 +19,17 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
+// InstrumentationName names the tracers of Boomerang's spans.
+const InstrumentationName = "github.com/boomerang-events/boomerang"
+
+// Attributes of Boomerang's spans.
+const (
+	AttrEventID    = "boomerang.event_id"
+	AttrEventType  = "boomerang.event_type"
+	AttrAttempt    = "boomerang.attempt"
+	AttrCallbackID = "boomerang.callback_id"
+)
+
 // Propagator reads and writes the traceparent and tracestate headers.
 var Propagator propagation.TextMapPropagator = propagation.TraceContext{}
 
