@@ -250,3 +250,24 @@ func traceIDOf(traceparent string) string {
 	}
 	return parts[1]
 }
+
+// TestTracerProviderFromEnv: with no TracerProvider, New reads the OTEL_*
+// environment: an unsupported protocol is an error naming the variable; an
+// endpoint makes a provider that Close shuts down. No span is made, so
+// nothing dials the endpoint.
+func TestTracerProviderFromEnv(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+	if _, err := boomerang.New(boomerang.Config{Logger: quiet}); err == nil || !strings.Contains(err.Error(), "OTEL_EXPORTER_OTLP_PROTOCOL") {
+		t.Errorf("grpc: got %v, want an error naming OTEL_EXPORTER_OTLP_PROTOCOL", err)
+	}
+	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+	eng, err := boomerang.New(boomerang.Config{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
