@@ -23,7 +23,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // RetryPolicy is the backoff of callback deliveries: see Config.Retry.
@@ -122,7 +121,7 @@ type Dispatcher struct {
 	signers []*standardwebhooks.Webhook
 	pool    *worker.Pool[store.CallbackJob, store.CallbackOutcome]
 	log     *slog.Logger
-	tracer  trace.Tracer
+	tracer  trace.Tracer // nil: tracing off
 }
 
 // NewDispatcher returns a Dispatcher delivering the callbacks of st.
@@ -150,13 +149,11 @@ func NewDispatcher(st *store.Redis, cfg Config) (*Dispatcher, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	tp := cfg.TracerProvider
-	if tp == nil {
-		tp = noop.NewTracerProvider()
-	} else {
-		cfg.Client = tracing.Client(cfg.Client, tp)
+	d := &Dispatcher{cfg: cfg, policy: p, signers: signers, log: cfg.Logger}
+	if tp := cfg.TracerProvider; tp != nil {
+		d.cfg.Client = tracing.Client(cfg.Client, tp)
+		d.tracer = tp.Tracer(tracing.InstrumentationName)
 	}
-	d := &Dispatcher{cfg: cfg, policy: p, signers: signers, log: cfg.Logger, tracer: tp.Tracer(tracing.InstrumentationName)}
 	cfg.Flow = ResolveFlow(cfg.Flow)
 	d.pool = worker.New(st.Callbacks().WithFlow(cfg.Flow), func(j store.CallbackJob) store.Lease { return j.Lease }, d.deliver, worker.Config{
 		Name: "callbacks", Workers: cfg.Workers, Lease: cfg.Lease, PollInterval: cfg.PollInterval,
@@ -175,8 +172,12 @@ func (d *Dispatcher) deliver(ctx context.Context, j store.CallbackJob) store.Cal
 	// The delivery continues the event's trace, stored with its callback
 	// record, on whichever instance sends it; its request carries it as
 	// traceparent.
-	ctx, span := d.tracer.Start(tracing.Restore(ctx, cb.TraceParent, cb.TraceState), "callback delivery")
-	defer span.End()
+	ctx = tracing.Restore(ctx, cb.TraceParent, cb.TraceState)
+	span := trace.SpanFromContext(ctx)
+	if d.tracer != nil {
+		ctx, span = d.tracer.Start(ctx, "callback delivery")
+		defer span.End()
+	}
 	start := d.cfg.Now()
 	code, err := d.post(ctx, &cb)
 	end := d.cfg.Now()

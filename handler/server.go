@@ -19,7 +19,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // ServerConfig tunes a Server. The zero value works.
@@ -56,7 +55,7 @@ type ServerConfig struct {
 	BacklogTarget int
 	// TracerProvider makes the span of each POST /event, which continues
 	// the producer's traceparent and whose context is stored with the
-	// event, and of each enqueue. Default: none (no-op spans), and the
+	// event, and of each enqueue. Default: none (no spans), and the
 	// producer's own context is stored, so it still propagates.
 	TracerProvider trace.TracerProvider
 	// Now is the clock. Default time.Now.
@@ -86,7 +85,7 @@ type Server struct {
 	user   gin.HandlerFunc // auth of the API
 	admin  gin.HandlerFunc // auth of the operator actions
 	pace   *pacer
-	tracer trace.Tracer
+	tracer trace.Tracer // nil: tracing off
 }
 
 // ingestLinger is how long an ingest batch waits for more events after its
@@ -125,12 +124,11 @@ func NewServer(st *store.Redis, cfg ServerConfig) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	traced := cfg.TracerProvider != nil
-	if !traced {
-		cfg.TracerProvider = noop.NewTracerProvider()
-	}
 	s := &Server{st: st, cfg: cfg, guard: outbound.Policy{AllowPrivate: cfg.AllowPrivateCallbacks, AllowedPorts: cfg.AllowedCallbackPorts}, log: cfg.Logger}
-	s.tracer = cfg.TracerProvider.Tracer(tracing.InstrumentationName)
+	traced := cfg.TracerProvider != nil
+	if traced {
+		s.tracer = cfg.TracerProvider.Tracer(tracing.InstrumentationName)
+	}
 	s.pace = newPacer(cfg.BacklogTarget, st.Due)
 	s.user = require(newKeyring(cfg.APIKeys))
 	s.admin = s.user
@@ -234,9 +232,13 @@ func (s *Server) recoverer(c *gin.Context) {
 func (s *Server) postEvent(c *gin.Context) {
 	// The span continues the producer's traceparent; its context is
 	// stored with the event, for the instance that runs it.
-	reqCtx, span := s.tracer.Start(tracing.Extract(c.Request.Context(), c.Request.Header), "POST /event",
-		trace.WithSpanKind(trace.SpanKindServer))
-	defer span.End()
+	// Tracing off, the producer's context itself is stored.
+	reqCtx := tracing.Extract(c.Request.Context(), c.Request.Header)
+	span := trace.SpanFromContext(reqCtx)
+	if s.tracer != nil {
+		reqCtx, span = s.tracer.Start(reqCtx, "POST /event", trace.WithSpanKind(trace.SpanKindServer))
+		defer span.End()
+	}
 	if span.IsRecording() {
 		span.SetAttributes(attribute.String("http.request.method", http.MethodPost), attribute.String("http.route", "/event"))
 		defer func() {

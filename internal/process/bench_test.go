@@ -10,7 +10,6 @@ import (
 	"github.com/boomerang-events/boomerang/event"
 	"github.com/boomerang-events/boomerang/retry"
 	"github.com/boomerang-events/boomerang/store"
-	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // BenchmarkProcessOutcome measures what a worker does per event besides
@@ -20,7 +19,7 @@ func BenchmarkProcessOutcome(b *testing.B) {
 	rec := store.Record{ID: "bench-000000001", EventType: "user_created", BodyHash: "h",
 		SuccessURL: "http://127.0.0.1:9000/cb", FailURL: "http://127.0.0.1:9000/cb"}
 	p := &Processor{routes: Routes{Wildcard: {EventType: Wildcard, Logic: Accept(), Retry: retry.Policy{}.WithDefaults()}},
-		now: time.Now, log: slog.New(slog.NewTextHandler(io.Discard, nil)), tracer: noop.NewTracerProvider().Tracer("")}
+		now: time.Now, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	job := store.Job{Lease: store.Lease{ID: rec.ID, Token: 1}, Attempt: 1, Record: rec, Body: []byte(`{"id":"bench-000000001"}`)}
 	job.Record.Status, job.Record.Run = event.StatusQueued, 1
 	b.ReportAllocs()

@@ -21,7 +21,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // Config tunes a Processor. The engine (package boomerang) sets every
@@ -42,9 +41,9 @@ type Config struct {
 	// (callback.ResolveFlow).
 	Flow store.Flow
 	// TracerProvider makes the span of each attempt, a child of the trace
-	// context stored with the event. Default: the no-op provider, with
-	// which the stored context itself is the attempt's (and so still
-	// reaches the business logic and a forward's traceparent).
+	// context stored with the event. Default: none, and the stored context
+	// itself is the attempt's (so it still reaches the business logic and
+	// a forward's traceparent).
 	TracerProvider trace.TracerProvider
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
@@ -58,7 +57,7 @@ type Processor struct {
 	routes Routes
 	now    func() time.Time
 	log    *slog.Logger
-	tracer trace.Tracer
+	tracer trace.Tracer // nil: tracing off
 	pool   *worker.Pool[store.Job, store.Outcome]
 }
 
@@ -84,10 +83,10 @@ func New(st *store.Redis, routes Routes, cfg Config) (*Processor, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.TracerProvider == nil {
-		cfg.TracerProvider = noop.NewTracerProvider()
+	p := &Processor{routes: resolved, now: cfg.Now, log: cfg.Logger}
+	if cfg.TracerProvider != nil {
+		p.tracer = cfg.TracerProvider.Tracer(tracing.InstrumentationName)
 	}
-	p := &Processor{routes: resolved, now: cfg.Now, log: cfg.Logger, tracer: cfg.TracerProvider.Tracer(tracing.InstrumentationName)}
 	destByType := make(map[string]string, len(resolved))
 	for t, rt := range resolved {
 		destByType[t] = rt.Dest
@@ -109,9 +108,14 @@ func (p *Processor) process(ctx context.Context, j store.Job) store.Outcome {
 	// The attempt continues the trace the event was accepted in, on
 	// whichever instance runs it: the logic gets the span in ctx, and a
 	// forward sends it as its traceparent.
-	ctx, span := p.tracer.Start(tracing.Restore(ctx, rec.TraceParent, rec.TraceState), "event attempt",
-		trace.WithSpanKind(trace.SpanKindConsumer))
-	defer span.End()
+	// Tracing off, the restored context is the attempt's, and no span is
+	// made.
+	ctx = tracing.Restore(ctx, rec.TraceParent, rec.TraceState)
+	span := trace.SpanFromContext(ctx)
+	if p.tracer != nil {
+		ctx, span = p.tracer.Start(ctx, "event attempt", trace.WithSpanKind(trace.SpanKindConsumer))
+		defer span.End()
+	}
 	start := p.now()
 	if rec.FirstAttemptAt.IsZero() {
 		rec.FirstAttemptAt = start

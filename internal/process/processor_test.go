@@ -17,7 +17,6 @@ import (
 	"github.com/boomerang-events/boomerang/internal/redistest"
 	"github.com/boomerang-events/boomerang/retry"
 	"github.com/boomerang-events/boomerang/store"
-	"go.opentelemetry.io/otel/trace/noop"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -49,7 +48,7 @@ func TestForwardFailureIsLoggedRedacted(t *testing.T) {
 	p := &Processor{
 		routes: Routes{"t": {EventType: "t", Logic: Forward(url, outbound.Policy{AllowPrivate: true}.Client(5*time.Second)),
 			Retry: retry.Policy{MaxAttempts: 2}.WithDefaults()}},
-		now: time.Now, log: slog.New(slog.NewTextHandler(&logs, nil)), tracer: noop.NewTracerProvider().Tracer(""),
+		now: time.Now, log: slog.New(slog.NewTextHandler(&logs, nil)),
 	}
 	rec := store.Record{ID: "e1", EventType: "t", BodyHash: "h", Run: 1, Status: event.StatusQueued, FailURL: "http://127.0.0.1:9/cb"}
 	for attempt, want := range []event.Status{event.StatusRetrying, event.StatusFailed} {

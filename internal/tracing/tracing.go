@@ -4,10 +4,10 @@
 // whichever instance runs them continues the producer's trace.
 //
 // Propagation never depends on an exporter or on the global OpenTelemetry
-// propagator: Propagator is always the W3C Trace Context one, and with the
-// no-op tracer a restored context passes through unchanged, so the
-// producer's trace id reaches the forward target and the callback receiver
-// even when nothing is exported.
+// propagator: Propagator is always the W3C Trace Context one, and with
+// tracing off no span is started, so a restored context is the one the
+// work runs in: the producer's trace id reaches the forward target and the
+// callback receiver even when nothing is exported.
 package tracing
 
 import (
