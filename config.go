@@ -13,6 +13,7 @@ import (
 	"github.com/boomerang-events/boomerang/retry"
 	"github.com/boomerang-events/boomerang/store"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // RetryPolicy is an exponential backoff policy (cenkalti/backoff/v4),
@@ -146,6 +147,17 @@ type Config struct {
 	// metrics_addr). Default false: Handler serves /metrics, behind the
 	// API keys when there are any.
 	SeparateMetrics bool
+	// TracerProvider makes the engine's OpenTelemetry spans: POST /event
+	// (continuing the producer's traceparent), each attempt of an event
+	// and each callback delivery (children of the trace context stored
+	// with the event), their outbound requests, and the Redis commands of
+	// a client the engine opened. Default: made from the standard OTEL_*
+	// environment variables, exporting over OTLP/HTTP when
+	// OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
+	// is set, and shut down by Close; when neither is set, no spans are
+	// made. Either way, trace context propagates: the producer's trace
+	// reaches forward targets and callback receivers as traceparent.
+	TracerProvider trace.TracerProvider
 
 	// Logger receives the engine's logs. Default slog.Default().
 	Logger *slog.Logger

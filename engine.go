@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -16,9 +17,13 @@ import (
 	"github.com/boomerang-events/boomerang/internal/metrics"
 	"github.com/boomerang-events/boomerang/internal/outbound"
 	"github.com/boomerang-events/boomerang/internal/process"
+	"github.com/boomerang-events/boomerang/internal/tracing"
 	"github.com/boomerang-events/boomerang/internal/worker"
 	"github.com/boomerang-events/boomerang/store"
 	"github.com/gin-gonic/gin"
+	"github.com/redis/go-redis/extra/redisotel/v9"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // ErrRunning is returned by Run when the engine already runs, and by the
@@ -42,8 +47,10 @@ type Engine struct {
 	api        *handler.Server
 	dispatcher *callback.Dispatcher
 	forward    *http.Client
-	flow       store.Flow       // resolved: of callbacks and forwards alike
-	metrics    *metrics.Metrics // nil when Config.DisableMetrics
+	flow       store.Flow               // resolved: of callbacks and forwards alike
+	metrics    *metrics.Metrics         // nil when Config.DisableMetrics
+	tp         trace.TracerProvider     // Config.TracerProvider, or ownTP; nil: tracing off
+	ownTP      *sdktrace.TracerProvider // made by New from the environment, shut down by Close
 
 	mu      sync.Mutex // guards routes and running
 	routes  process.Routes
@@ -60,15 +67,36 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{cfg: cfg, log: cfg.Logger, routes: process.Routes{},
 		flow: callback.ResolveFlow(store.Flow{Default: cfg.Flow, PerDestination: cfg.Destinations})}
+	e.tp = cfg.TracerProvider
+	if e.tp == nil {
+		tp, err := tracing.FromEnv(os.Getenv)
+		if err != nil {
+			return nil, fmt.Errorf("boomerang: tracing: %w", err)
+		}
+		if tp != nil {
+			e.ownTP, e.tp = tp, tp
+		}
+	}
 	rdb := cfg.Redis
 	if rdb == nil {
 		conn, err := store.Open(cfg.RedisURL)
 		if err != nil {
+			e.Close()
 			return nil, err
 		}
 		e.conn, rdb = conn, conn
 		if conn.Embedded {
 			e.log.Warn("no redis_url configured: using an embedded in-memory Redis; everything is lost at exit")
+		}
+		if e.tp != nil {
+			// Spans of the commands that serve a traced operation, without
+			// their arguments (event bodies).
+			err := redisotel.InstrumentTracing(conn.UniversalClient, redisotel.WithTracerProvider(tracing.ChildOnly(e.tp)),
+				redisotel.WithDBStatement(false), redisotel.WithCallerEnabled(false))
+			if err != nil {
+				e.Close()
+				return nil, fmt.Errorf("boomerang: tracing redis: %w", err)
+			}
 		}
 	}
 	storeCfg := store.Config{Prefix: cfg.KeyPrefix, Logger: e.log}
@@ -97,6 +125,7 @@ func New(cfg Config) (*Engine, error) {
 		Lease:                cfg.Lease,
 		PollInterval:         cfg.PollInterval,
 		DrainTimeout:         cfg.ShutdownTimeout,
+		TracerProvider:       e.tp,
 		Logger:               e.log,
 		Observer:             observer[callback.Observer](e.metrics),
 	})
@@ -113,11 +142,15 @@ func New(cfg Config) (*Engine, error) {
 		BacklogTarget:         cfg.BacklogTarget,
 		APIKeys:               cfg.Auth.APIKeys,
 		AdminKeys:             cfg.Auth.AdminKeys,
+		TracerProvider:        e.tp,
 		Logger:                e.log,
 		Metrics:               e.apiMetrics(),
 		Observer:              observer[handler.Observer](e.metrics),
 	})
 	e.forward = forwardPolicy.Client(0)
+	if e.tp != nil {
+		e.forward = tracing.Client(e.forward, e.tp)
+	}
 	return e, nil
 }
 
@@ -215,7 +248,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	cfg := e.cfg
 	proc, err := process.New(e.st, routes, process.Config{
 		Workers: cfg.Workers, Retry: cfg.Retry, Lease: cfg.Lease, PollInterval: cfg.PollInterval,
-		DrainTimeout: cfg.ShutdownTimeout, Flow: forwardFlow(cfg, routes), Logger: e.log,
+		DrainTimeout: cfg.ShutdownTimeout, Flow: forwardFlow(cfg, routes), TracerProvider: e.tp, Logger: e.log,
 		Observer: observer[process.Observer](e.metrics),
 	})
 	if err != nil {
@@ -303,7 +336,7 @@ func (e *Engine) reap(_ context.Context, j store.Job) store.Outcome {
 	rec.UpdatedAt, rec.CompletedAt = now, now
 	rec.AddAttempt(store.Attempt{Run: rec.Run, Number: rec.Attempts, StartedAt: now, Outcome: event.StatusFailed,
 		Error: reapedError, Note: "in-request lease expired"})
-	e.log.Warn("in-request event abandoned; failing it", "event_id", rec.ID, "attempts", rec.Attempts)
+	e.log.Warn("in-request event abandoned; failing it", "event_id", rec.ID, tracing.LogAttrOf(rec.TraceParent), "attempts", rec.Attempts)
 	if e.metrics != nil {
 		e.metrics.EventDeadLettered()
 	}
@@ -346,15 +379,29 @@ func (e *Engine) sweep(ctx context.Context) error {
 	}
 }
 
-// Close stops taking events (POST /event answers 503 from now on) and
-// closes the Redis connection New opened, stopping the embedded Redis. Call
-// it after Run returned.
+// Close stops taking events (POST /event answers 503 from now on), closes
+// the Redis connection New opened, stopping the embedded Redis, and, when
+// New made the tracer provider from the environment, flushes its spans
+// (within tracerShutdownTimeout) and shuts it down. Call it after Run
+// returned.
 func (e *Engine) Close() error {
 	if e.api != nil {
 		e.api.Close()
 	}
+	var errs []error
 	if e.conn != nil {
-		return e.conn.Close()
+		errs = append(errs, e.conn.Close())
 	}
-	return nil
+	if e.ownTP != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), tracerShutdownTimeout)
+		defer cancel()
+		if err := e.ownTP.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("boomerang: tracing: %w", err))
+		}
+	}
+	return errors.Join(errs...)
 }
+
+// tracerShutdownTimeout bounds how long Close waits for the last spans to
+// be exported.
+const tracerShutdownTimeout = 5 * time.Second

@@ -345,7 +345,7 @@ func TestZeroConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer eng.Close()
+	t.Cleanup(func() { eng.Close() }) // after Run returned: cleanups run last first
 	got := eng.Config()
 	if got.Workers != boomerang.DefaultWorkers || got.Lease != boomerang.DefaultLease || got.Retention != boomerang.DefaultRetention ||
 		got.ShutdownTimeout != boomerang.DefaultShutdownTimeout || got.KeyPrefix != store.DefaultPrefix ||

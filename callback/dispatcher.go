@@ -15,10 +15,14 @@ import (
 
 	"github.com/boomerang-events/boomerang/event"
 	"github.com/boomerang-events/boomerang/internal/outbound"
+	"github.com/boomerang-events/boomerang/internal/tracing"
 	"github.com/boomerang-events/boomerang/internal/worker"
 	"github.com/boomerang-events/boomerang/retry"
 	"github.com/boomerang-events/boomerang/store"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // RetryPolicy is the backoff of callback deliveries: see Config.Retry.
@@ -95,6 +99,11 @@ type Config struct {
 	// DrainTimeout is how long Run waits for deliveries in flight when it
 	// stops. Default 10s.
 	DrainTimeout time.Duration
+	// TracerProvider, when set, makes the span of each delivery, a child of
+	// the event's stored trace context, and the client span of its request
+	// (otelhttp). Unset: no spans, and every delivery still carries the
+	// stored context as its traceparent header.
+	TracerProvider trace.TracerProvider
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives the dispatcher's logs. Default slog.Default().
@@ -128,6 +137,7 @@ type Dispatcher struct {
 	signers []*standardwebhooks.Webhook
 	pool    *worker.Pool[store.CallbackJob, store.CallbackOutcome]
 	log     *slog.Logger
+	tracer  trace.Tracer // nil: tracing off
 }
 
 // NewDispatcher returns a Dispatcher delivering the callbacks of st.
@@ -159,6 +169,10 @@ func NewDispatcher(st *store.Redis, cfg Config) (*Dispatcher, error) {
 		cfg.Observer = nopObserver{}
 	}
 	d := &Dispatcher{cfg: cfg, policy: p, signers: signers, log: cfg.Logger}
+	if tp := cfg.TracerProvider; tp != nil {
+		d.cfg.Client = tracing.Client(cfg.Client, tp)
+		d.tracer = tp.Tracer(tracing.InstrumentationName)
+	}
 	cfg.Flow = ResolveFlow(cfg.Flow)
 	d.pool = worker.New(st.Callbacks().WithFlow(cfg.Flow), func(j store.CallbackJob) store.Lease { return j.Lease }, d.deliver, worker.Config{
 		Name: "callbacks", Workers: cfg.Workers, Lease: cfg.Lease, PollInterval: cfg.PollInterval,
@@ -174,6 +188,15 @@ func (d *Dispatcher) Run(ctx context.Context) error { return d.pool.Run(ctx) }
 // deliver makes one delivery attempt of a callback and returns its outcome.
 func (d *Dispatcher) deliver(ctx context.Context, j store.CallbackJob) store.CallbackOutcome {
 	cb := j.Callback
+	// The delivery continues the event's trace, stored with its callback
+	// record, on whichever instance sends it; its request carries it as
+	// traceparent.
+	ctx = tracing.Restore(ctx, cb.TraceParent, cb.TraceState)
+	span := trace.SpanFromContext(ctx)
+	if d.tracer != nil {
+		ctx, span = d.tracer.Start(ctx, "callback delivery")
+		defer span.End()
+	}
 	start := d.cfg.Now()
 	code, err := d.post(ctx, &cb)
 	end := d.cfg.Now()
@@ -200,12 +223,19 @@ func (d *Dispatcher) deliver(ctx context.Context, j store.CallbackJob) store.Cal
 	if ctx.Err() == nil { // else the pool drops the outcome: stopped, or the lease was lost
 		d.cfg.Observer.Delivery(&cb, del.Duration)
 	}
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String(tracing.AttrEventID, cb.EventID), attribute.String(tracing.AttrCallbackID, cb.ID),
+			attribute.Int(tracing.AttrAttempt, j.Attempt), attribute.String("boomerang.outcome", cb.Status.String()))
+		if err != nil {
+			span.SetStatus(codes.Error, cb.LastError)
+		}
+	}
 	// The log gets the details that LastError leaves out, with the URL
 	// reduced to scheme://host/path: its query often holds a token.
 	if cb.Status == event.CallbackFailed {
-		d.log.Warn("callback delivery failed for good", "event_id", cb.EventID, "callback_id", cb.ID, "url", outbound.RedactURL(cb.URL), "attempts", cb.Attempts, "err", outbound.Redact(err))
+		d.log.Warn("callback delivery failed for good", "event_id", cb.EventID, tracing.LogAttr(ctx), "callback_id", cb.ID, "url", outbound.RedactURL(cb.URL), "attempts", cb.Attempts, "err", outbound.Redact(err))
 	} else if err != nil {
-		d.log.Info("callback delivery failed; will retry", "event_id", cb.EventID, "url", outbound.RedactURL(cb.URL), "attempt", j.Attempt, "next_attempt_at", cb.NextAttemptAt, "err", outbound.Redact(err))
+		d.log.Info("callback delivery failed; will retry", "event_id", cb.EventID, tracing.LogAttr(ctx), "url", outbound.RedactURL(cb.URL), "attempt", j.Attempt, "next_attempt_at", cb.NextAttemptAt, "err", outbound.Redact(err))
 	}
 	return store.CallbackOutcome{Lease: j.Lease, Callback: cb, Flow: FlowOutcome(code, err)}
 }
@@ -264,6 +294,7 @@ func (d *Dispatcher) post(ctx context.Context, cb *store.Callback) (int, error) 
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Boomerang-Callback/1")
+	tracing.Inject(ctx, req.Header) // the delivery's trace context: traceparent, tracestate
 	if err := d.sign(req.Header, cb.ID, payload); err != nil {
 		return 0, retry.Permanent(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/boomerang-events/boomerang/event"
 	"github.com/boomerang-events/boomerang/internal/outbound"
+	"github.com/boomerang-events/boomerang/internal/tracing"
 	"github.com/boomerang-events/boomerang/internal/wire"
 	"github.com/boomerang-events/boomerang/store"
 )
@@ -109,6 +110,9 @@ func (h *eventHandler[T]) BeforeHandle(ctx context.Context, msg event.EventMessa
 	}
 	ev := *m.accepted
 	m.ID = ev.Record.ID
+	// The callback of the outcome continues the request's trace, when ctx
+	// holds one (otelgin, with gin's ContextWithFallback).
+	ev.Record.TraceParent, ev.Record.TraceState = tracing.Save(ctx)
 
 	job, err := h.st.Inline().Begin(ctx, h.cfg.now(), h.cfg.lease, ev)
 	var dup *store.DuplicateError

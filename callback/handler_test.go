@@ -9,6 +9,7 @@ import (
 	"github.com/boomerang-events/boomerang/callback"
 	"github.com/boomerang-events/boomerang/event"
 	"github.com/boomerang-events/boomerang/internal/redistest"
+	"github.com/boomerang-events/boomerang/internal/tracing"
 	"github.com/boomerang-events/boomerang/store"
 )
 
@@ -20,7 +21,9 @@ func TestEventHandler(t *testing.T) {
 	redistest.Run(t, func(t *testing.T, b redistest.Backend) {
 		st, _ := store.New(b.Client, store.Config{Prefix: b.Prefix, Logger: quiet})
 		eh := callback.NewEventHandler[payload](st, callback.WithAllowPrivateNetworks(true))
-		ctx := context.Background()
+		// The request's trace (otelgin's span) goes on with the callback.
+		const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+		ctx := tracing.Restore(context.Background(), parent, "")
 		body := []byte(`{"id":"u1","event_type":"user_created","payload":{"username":"jo"},
 			"callback":{"success_url":"http://127.0.0.1:9/ok","fail_url":"http://127.0.0.1:9/fail"}}`)
 
@@ -53,6 +56,9 @@ func TestEventHandler(t *testing.T) {
 		}
 		if cb := snap.Callback; cb.EventID != "u1" || cb.EventStatus != event.StatusSucceeded || cb.EventAttempts != 2 || cb.EventType != "user_created" {
 			t.Errorf("callback outcome: got %+v", cb)
+		}
+		if got := snap.Callback.TraceParent; got != parent {
+			t.Errorf("callback trace parent: got %q, want the request's %q", got, parent)
 		}
 
 		tests := []struct {

@@ -43,6 +43,8 @@ func NewRecord(rec store.Record) *store.Callback {
 		CompletedAt:   rec.CompletedAt,
 
 		EventAcceptedAt: rec.AcceptedAt,
+		TraceParent:     rec.TraceParent,
+		TraceState:      rec.TraceState,
 	}
 }
 

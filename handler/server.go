@@ -12,9 +12,13 @@ import (
 	"github.com/boomerang-events/boomerang/event"
 	"github.com/boomerang-events/boomerang/internal/batch"
 	"github.com/boomerang-events/boomerang/internal/outbound"
+	"github.com/boomerang-events/boomerang/internal/tracing"
 	"github.com/boomerang-events/boomerang/internal/wire"
 	"github.com/boomerang-events/boomerang/store"
 	"github.com/gin-gonic/gin"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // ServerConfig tunes a Server. The zero value works.
@@ -57,6 +61,11 @@ type ServerConfig struct {
 	// Observer is told of every request Handler serves and of every event
 	// accepted, for metrics. Default: nobody.
 	Observer Observer
+	// TracerProvider makes the span of each POST /event, which continues
+	// the producer's traceparent and whose context is stored with the
+	// event, and of each enqueue. Default: none (no spans), and the
+	// producer's own context is stored, so it still propagates.
+	TracerProvider trace.TracerProvider
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives the server's logs. Default slog.Default().
@@ -104,6 +113,7 @@ type Server struct {
 	user   gin.HandlerFunc // auth of the API
 	admin  gin.HandlerFunc // auth of the operator actions
 	pace   *pacer
+	tracer trace.Tracer // nil: tracing off
 }
 
 // ingestLinger is how long an ingest batch waits for more events after its
@@ -146,6 +156,10 @@ func NewServer(st *store.Redis, cfg ServerConfig) *Server {
 		cfg.Observer = nopObserver{}
 	}
 	s := &Server{st: st, cfg: cfg, guard: outbound.Policy{AllowPrivate: cfg.AllowPrivateCallbacks, AllowedPorts: cfg.AllowedCallbackPorts}, log: cfg.Logger}
+	traced := cfg.TracerProvider != nil
+	if traced {
+		s.tracer = cfg.TracerProvider.Tracer(tracing.InstrumentationName)
+	}
 	s.pace = newPacer(cfg.BacklogTarget, st.Due)
 	s.user = require(newKeyring(cfg.APIKeys))
 	s.admin = s.user
@@ -153,9 +167,34 @@ func NewServer(st *store.Redis, cfg ServerConfig) *Server {
 		s.admin = require(newKeyring(cfg.AdminKeys))
 	}
 	s.ingest = batch.New(func(ctx context.Context, evs []store.NewEvent) ([]error, error) {
+		if traced {
+			var span trace.Span
+			ctx, span = s.enqueueSpan(ctx, evs)
+			defer span.End()
+		}
 		return st.Enqueue(ctx, cfg.Now(), evs)
 	}, batch.Config{Timeout: cfg.IngestTimeout, Linger: ingestLinger})
 	return s
+}
+
+// enqueueSpan starts the span of an enqueue (whose Redis commands are its
+// children): for one event, a child of its POST /event span; for a batch,
+// a span linked to each event's.
+func (s *Server) enqueueSpan(ctx context.Context, evs []store.NewEvent) (context.Context, trace.Span) {
+	opts := []trace.SpanStartOption{trace.WithAttributes(attribute.Int("boomerang.batch_size", len(evs)))}
+	if len(evs) == 1 {
+		ctx = tracing.Restore(ctx, evs[0].Record.TraceParent, evs[0].Record.TraceState)
+	} else {
+		links := make([]trace.Link, 0, len(evs))
+		for _, ev := range evs {
+			sc := trace.SpanContextFromContext(tracing.Restore(context.Background(), ev.Record.TraceParent, ev.Record.TraceState))
+			if sc.IsValid() {
+				links = append(links, trace.Link{SpanContext: sc})
+			}
+		}
+		opts = append(opts, trace.WithLinks(links...))
+	}
+	return s.tracer.Start(ctx, "enqueue", opts...)
 }
 
 // Run paces ingest to the backlog of all instances (see
@@ -250,6 +289,25 @@ func (s *Server) recoverer(c *gin.Context) {
 }
 
 func (s *Server) postEvent(c *gin.Context) {
+	// The span continues the producer's traceparent; its context is
+	// stored with the event, for the instance that runs it.
+	// Tracing off, the producer's context itself is stored.
+	reqCtx := tracing.Extract(c.Request.Context(), c.Request.Header)
+	span := trace.SpanFromContext(reqCtx)
+	if s.tracer != nil {
+		reqCtx, span = s.tracer.Start(reqCtx, "POST /event", trace.WithSpanKind(trace.SpanKindServer))
+		defer span.End()
+	}
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("http.request.method", http.MethodPost), attribute.String("http.route", "/event"))
+		defer func() {
+			code := c.Writer.Status()
+			span.SetAttributes(attribute.Int("http.response.status_code", code))
+			if code >= 500 {
+				span.SetStatus(codes.Error, http.StatusText(code))
+			}
+		}()
+	}
 	if !wire.JSONContentType(c.GetHeader("Content-Type")) {
 		c.JSON(http.StatusUnsupportedMediaType, gin.H{"error": "Content-Type must be application/json"})
 		return
@@ -264,13 +322,17 @@ func (s *Server) postEvent(c *gin.Context) {
 		fieldError(c, err)
 		return
 	}
-	s.pace.wait(c.Request.Context())
-	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.IngestTimeout)
+	ev.Record.TraceParent, ev.Record.TraceState = tracing.Save(reqCtx)
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String(tracing.AttrEventID, ev.Record.ID), attribute.String(tracing.AttrEventType, ev.Record.EventType))
+	}
+	s.pace.wait(reqCtx)
+	ctx, cancel := context.WithTimeout(reqCtx, s.cfg.IngestTimeout)
 	defer cancel()
 	id := ev.Record.ID
 	res, err := s.ingest.Submit(ctx, ev)
 	if err != nil {
-		s.outcomeUnknown(c, id, err)
+		s.outcomeUnknown(c, id, tracing.LogAttr(reqCtx), err)
 		return
 	}
 	var dup *store.DuplicateError
@@ -284,7 +346,7 @@ func (s *Server) postEvent(c *gin.Context) {
 		case errors.Is(err, store.ErrNotFound): // deleted by retention meanwhile
 			s.storeError(c, id, err)
 		case err != nil:
-			s.outcomeUnknown(c, id, err)
+			s.outcomeUnknown(c, id, tracing.LogAttr(reqCtx), err)
 		default:
 			c.JSON(http.StatusOK, newView(snap, false))
 		}
@@ -308,8 +370,8 @@ func (s *Server) postEvent(c *gin.Context) {
 // the event may or may not be recorded (Redis may have run the enqueue
 // script and lost the reply), so the answer names the event's id, with
 // which a retry is always safe: a repeat is recognised, never run twice.
-func (s *Server) outcomeUnknown(c *gin.Context, id string, err error) {
-	s.log.Warn("event outcome unknown: store unavailable", "event_id", id, "err", err)
+func (s *Server) outcomeUnknown(c *gin.Context, id string, traceID slog.Attr, err error) {
+	s.log.Warn("event outcome unknown: store unavailable", "event_id", id, traceID, "err", err)
 	c.Header("Retry-After", retryAfterSeconds)
 	c.JSON(http.StatusServiceUnavailable, gin.H{
 		"error":    "event store unavailable: outcome unknown; retry with this event_id (safe: a repeat is recognised)",

@@ -25,6 +25,13 @@ type Record struct {
 	BodyHash   string `json:"body_hash"`
 	SuccessURL string `json:"success_url,omitempty"`
 	FailURL    string `json:"fail_url,omitempty"`
+	// TraceParent and TraceState are the W3C trace context the event was
+	// accepted in (the span of its POST /event, a child of the producer's
+	// traceparent): whichever instance runs an attempt continues this
+	// trace. Empty when the producer sent none and tracing is off. They
+	// are not part of the body, so the body and its hash do not change.
+	TraceParent string `json:"trace_parent,omitempty"`
+	TraceState  string `json:"trace_state,omitempty"`
 
 	AcceptedAt     time.Time `json:"accepted_at"`
 	UpdatedAt      time.Time `json:"updated_at"`
@@ -105,6 +112,11 @@ type Callback struct {
 	// the event's end-to-end latency. Not sent. Zero in records written
 	// before it existed.
 	EventAcceptedAt time.Time `json:"event_accepted_at"`
+	// TraceParent and TraceState are the event's trace context (its
+	// Record's), which every delivery continues and sends as its
+	// traceparent header.
+	TraceParent string `json:"trace_parent,omitempty"`
+	TraceState  string `json:"trace_state,omitempty"`
 	// History lists the finished deliveries, oldest first.
 	History []Delivery `json:"history,omitempty"`
 }

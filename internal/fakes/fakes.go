@@ -16,7 +16,9 @@ import (
 type Callback struct {
 	Path      string
 	WebhookID string
-	Body      struct {
+	// TraceParent is the request's traceparent header.
+	TraceParent string
+	Body        struct {
 		EventID   string `json:"event_id"`
 		EventType string `json:"event_type"`
 		Status    string `json:"status"`
@@ -45,6 +47,7 @@ func NewReceiver(t testing.TB) *Receiver {
 func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	var cb Callback
 	cb.Path, cb.WebhookID = req.URL.Path, req.Header.Get("webhook-id")
+	cb.TraceParent = req.Header.Get("traceparent")
 	b, _ := io.ReadAll(req.Body)
 	json.Unmarshal(b, &cb.Body)
 	r.mu.Lock()

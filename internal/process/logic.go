@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/boomerang-events/boomerang/internal/outbound"
+	"github.com/boomerang-events/boomerang/internal/tracing"
 	"github.com/boomerang-events/boomerang/retry"
 )
 
@@ -41,7 +42,8 @@ const maxForwardResponse = 64 << 10
 // maxErrorExcerpt bounds the target's error message kept in the record.
 const maxErrorExcerpt = 200
 
-// Forward is the logic that POSTs the event's body to url with client. A 2xx
+// Forward is the logic that POSTs the event's body to url with client,
+// with the attempt's trace context as its traceparent header. A 2xx
 // answer is success; 5xx, 408, 429 and network errors are retried (honouring
 // Retry-After); any other answer fails the event for good.
 //
@@ -60,6 +62,7 @@ func Forward(url string, client *http.Client) Logic {
 		req.Header.Set("Idempotency-Key", ev.ID)
 		req.Header.Set("Boomerang-Event-Id", ev.ID)
 		req.Header.Set("Boomerang-Attempt", strconv.Itoa(ev.Attempt))
+		tracing.Inject(ctx, req.Header) // the attempt's trace context: traceparent, tracestate
 		resp, err := client.Do(req)
 		if err != nil {
 			return outbound.Fail(err)

@@ -14,9 +14,13 @@ import (
 	"github.com/boomerang-events/boomerang/callback"
 	"github.com/boomerang-events/boomerang/event"
 	"github.com/boomerang-events/boomerang/internal/outbound"
+	"github.com/boomerang-events/boomerang/internal/tracing"
 	"github.com/boomerang-events/boomerang/internal/worker"
 	"github.com/boomerang-events/boomerang/retry"
 	"github.com/boomerang-events/boomerang/store"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Config tunes a Processor. The engine (package boomerang) sets every
@@ -36,6 +40,11 @@ type Config struct {
 	// Flow is the flow control of the routes' destinations, resolved
 	// (callback.ResolveFlow).
 	Flow store.Flow
+	// TracerProvider makes the span of each attempt, a child of the trace
+	// context stored with the event. Default: none, and the stored context
+	// itself is the attempt's (so it still reaches the business logic and
+	// a forward's traceparent).
+	TracerProvider trace.TracerProvider
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives the processor's logs. Default slog.Default().
@@ -78,7 +87,8 @@ type Processor struct {
 	routes Routes
 	now    func() time.Time
 	log    *slog.Logger
-	obs    Observer // nil: nobody
+	obs    Observer     // nil: nobody
+	tracer trace.Tracer // nil: tracing off
 	pool   *worker.Pool[store.Job, store.Outcome]
 }
 
@@ -105,6 +115,9 @@ func New(st *store.Redis, routes Routes, cfg Config) (*Processor, error) {
 		cfg.Logger = slog.Default()
 	}
 	p := &Processor{routes: resolved, now: cfg.Now, log: cfg.Logger, obs: cfg.Observer}
+	if cfg.TracerProvider != nil {
+		p.tracer = cfg.TracerProvider.Tracer(tracing.InstrumentationName)
+	}
 	destByType := make(map[string]string, len(resolved))
 	for t, rt := range resolved {
 		destByType[t] = rt.Dest
@@ -123,6 +136,17 @@ func (p *Processor) Run(ctx context.Context) error { return p.pool.Run(ctx) }
 // process runs one attempt of a claimed event and returns its outcome.
 func (p *Processor) process(ctx context.Context, j store.Job) store.Outcome {
 	rec := j.Record
+	// The attempt continues the trace the event was accepted in, on
+	// whichever instance runs it: the logic gets the span in ctx, and a
+	// forward sends it as its traceparent.
+	// Tracing off, the restored context is the attempt's, and no span is
+	// made.
+	ctx = tracing.Restore(ctx, rec.TraceParent, rec.TraceState)
+	span := trace.SpanFromContext(ctx)
+	if p.tracer != nil {
+		ctx, span = p.tracer.Start(ctx, "event attempt", trace.WithSpanKind(trace.SpanKindConsumer))
+		defer span.End()
+	}
 	start := p.now()
 	if rec.FirstAttemptAt.IsZero() {
 		rec.FirstAttemptAt = start
@@ -162,6 +186,13 @@ func (p *Processor) process(ctx context.Context, j store.Job) store.Outcome {
 		}
 	}
 	rec.AddAttempt(store.Attempt{Run: rec.Run, Number: j.Attempt, StartedAt: start, Duration: end.Sub(start), Outcome: rec.Status, Error: rec.LastError})
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String(tracing.AttrEventID, rec.ID), attribute.String(tracing.AttrEventType, rec.EventType),
+			attribute.Int(tracing.AttrAttempt, j.Attempt), attribute.String("boomerang.outcome", rec.Status.String()))
+		if err != nil {
+			span.SetStatus(codes.Error, rec.LastError)
+		}
+	}
 	out := store.Outcome{Lease: j.Lease, Record: rec}
 	if ok && rt.Dest != "" {
 		var se *outbound.StatusError
@@ -189,11 +220,11 @@ func (p *Processor) process(ctx context.Context, j store.Job) store.Outcome {
 	// the failure's class).
 	switch {
 	case rec.Status == event.StatusFailed:
-		p.log.Warn("event failed for good", "event_id", rec.ID, "attempts", rec.Attempts, "err", outbound.Redact(err))
+		p.log.Warn("event failed for good", "event_id", rec.ID, tracing.LogAttr(ctx), "attempts", rec.Attempts, "err", outbound.Redact(err))
 	case rec.Status == event.StatusRetrying:
-		p.log.Info("event attempt failed; will retry", "event_id", rec.ID, "attempt", j.Attempt, "next_attempt_at", rec.NextAttemptAt, "err", outbound.Redact(err))
+		p.log.Info("event attempt failed; will retry", "event_id", rec.ID, tracing.LogAttr(ctx), "attempt", j.Attempt, "next_attempt_at", rec.NextAttemptAt, "err", outbound.Redact(err))
 	default:
-		p.log.Debug("event done", "event_id", rec.ID, "status", rec.Status, "attempts", rec.Attempts)
+		p.log.Debug("event done", "event_id", rec.ID, tracing.LogAttr(ctx), "status", rec.Status, "attempts", rec.Attempts)
 	}
 	return out
 }
@@ -209,7 +240,7 @@ func (p *Processor) call(ctx context.Context, rt Route, ev Event) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			pe := event.NewPanicError(r)
-			p.log.Error("business logic panicked", "event_id", ev.ID, "panic", fmt.Sprint(r), "stack", string(pe.Stack))
+			p.log.Error("business logic panicked", "event_id", ev.ID, tracing.LogAttr(ctx), "panic", fmt.Sprint(r), "stack", string(pe.Stack))
 			err = pe
 		}
 	}()
