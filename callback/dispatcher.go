@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/boomerang-events/boomerang/event"
@@ -38,14 +40,20 @@ const (
 )
 
 // DefaultFlow is the flow control of every destination (a callback URL's
-// scheme://host:port) of a Config that names none: at most 16 deliveries
-// in flight at once and no rate limit; the breaker opens after 5
+// scheme://host:port) of a Config that names none: no cap on deliveries in
+// flight across instances and no rate limit; the breaker opens after 5
 // consecutive failures, or when half of at least 20 deliveries of the last
-// 30s failed, and sends one probe after 5s.
+// 30s failed, and sends one probe after 5s. Whatever the limits, each
+// dispatcher gives one destination at most three quarters of its workers
+// (see LocalShare), so that one that hangs cannot take them all.
 var DefaultFlow = store.Limits{
-	MaxInFlight: 16, FailureThreshold: 5, ErrorRate: 0.5, MinRequests: 20,
+	FailureThreshold: 5, ErrorRate: 0.5, MinRequests: 20,
 	Window: 30 * time.Second, Cooldown: 5 * time.Second,
 }
+
+// LocalShare is the most of its workers a dispatcher gives one
+// destination: the rest stay free for the others while one hangs.
+func LocalShare(workers int) int { return max(1, workers*3/4) }
 
 // DefaultPause is how long a destination gets no delivery after a 429
 // without a Retry-After.
@@ -138,6 +146,17 @@ type Dispatcher struct {
 	pool    *worker.Pool[store.CallbackJob, store.CallbackOutcome]
 	log     *slog.Logger
 	tracer  trace.Tracer // nil: tracing off
+
+	mu    sync.Mutex     // guards local
+	local map[string]int // deliveries in flight here, by destination
+}
+
+// inFlight returns the deliveries this dispatcher has in flight, by
+// destination, for the claim's local share.
+func (d *Dispatcher) inFlight() map[string]int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return maps.Clone(d.local)
 }
 
 // NewDispatcher returns a Dispatcher delivering the callbacks of st.
@@ -174,6 +193,8 @@ func NewDispatcher(st *store.Redis, cfg Config) (*Dispatcher, error) {
 		d.tracer = tp.Tracer(tracing.InstrumentationName)
 	}
 	cfg.Flow = ResolveFlow(cfg.Flow)
+	d.local = map[string]int{}
+	cfg.Flow.Local, cfg.Flow.LocalInFlight = LocalShare(cmp.Or(cfg.Workers, worker.DefaultWorkers)), d.inFlight
 	d.pool = worker.New(st.Callbacks().WithFlow(cfg.Flow), func(j store.CallbackJob) store.Lease { return j.Lease }, d.deliver, worker.Config{
 		Name: "callbacks", Workers: cfg.Workers, Lease: cfg.Lease, PollInterval: cfg.PollInterval,
 		DrainTimeout: cfg.DrainTimeout, Now: cfg.Now, Logger: cfg.Logger,
@@ -197,6 +218,17 @@ func (d *Dispatcher) deliver(ctx context.Context, j store.CallbackJob) store.Cal
 		ctx, span = d.tracer.Start(ctx, "callback delivery")
 		defer span.End()
 	}
+	dest := store.DestinationOf(cb.URL)
+	d.mu.Lock()
+	d.local[dest]++
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		if d.local[dest]--; d.local[dest] <= 0 {
+			delete(d.local, dest)
+		}
+		d.mu.Unlock()
+	}()
 	start := d.cfg.Now()
 	code, err := d.post(ctx, &cb)
 	end := d.cfg.Now()

@@ -71,6 +71,12 @@ func (l Limits) Or(fallback Limits) Limits {
 type Flow struct {
 	Default        Limits
 	PerDestination map[string]Limits
+	// Local, when set, caps what this process has in flight to any one
+	// destination (a share of its own workers, so that a destination that
+	// hangs cannot take them all, whatever the global MaxInFlight).
+	// LocalInFlight returns what it has in flight now, by destination.
+	Local         int
+	LocalInFlight func() map[string]int
 }
 
 // Deferral waits: a delivery deferred because its destination is at
@@ -161,6 +167,7 @@ local afterLimits = at + 2 + 2*nper
 //	then     m, the number of event types with a route, then m pairs: type ("*": any other), and
 //	         its destination ("" for a route with none)
 //	then     the flow's limits (Flow.args)
+//	then     this process's cap per destination (0: none), and p pairs: destination, in flight here
 //
 // Returns {token, reclaimed, ids, attempts, values of the 1st infix's keys,
 // ...} like claimScript, or {0, score of the first item or -1} when nothing was leased.
@@ -172,6 +179,11 @@ for i = 1, ntypes do typeDest[ARGV[10 + nvals + 2*i]] = ARGV[11 + nvals + 2*i] e
 local at = 12 + nvals + 2*ntypes` + flowLua + `
 local tag, now, deadline, n = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local busyWait, probeWait, spreadMax = tonumber(ARGV[7]), tonumber(ARGV[8]), 1000
+local localCap = tonumber(ARGV[afterLimits])
+local localInFlight = {}
+for i = 1, tonumber(ARGV[afterLimits + 1]) do
+  localInFlight[ARGV[afterLimits + 2*i]] = tonumber(ARGV[afterLimits + 2*i + 1])
+end
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[5])
 if #ids == 0 then
   local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
@@ -203,7 +215,7 @@ local function state(d)
   local h = redis.call('HMGET', key, 'open_until', 'tokens', 'tokens_at', 'paused_until')
   local lim = limitsOf(d)
   s = {key = key, lim = lim, openUntil = tonumber(h[1]) or 0, tokens = tonumber(h[2]) or lim.burst,
-       paused = tonumber(h[4]) or 0, inflight = 0, deferred = 0}
+       paused = tonumber(h[4]) or 0, inflight = 0, deferred = 0, here = localInFlight[d] or 0}
   -- The in-flight count matters for a cap, and for a half-open breaker
   -- (is its probe out?): only then is it read.
   if lim.cap > 0 or s.openUntil > 0 then
@@ -228,12 +240,17 @@ local function admit(s)
     s.deferred = s.deferred + 1
     return busyWait * math.ceil(s.deferred / lim.cap), 'busy'
   end
+  if localCap > 0 and s.here >= localCap then
+    s.deferred = s.deferred + 1
+    return busyWait, 'busy'
+  end
   if lim.rate > 0 and s.tokens < 1 then
     s.deferred = s.deferred + 1
     return math.ceil((s.deferred - s.tokens) * 1000 / lim.rate), 'rate'
   end
   if lim.rate > 0 then s.tokens = s.tokens - 1 end
   s.inflight = s.inflight + 1
+  s.here = s.here + 1
   return 0
 end
 -- spread returns a number in [0, range) that varies with id and now, so
@@ -334,6 +351,14 @@ func (s *Redis) claimFlow(ctx context.Context, q queue, fc flowClaim, flow Flow,
 		args = append(args, t, d)
 	}
 	args = flow.args(args)
+	var here map[string]int
+	if flow.Local > 0 && flow.LocalInFlight != nil {
+		here = flow.LocalInFlight()
+	}
+	args = append(args, max(flow.Local, 0), len(here))
+	for d, n := range here {
+		args = append(args, d, n)
+	}
 	res, err := claimFlowScript.Run(ctx, s.rdb, []string{q.due, q.lease, q.attempts, k.token,
 		fc.destHash, fc.waitHash, k.dests}, args...).Slice()
 	if err != nil {

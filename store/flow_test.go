@@ -337,3 +337,27 @@ func TestPruneDestinations(t *testing.T) {
 		}
 	})
 }
+
+// A process's share of one destination (Flow.Local) defers what would go
+// past it, whatever the global limits.
+func TestFlowLocalShare(t *testing.T) {
+	b := redistest.Mini(t)
+	s := newStore(t, b)
+	here := map[string]int{store.DestinationOf(sick): 1}
+	q := s.Callbacks().WithFlow(store.Flow{Local: 2, LocalInFlight: func() map[string]int { return here }})
+	queueCallbacks(t, s, t0, sick, "s1", "s2", "s3")
+	queueCallbacks(t, s, t0, healthy, "h1", "h2", "h3")
+	got := claimIDs(t, q, t0, 10)
+	var nsick int
+	for id := range got {
+		if id[0] == 's' {
+			nsick++
+		}
+	}
+	if nsick != 1 || len(got) != 3 {
+		t.Errorf("got %v, want 1 more of the destination with 1 of 2 in flight here, and 2 of the other", keys(got))
+	}
+	if w := get(t, s, "s3").Waiting; got["s3"].ID == "" && (w == nil || w.Reason != "busy") {
+		t.Errorf("a deferred delivery: got waiting %+v, want busy", w)
+	}
+}

@@ -68,9 +68,15 @@ func (b *bench) phaseCompare(ctx context.Context) (compareResult, error) {
 func (r *report) compareMarkdown(w io.Writer) {
 	p := func(format string, a ...any) { fmt.Fprintf(w, format, a...) }
 	c := r.compare
-	p("\n### f. This tree against %s\n\n", r.refRevision)
+	other := r.opts.compare
+	if r.opts.against != "" {
+		other = "with `" + r.opts.against + "`"
+		p("\n### f. This tree against itself %s\n\n", other)
+	} else {
+		p("\n### f. This tree against %s\n\n", r.refRevision)
+	}
 	p("Alternated, %d run(s) each, medians; a ratio above 1 is better for this tree, except CPU per event.\n\n", r.opts.reps)
-	p("| metric | this tree | %s | ratio |\n| --- | --- | --- | --- |\n", r.opts.compare)
+	p("| metric | this tree | %s | ratio |\n| --- | --- | --- | --- |\n", other)
 	row := func(metric, unit string, v map[string][]float64) {
 		now, ref := median(v[boomerangName]), median(v[refName])
 		p("| %s | %s | %s | %s |\n", metric, num(now, unit), num(ref, unit), ratio(now, ref))

@@ -27,6 +27,7 @@ type options struct {
 	strict        bool          // exit 3 when a target is missed
 	noPin         bool          // do not use taskset
 	compare       string        // git ref whose cmd/server phase f measures beside this tree's; "" skips f
+	against       string        // YAML: phase f measures this tree's server with it beside this tree's without
 	phases        string        // letters of the phases to run; default "abcd", plus "e" with --memory
 	profile       string        // directory for CPU profiles of Boomerang's measured windows; "" = none
 	args          []string      // as given, for the report
@@ -58,6 +59,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.StringVar(&o.profile, "profile", "", "write CPU profiles of Boomerang's measured windows (phases a and d) to this directory, via its debug_addr")
 	fs.StringVar(&o.phases, "phases", "abcd", "phases to run: a ingest, b latency, c sustained, d end to end, e memory (--memory adds e), f compare (--compare adds f)")
 	fs.StringVar(&o.compare, "compare", "", "git ref (commit, branch, tag) whose cmd/server is measured beside this tree's in phase f, alternated, with ratios")
+	fs.StringVar(&o.against, "against", "", "YAML added to the configuration of a second run of this tree's server, measured beside the first in phase f (instead of --compare), such as 'metrics_disabled: true'")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
@@ -67,7 +69,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	if o.memory && !strings.Contains(o.phases, "e") {
 		o.phases += "e"
 	}
-	if o.compare != "" && !strings.Contains(o.phases, "f") {
+	if (o.compare != "" || o.against != "") && !strings.Contains(o.phases, "f") {
 		o.phases += "f"
 	}
 	if o.quick {
@@ -125,8 +127,8 @@ func (o options) validate() error {
 	if o.phases == "" || strings.Trim(o.phases, "abcdef") != "" {
 		errs = append(errs, fmt.Errorf("--phases must be letters among a, b, c, d, e, f, got %q", o.phases))
 	}
-	if o.runs("f") && o.compare == "" {
-		errs = append(errs, errors.New("phase f needs --compare REF"))
+	if o.runs("f") && (o.compare == "") == (o.against == "") {
+		errs = append(errs, errors.New("phase f needs one of --compare REF and --against YAML"))
 	}
 	if strings.HasPrefix(o.compare, "-") {
 		errs = append(errs, fmt.Errorf("--compare must be a git ref, got %q", o.compare))

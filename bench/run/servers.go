@@ -18,7 +18,8 @@ const (
 	boomerangName = "boomerang"
 	seedlikeName  = "seedlike"
 	// refName is Boomerang built from --compare's ref, run with the same
-	// configuration as boomerangName.
+	// configuration as boomerangName; with --against, it is this tree's
+	// Boomerang with --against's YAML added to its configuration.
 	refName = "boomerang@ref"
 )
 
@@ -88,12 +89,16 @@ func (b *bench) startServer(ctx context.Context, name string, r route) (*server,
 		argv = []string{filepath.Join(b.bin, "baseline"), "--addr", addr, "--redis-url", b.redis.url(), "--prefix", "bench"}
 	case boomerangName, refName:
 		cfg := filepath.Join(b.tmp, fmt.Sprintf("boomerang-%d.yaml", port))
-		if err := os.WriteFile(cfg, []byte(b.boomerangConfig(addr, debugAddr, r)), 0o600); err != nil {
-			return nil, err
-		}
+		yaml := b.boomerangConfig(addr, debugAddr, r)
 		bin := "server"
-		if name == refName {
+		switch {
+		case name == refName && b.opts.against != "":
+			yaml += b.opts.against + "\n"
+		case name == refName:
 			bin = "server-ref"
+		}
+		if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+			return nil, err
 		}
 		argv = []string{filepath.Join(b.bin, bin), "--config", cfg, "--addr", addr, "--redis-url", b.redis.url()}
 	case seedlikeName:

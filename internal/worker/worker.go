@@ -61,12 +61,15 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// DefaultWorkers is a Config's Workers when it names none.
+const DefaultWorkers = 64
+
 func (c *Config) setDefaults() {
 	if c.Name == "" {
 		c.Name = "jobs"
 	}
 	if c.Workers <= 0 {
-		c.Workers = 64
+		c.Workers = DefaultWorkers
 	}
 	if c.Lease <= 0 {
 		c.Lease = 30 * time.Second
