@@ -179,7 +179,7 @@ for i = 1, ntypes do typeDest[ARGV[10 + nvals + 2*i]] = ARGV[11 + nvals + 2*i] e
 local at = 12 + nvals + 2*ntypes` + flowLua + `
 local tag, now, deadline, n = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local busyWait, probeWait, spreadMax = tonumber(ARGV[7]), tonumber(ARGV[8]), 1000
-local localCap = tonumber(ARGV[afterLimits])
+local localCap, localWait = tonumber(ARGV[afterLimits]), 10
 local localInFlight = {}
 for i = 1, tonumber(ARGV[afterLimits + 1]) do
   localInFlight[ARGV[afterLimits + 2*i]] = tonumber(ARGV[afterLimits + 2*i + 1])
@@ -215,7 +215,7 @@ local function state(d)
   local h = redis.call('HMGET', key, 'open_until', 'tokens', 'tokens_at', 'paused_until')
   local lim = limitsOf(d)
   s = {key = key, lim = lim, openUntil = tonumber(h[1]) or 0, tokens = tonumber(h[2]) or lim.burst,
-       paused = tonumber(h[4]) or 0, inflight = 0, deferred = 0, here = localInFlight[d] or 0}
+       paused = tonumber(h[4]) or 0, inflight = 0, deferred = 0, here = localInFlight[d] or 0, localDeferred = 0}
   -- The in-flight count matters for a cap, and for a half-open breaker
   -- (is its probe out?): only then is it read.
   if lim.cap > 0 or s.openUntil > 0 then
@@ -241,8 +241,11 @@ local function admit(s)
     return busyWait * math.ceil(s.deferred / lim.cap), 'busy'
   end
   if localCap > 0 and s.here >= localCap then
-    s.deferred = s.deferred + 1
-    return busyWait, 'busy'
+    -- This process's share is taken: its workers free up fast when the
+    -- destination is healthy, so the wait is short, spread over the
+    -- deliveries waiting for it.
+    s.localDeferred = s.localDeferred + 1
+    return localWait * math.ceil(s.localDeferred / localCap), 'busy'
   end
   if lim.rate > 0 and s.tokens < 1 then
     s.deferred = s.deferred + 1
