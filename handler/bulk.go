@@ -18,15 +18,19 @@ import (
 const (
 	// maxBulkIDs is the most ids one request may name.
 	maxBulkIDs = 1000
+	// maxBulkBody bounds the body of a bulk request (1000 ids of 128
+	// bytes and their quotes fit).
+	maxBulkBody = 256 << 10
+)
+
+// Bounds of a filter's walk; variables so that tests can make them small.
+var (
 	// bulkBatch is how many dead letters one store listing call reads
 	// when a request names a filter.
 	bulkBatch = 200
 	// maxBulkWalk is the most dead letters one filter request looks at;
 	// past it the answer carries next_cursor to continue from.
 	maxBulkWalk = 10000
-	// maxBulkBody bounds the body of a bulk request (1000 ids of 128
-	// bytes and their quotes fit).
-	maxBulkBody = 256 << 10
 )
 
 // bulkRequest is the body of POST /dead-letters/retry and /redeliver:
