@@ -147,7 +147,7 @@ func (s *Server) bulk(c *gin.Context, name string, act bulkAction, skip func(sto
 		s.storeError(c, "", err)
 		return
 	}
-	s.log.Info("dead letters "+name+" requested", "queued", res.Queued, "already_queued", res.AlreadyQueued,
+	s.log.Info("bulk dead-letter action", "action", name, "queued", res.Queued, "already_queued", res.AlreadyQueued,
 		"skipped", res.Skipped, "not_found", res.NotFound)
 	c.JSON(http.StatusOK, res)
 }
