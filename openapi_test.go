@@ -169,6 +169,19 @@ func TestOpenAPIContract(t *testing.T) {
 		c.do(t, call{method: "POST", url: up.URL + "/callback/c-ok/redeliver", header: user, want: 401, invalid: true})
 		c.do(t, call{method: "POST", url: down.URL + "/callback/c-ok/redeliver", header: admin, want: 503})
 
+		// POST /dead-letters/retry and /redeliver: c-fail is queued again
+		// above; c-cbfail's callback failed.
+		for _, op := range []string{"retry", "redeliver"} {
+			url := up.URL + "/dead-letters/" + op
+			c.do(t, call{method: "POST", url: url, header: admin, body: `{"ids":["c-fail","c-none"]}`, want: 200})
+			c.do(t, call{method: "POST", url: url, header: admin, body: `{"filter":{"event_type":"ok","kind":"callback"}}`, want: 200})
+			c.do(t, call{method: "POST", url: url, header: admin, body: `{"filter":{}}`, want: 200})
+			c.do(t, call{method: "POST", url: url, header: admin, body: `{"ids":[]}`, want: 400, invalid: true})
+			c.do(t, call{method: "POST", url: url, header: admin, body: `{"filter":{},"cursor":"nonsense"}`, want: 400})
+			c.do(t, call{method: "POST", url: url, header: user, body: `{"ids":["c-fail"]}`, want: 401, invalid: true})
+			c.do(t, call{method: "POST", url: down.URL + "/dead-letters/" + op, header: admin, body: `{"ids":["c-fail"]}`, want: 503})
+		}
+
 		// Health, and the description itself.
 		for _, method := range []string{"GET", "HEAD"} {
 			c.do(t, call{method: method, url: up.URL + "/healthz", want: 200})

@@ -101,6 +101,8 @@ func (nopObserver) EventAccepted()              {}
 //	GET  /destinations                   the flow state of outbound destinations
 //	POST /events/{id}/retry              run a failed event again (operator)
 //	POST /callback/{event_id}/redeliver  send an event's callback again (operator)
+//	POST /dead-letters/retry             retry dead letters by ids or filter (operator)
+//	POST /dead-letters/redeliver         redeliver failed callbacks by ids or filter (operator)
 //	GET  /healthz, /readyz               liveness, and readiness (Redis answers); HEAD too
 //	GET  /openapi.json                   the OpenAPI 3.1 description of all of these
 //	GET  /metrics                        metrics, when ServerConfig.Metrics is set
@@ -220,6 +222,8 @@ func (s *Server) Register(r gin.IRoutes) {
 	r.GET("/destinations", s.user, bounded, s.getDestinations)
 	r.POST("/events/:id/retry", s.admin, bounded, s.retryEvent)
 	r.POST("/callback/:event_id/redeliver", s.admin, bounded, s.redeliverCallback)
+	r.POST("/dead-letters/retry", s.admin, bounded, s.retryDeadLetters)
+	r.POST("/dead-letters/redeliver", s.admin, bounded, s.redeliverDeadLetters)
 	r.GET("/healthz", healthz)
 	r.HEAD("/healthz", healthz)
 	r.GET("/readyz", s.readyz)

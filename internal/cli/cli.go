@@ -6,6 +6,11 @@
 //	boomerang [--addr ADDR] [--redis-url URL] [--config FILE]
 //	boomerang --version
 //
+// and the operator commands, which talk to a running server's API
+// (operator.go):
+//
+//	boomerang stats | events ls|show | dead-letters ls|retry|redeliver | callbacks redeliver
+//
 // docs/configuration.md describes the configuration.
 package cli
 
@@ -33,6 +38,12 @@ import (
 func Main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if isCommand(os.Args[1:]) {
+		if code := command(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); code != 0 {
+			os.Exit(code)
+		}
+		return
+	}
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
 		switch {
 		case errors.Is(err, flag.ErrHelp):
