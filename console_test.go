@@ -177,6 +177,9 @@ func TestConsoleInABrowser(t *testing.T) {
 	if errText != consoleMarkup {
 		t.Errorf("last error cell: got %q, want the literal %q", errText, consoleMarkup)
 	}
+	if n := evalJS[int](t, bctx, `document.querySelectorAll("img").length`); n != 0 {
+		t.Errorf("img elements on the events page: got %d, want 0: markup in an error was rendered as HTML", n)
+	}
 	shot("03-events-failed")
 
 	// One event: its attempts, the markup as text.
@@ -185,6 +188,9 @@ func TestConsoleInABrowser(t *testing.T) {
 	attempt := evalJS[[]string](t, bctx, `[...document.querySelector("#event-attempts tr.attempt-row").children].map(c => c.textContent)`)
 	if len(attempt) != 5 || attempt[0] != "1" || attempt[3] != "failed" || attempt[4] != consoleMarkup {
 		t.Errorf("attempt row: got %q, want attempt 1, failed, error %q", attempt, consoleMarkup)
+	}
+	if n := evalJS[int](t, bctx, `document.querySelectorAll("img").length`); n != 0 {
+		t.Errorf("img elements on the event page: got %d, want 0: markup in an error was rendered as HTML", n)
 	}
 	shot("04-event")
 
