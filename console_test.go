@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -76,14 +75,26 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Fatalf("server URL: got %s, want one on 127.0.0.1", srv.URL)
 	}
 
+	// A callback receiver on 127.0.0.1 that fails until told otherwise.
+	var refusing atomic.Bool
+	refusing.Store(true)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if refusing.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(recv.Close)
+
 	failed := []string{"flaky-1", "flaky-2", "flaky-3"}
 	for _, id := range append([]string{"ok-1", "ok-2"}, failed...) {
 		typ, _, _ := strings.Cut(id, "-")
 		postConsoleEvent(t, srv.URL, `{"id":"`+id+`","event_type":"`+typ+`","payload":{"n":1}}`)
 	}
+	postConsoleEvent(t, srv.URL, `{"id":"ok-cb","event_type":"ok","callback":{"success_url":"`+recv.URL+`/cb"}}`)
 	for _, id := range failed {
-		waitConsoleStatus(t, srv.URL, id, "failed")
+		waitConsoleStatus(t, srv.URL, id, "event", "failed")
 	}
+	waitConsoleStatus(t, srv.URL, "ok-cb", "callback", "failed")
 
 	// The browser: headless, no network but 127.0.0.1, a fresh profile.
 	opts := []chromedp.ExecAllocatorOption{
@@ -163,7 +174,11 @@ func TestConsoleInABrowser(t *testing.T) {
 		chromedp.Click(chromedp.ID("login-submit")),
 		chromedp.WaitVisible(chromedp.ID("counter-failed")))
 	until("overview counts the failed events", `document.querySelector("#counter-failed b").textContent === "3"`)
-	until("overview counts the succeeded events", `document.querySelector("#counter-succeeded b").textContent === "2"`)
+	until("overview counts the succeeded events", `document.querySelector("#counter-succeeded b").textContent === "3"`)
+	until("overview shows the receiver's destination", `(() => {
+		const r = document.querySelector("#destinations tr");
+		return r && r.children[0].textContent === "`+recv.URL+`" && r.children[1].textContent !== "";
+	})()`)
 	shot("02-overview")
 
 	// Events, filtered to the failed ones.
@@ -196,7 +211,9 @@ func TestConsoleInABrowser(t *testing.T) {
 
 	// Dead letters: select them, retry in bulk, see them queued.
 	step("dead letters page", chromedp.Click(chromedp.ID("nav-dead-letters")))
-	until("dead letters listed", `document.querySelectorAll("#dl-rows .dl-select").length === 3`)
+	until("dead letters listed", `document.querySelectorAll("#dl-rows .dl-select").length === 4`)
+	step("filter flaky", chromedp.SendKeys(chromedp.ID("dl-type"), "flaky"), chromedp.Click(chromedp.ID("dl-apply")))
+	until("flaky dead letters listed", `document.querySelectorAll("#dl-rows .dl-select").length === 3`)
 	step("select the page", chromedp.Click(chromedp.ID("dl-all-page")))
 	until("all selected", `document.querySelectorAll("#dl-rows .dl-select:checked").length === 3`)
 	shot("05-dead-letters-selected")
@@ -208,18 +225,35 @@ func TestConsoleInABrowser(t *testing.T) {
 	shot("06-dead-letters-retried")
 	mu.Lock()
 	if len(confirms) != 1 || !strings.Contains(confirms[0], "3 dead letter") {
-		t.Errorf("confirm dialogs: got %q, want one asking about 3 dead letters", confirms)
+		t.Errorf("confirm dialogs: got %q, want one asking to retry 3 dead letters", confirms)
 	}
 	mu.Unlock()
 	for _, id := range failed {
-		waitConsoleStatus(t, srv.URL, id, "succeeded")
+		waitConsoleStatus(t, srv.URL, id, "event", "succeeded")
 	}
 	step("reload dead letters", chromedp.Click(chromedp.ID("dl-apply")))
-	until("no dead letters left", `document.querySelectorAll("#dl-rows .dl-select").length === 0`)
+	until("no flaky dead letters left", `document.querySelectorAll("#dl-rows .dl-select").length === 0`)
+
+	// The callback's dead letter: redeliver every one matching the filter.
+	step("clear the filter", chromedp.Evaluate[chromedp.Void](`document.getElementById("dl-type").value = ""`), chromedp.Click(chromedp.ID("dl-apply")))
+	until("callback dead letter listed", `(() => {
+		const rows = [...document.querySelectorAll("#dl-rows tr.dl-row")];
+		return rows.length === 1 && rows[0].children[3].textContent === "callback";
+	})()`)
+	refusing.Store(false)
+	step("redeliver all", chromedp.Click(chromedp.ID("dl-all-filter")), chromedp.Click(chromedp.ID("dl-redeliver")))
+	until("redeliver answered", `document.getElementById("dl-result").dataset.queued === "1"`)
+	waitConsoleStatus(t, srv.URL, "ok-cb", "callback", "delivered")
+	step("open ok-cb", chromedp.Evaluate[chromedp.Void](`location.hash = "#/event/ok-cb"`))
+	until("deliveries listed", `(() => {
+		const rows = [...document.querySelectorAll("#event-deliveries tr.delivery-row")];
+		return rows.length >= 2 && rows.some(r => r.children[4].textContent === "delivered");
+	})()`)
+	shot("07-callback-deliveries")
 	step("events page again", chromedp.Click(chromedp.ID("nav-events")))
 	step("filter succeeded", chromedp.SetValue(chromedp.ID("events-status"), "succeeded"), chromedp.Click(chromedp.ID("events-apply")))
-	until("retried events succeeded", `document.querySelectorAll("#events-rows tr.event-row").length === 5`)
-	shot("07-events-succeeded")
+	until("retried events succeeded", `document.querySelectorAll("#events-rows tr.event-row").length === 6`)
+	shot("08-events-succeeded")
 
 	// The markup never became an element, and nothing raised an alert.
 	imgs := evalJS[int](t, bctx, `document.querySelectorAll("img").length`)
@@ -230,10 +264,13 @@ func TestConsoleInABrowser(t *testing.T) {
 	// A wrong key: the console asks again.
 	evalJS[bool](t, bctx, `sessionStorage.setItem("boomerang-api-key", "wrong"); location.reload(); true`)
 	step("key form again", chromedp.WaitVisible(chromedp.ID("login-key")))
-	shot("08-key-form-again")
+	shot("09-key-form-again")
 
 	mu.Lock()
 	defer mu.Unlock()
+	if len(confirms) != 2 || !strings.Contains(confirms[1], "every dead letter") {
+		t.Errorf("confirm dialogs: got %q, want a second one to redeliver every dead letter", confirms)
+	}
 	if len(alerts) != 0 {
 		t.Errorf("dialogs: got %q, want no alert: markup ran as script", alerts)
 	}
@@ -279,8 +316,9 @@ func postConsoleEvent(t *testing.T, base, body string) {
 	}
 }
 
-// waitConsoleStatus waits (10s at most) for the event's status.
-func waitConsoleStatus(t *testing.T, base, id, want string) {
+// waitConsoleStatus waits (10s at most) for the status of the event (of:
+// "event") or of its callback (of: "callback").
+func waitConsoleStatus(t *testing.T, base, id, of, want string) {
 	t.Helper()
 	var got string
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
@@ -291,16 +329,23 @@ func waitConsoleStatus(t *testing.T, base, id, want string) {
 			t.Fatal(err)
 		}
 		var rec struct {
-			Status string `json:"status"`
+			Status   string `json:"status"`
+			Callback struct {
+				Status string `json:"status"`
+			} `json:"callback"`
 		}
 		err = json.NewDecoder(res.Body).Decode(&rec)
 		res.Body.Close()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got = rec.Status; got == want {
+		got = rec.Status
+		if of == "callback" {
+			got = rec.Callback.Status
+		}
+		if got == want {
 			return
 		}
 	}
-	t.Fatal(fmt.Sprintf("event %s: got status %q after 10s, want %q", id, got, want))
+	t.Fatalf("%s of %s: got status %q after 10s, want %q", of, id, got, want)
 }
