@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -254,6 +255,27 @@ func TestConsoleInABrowser(t *testing.T) {
 	step("filter succeeded", chromedp.SetValue(chromedp.ID("events-status"), "succeeded"), chromedp.Click(chromedp.ID("events-apply")))
 	until("retried events succeeded", `document.querySelectorAll("#events-rows tr.event-row").length === 6`)
 	shot("08-events-succeeded")
+
+	// Every event, five a page: the next page has the sixth, the oldest.
+	step("all events, 5 a page", chromedp.Evaluate[chromedp.Void](`document.getElementById("events-status").value = ""`),
+		chromedp.SetValue(chromedp.ID("events-limit"), "5"), chromedp.Click(chromedp.ID("events-apply")))
+	until("first page", `document.querySelectorAll("#events-rows tr.event-row").length === 5 && !document.getElementById("events-next").hidden`)
+	step("next page", chromedp.Click(chromedp.ID("events-next")))
+	until("second page", `(() => {
+		const rows = [...document.querySelectorAll("#events-rows tr.event-row")];
+		return rows.length === 1 && rows[0].children[0].textContent === "ok-1" && document.getElementById("events-next").hidden;
+	})()`)
+
+	// Looking up an id opens its page.
+	step("look up flaky-2", chromedp.SendKeys(chromedp.ID("lookup-id"), "flaky-2"), chromedp.Click(chromedp.ID("lookup-go")))
+	until("flaky-2 shown", `document.getElementById("event-id").textContent === "flaky-2" &&
+		document.querySelector('#event-record dd[data-field="status"]').textContent === "succeeded" &&
+		[...document.querySelectorAll("#event-attempts tr.attempt-row")].some(r => r.children[3].textContent === "succeeded")`)
+
+	// The overview refreshes itself.
+	step("overview", chromedp.Click(chromedp.ID("nav-overview")), chromedp.WaitVisible(chromedp.ID("counter-failed")))
+	first := evalJS[string](t, bctx, `document.getElementById("overview-updated").textContent`)
+	until("overview refreshed", `document.getElementById("overview-updated").textContent !== `+strconv.Quote(first))
 
 	// The markup never became an element, and nothing raised an alert.
 	imgs := evalJS[int](t, bctx, `document.querySelectorAll("img").length`)

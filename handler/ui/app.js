@@ -153,7 +153,7 @@ async function loadOverview() {
 
 async function loadEvents() {
   const cursor = eventsCursors[eventsCursors.length - 1];
-  const q = new URLSearchParams({limit: "50"});
+  const q = new URLSearchParams({limit: $("events-limit").value});
   const st = $("events-status").value;
   if (st) q.set("status", st);
   if (cursor) q.set("cursor", cursor);
