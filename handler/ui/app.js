@@ -120,7 +120,7 @@ async function countStatus(status) {
 
 async function loadOverview() {
   const counts = await Promise.all(statuses.map(countStatus));
-  const dl = await apiJSON("/dead-letters?limit=1000");
+  const dead = await apiJSON("/dead-letters?limit=1000");
   const box = $("counters");
   box.replaceChildren();
   statuses.forEach((s, i) => {
@@ -132,7 +132,7 @@ async function loadOverview() {
   });
   const c = el("div", null, "counter");
   c.id = "counter-dead-letters";
-  c.appendChild(el("b", (dl.dead_letters || []).length + (dl.next_cursor ? "+" : "")));
+  c.appendChild(el("b", (dead.dead_letters || []).length + (dead.next_cursor ? "+" : "")));
   c.appendChild(el("span", "dead letters"));
   box.appendChild(c);
 
@@ -171,7 +171,8 @@ async function loadEvents() {
   $("events-next").dataset.cursor = body.next_cursor || "";
 }
 
-function dl(target, pairs) {
+// fields fills the definition list target with the pairs that have a value.
+function fields(target, pairs) {
   target.replaceChildren();
   for (const [k, v] of pairs) {
     if (v === undefined || v === null || v === "") continue;
@@ -188,11 +189,11 @@ async function loadEvent(id) {
   if (res.status === 404) { notice("no event " + id); return; }
   const ev = await res.json();
   if (!res.ok) throw new Error("/events: " + res.status + " " + (ev.error || ""));
-  dl($("event-record"), [
+  fields($("event-record"), [
     ["event_type", ev.event_type], ["status", ev.status], ["attempts", ev.attempts],
     ["last_error", ev.last_error], ["accepted_at", when(ev.accepted_at)], ["updated_at", when(ev.updated_at)],
     ["next_attempt_at", when(ev.next_attempt_at)], ["completed_at", when(ev.completed_at)],
-    ["waiting", ev.waiting], ["trace_id", ev.trace_id],
+    ["waiting", ev.waiting],
   ]);
   const at = $("event-attempts");
   at.replaceChildren();
@@ -203,7 +204,7 @@ async function loadEvent(id) {
     at.appendChild(tr);
   }
   const cb = ev.callback || {};
-  dl($("event-callback"), [
+  fields($("event-callback"), [
     ["status", cb.status], ["url", cb.url], ["attempts", cb.attempts], ["last_response_status", cb.last_response_status],
     ["last_error", cb.last_error], ["next_attempt_at", when(cb.next_attempt_at)], ["delivered_at", when(cb.delivered_at)],
     ["waiting", cb.waiting],
