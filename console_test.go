@@ -35,8 +35,10 @@ const stepTimeout = 20 * time.Second
 // Chromium against a running engine with API keys: the key form, the
 // overview, the events filtered to the failed ones, an event's attempts,
 // and a bulk retry of dead letters, which then succeed. Errors holding
-// markup must render as text. It skips when Chromium is not installed,
-// unless CI=true.
+// markup must render as text. It runs on miniredis, and on $REDIS_URL
+// when set, with screenshots in $CONSOLE_SCREENSHOTS/<backend> (else a
+// temporary directory). It skips when Chromium is not installed, unless
+// CI=true.
 func TestConsoleInABrowser(t *testing.T) {
 	chrome := findChromium()
 	if chrome == "" {
@@ -52,7 +54,19 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cfg := testConfig(redistest.Mini(t))
+	redistest.Run(t, func(t *testing.T, b redistest.Backend) {
+		dir := filepath.Join(shots, filepath.Base(t.Name()))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		consoleInABrowser(t, b, chrome, dir)
+	})
+}
+
+// consoleInABrowser is TestConsoleInABrowser on one Redis backend, with
+// the browser at chrome, saving screenshots in shots.
+func consoleInABrowser(t *testing.T, b redistest.Backend, chrome, shots string) {
+	cfg := testConfig(b)
 	cfg.Auth = boomerang.AuthConfig{APIKeys: []string{userKey}}
 	eng := newEngine(t, cfg)
 	if err := eng.Accept("ok"); err != nil {
