@@ -122,6 +122,9 @@ func consoleInABrowser(t *testing.T, b redistest.Backend, chrome, shots string) 
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
+		// Any host name but 127.0.0.1 resolves to nothing: the browser
+		// cannot reach the network even if a page asked it to.
+		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"),
 		chromedp.Flag("disable-extensions", true),
 		chromedp.Flag("disable-default-apps", true),
 		chromedp.UserDataDir(t.TempDir()),
