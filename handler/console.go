@@ -22,11 +22,13 @@ var consoleTypes = map[string]string{
 }
 
 // registerConsole adds the web console: GET /ui (index.html) and
-// GET /ui/{file}. Its routes need no API key: they are static files, and
+// GET /ui/{file}, and HEAD of both. Its routes need no API key: they are static files, and
 // the console sends the key with each of its API calls.
 func registerConsole(r gin.IRoutes) {
 	r.GET("/ui", serveConsole)
 	r.GET("/ui/*file", serveConsole)
+	r.HEAD("/ui", serveConsole)
+	r.HEAD("/ui/*file", serveConsole)
 }
 
 func serveConsole(c *gin.Context) {

@@ -1,7 +1,6 @@
 package handler
 
 import (
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -15,26 +14,27 @@ func TestConsoleFiles(t *testing.T) {
 	r := gin.New()
 	registerConsole(r)
 	tests := []struct {
-		name, path string
-		code       int
-		ctype      string
-		contains   string
+		name, method, path string
+		code               int
+		ctype              string
+		contains           string
 	}{
-		{"index", "/ui", 200, "text/html", `<script src="/ui/app.js"`},
-		{"index by name", "/ui/index.html", 200, "text/html", "<title>Boomerang console</title>"},
-		{"slash", "/ui/", 200, "text/html", "<title>"},
-		{"script", "/ui/app.js", 200, "text/javascript", "textContent"},
-		{"style", "/ui/app.css", 200, "text/css", "body"},
-		{"unknown", "/ui/nothing.js", 404, "application/json", "no such file"},
-		{"escape", "/ui/../ui.go", 404, "application/json", "no such file"},
-		{"go source", "/ui/ui.go", 404, "application/json", "no such file"},
+		{"index", "GET", "/ui", 200, "text/html", `<script src="/ui/app.js"`},
+		{"index by name", "GET", "/ui/index.html", 200, "text/html", "<title>Boomerang console</title>"},
+		{"slash", "GET", "/ui/", 200, "text/html", "<title>"},
+		{"script", "GET", "/ui/app.js", 200, "text/javascript", "textContent"},
+		{"style", "GET", "/ui/app.css", 200, "text/css", "body"},
+		{"head", "HEAD", "/ui", 200, "text/html", ""},
+		{"unknown", "GET", "/ui/nothing.js", 404, "application/json", "no such file"},
+		{"escape", "GET", "/ui/../ui.go", 404, "application/json", "no such file"},
+		{"go source", "GET", "/ui/ui.go", 404, "application/json", "no such file"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			w := httptest.NewRecorder()
-			r.ServeHTTP(w, httptest.NewRequest(http.MethodGet, tc.path, nil))
+			r.ServeHTTP(w, httptest.NewRequest(tc.method, tc.path, nil))
 			if w.Code != tc.code {
-				t.Fatalf("GET %s: got %d, want %d", tc.path, w.Code, tc.code)
+				t.Fatalf("%s %s: got %d, want %d", tc.method, tc.path, w.Code, tc.code)
 			}
 			if got := w.Header().Get("Content-Type"); !strings.HasPrefix(got, tc.ctype) {
 				t.Errorf("Content-Type: got %q, want %s", got, tc.ctype)
