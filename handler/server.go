@@ -106,6 +106,7 @@ func (nopObserver) EventAccepted()              {}
 //	GET  /healthz, /readyz               liveness, and readiness (Redis answers); HEAD too
 //	GET  /openapi.json                   the OpenAPI 3.1 description of all of these
 //	GET  /metrics                        metrics, when ServerConfig.Metrics is set
+//	GET  /ui                             the web console (Handler only; no API key)
 type Server struct {
 	st     *store.Redis
 	cfg    ServerConfig
@@ -244,8 +245,8 @@ func answer(c *gin.Context, code int, body gin.H) {
 func healthz(c *gin.Context) { answer(c, http.StatusOK, gin.H{"status": "ok"}) }
 
 // Handler returns a Gin engine serving the API, with panics recovered and
-// JSON answers for unknown routes, and GET /metrics when ServerConfig.Metrics
-// is set. Every request it serves is told to ServerConfig.Observer.
+// JSON answers for unknown routes, GET /metrics when ServerConfig.Metrics
+// is set, and the web console at /ui. Every request it serves is told to ServerConfig.Observer.
 func (s *Server) Handler() http.Handler {
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
@@ -254,6 +255,7 @@ func (s *Server) Handler() http.Handler {
 	if s.cfg.Metrics != nil {
 		e.GET("/metrics", s.user, gin.WrapH(s.cfg.Metrics))
 	}
+	registerConsole(e)
 	e.NoRoute(func(c *gin.Context) { c.JSON(http.StatusNotFound, gin.H{"error": "no such route"}) })
 	e.NoMethod(func(c *gin.Context) { c.JSON(http.StatusMethodNotAllowed, gin.H{"error": "method not allowed"}) })
 	return e
