@@ -103,7 +103,7 @@ func consoleInABrowser(t *testing.T, b redistest.Backend, chrome, shots string) 
 	failed := []string{"flaky-1", "flaky-2", "flaky-3"}
 	for _, id := range append([]string{"ok-1", "ok-2"}, failed...) {
 		typ, _, _ := strings.Cut(id, "-")
-		postConsoleEvent(t, srv.URL, `{"id":"`+id+`","event_type":"`+typ+`","payload":{"n":1}}`)
+		postConsoleEvent(t, srv.URL, `{"id":"`+id+`","event_type":"`+typ+`","payload":{"n":1,"note":"<script>alert(2)</script>"}}`)
 	}
 	postConsoleEvent(t, srv.URL, `{"id":"ok-cb","event_type":"ok","callback":{"success_url":"`+recv.URL+`/cb"}}`)
 	for _, id := range failed {
@@ -225,6 +225,13 @@ func consoleInABrowser(t *testing.T, b redistest.Backend, chrome, shots string) 
 	if n := evalJS[int](t, bctx, `document.querySelectorAll("img").length`); n != 0 {
 		t.Errorf("img elements on the event page: got %d, want 0: markup in an error was rendered as HTML", n)
 	}
+	payload := evalJS[string](t, bctx, `document.getElementById("event-payload").textContent`)
+	if !strings.Contains(payload, `"note": "<script>alert(2)</script>"`) || !strings.Contains(payload, `"n": 1`) {
+		t.Errorf("payload: got %q, want it pretty-printed, its markup as text", payload)
+	}
+	if n := evalJS[int](t, bctx, `document.querySelectorAll("#event-payload *").length`); n != 0 {
+		t.Errorf("elements inside the payload: got %d, want 0: the payload was rendered as HTML", n)
+	}
 	shot("04-event")
 
 	// Dead letters: select them, retry in bulk, see them queued.
@@ -269,6 +276,13 @@ func consoleInABrowser(t *testing.T, b redistest.Backend, chrome, shots string) 
 	})()`)
 	shot("07-callback-deliveries")
 	step("events page again", chromedp.Click(chromedp.ID("nav-events")))
+	step("filter by type", chromedp.SetValue(chromedp.ID("events-status"), ""), chromedp.SendKeys(chromedp.ID("events-type"), "flaky"),
+		chromedp.Click(chromedp.ID("events-apply")))
+	until("only flaky events listed", `(() => {
+		const rows = [...document.querySelectorAll("#events-rows tr.event-row")];
+		return rows.length === 3 && rows.every(r => r.children[1].textContent === "flaky");
+	})()`)
+	evalJS[string](t, bctx, `document.getElementById("events-type").value = ""`) // clear the type
 	step("filter succeeded", chromedp.SetValue(chromedp.ID("events-status"), "succeeded"), chromedp.Click(chromedp.ID("events-apply")))
 	until("retried events succeeded", `document.querySelectorAll("#events-rows tr.event-row").length === 6`)
 	shot("08-events-succeeded")

@@ -111,6 +111,12 @@ func TestOpenAPIContract(t *testing.T) {
 		}
 		c.do(t, call{method: "GET", url: up.URL + "/callback?limit=10&cursor=" + list.NextCursor, header: user, want: 200})
 		c.do(t, call{method: "GET", url: up.URL + "/callback?status=done", header: user, want: 400, invalid: true})
+		// The listing by event type keeps only that type's records.
+		fails := c.do(t, call{method: "GET", url: up.URL + "/callback?event_type=fails", header: user, want: 200})
+		if !bytes.Contains(fails, []byte(`"event_id":"c-fail"`)) || bytes.Contains(fails, []byte(`"event_type":"ok"`)) {
+			t.Errorf("GET /callback?event_type=fails: got %s, want c-fail and no event of type ok", fails)
+		}
+		c.do(t, call{method: "GET", url: up.URL + "/callback?event_type=no%20such", header: user, want: 400, invalid: true})
 		c.do(t, call{method: "GET", url: up.URL + "/callback?limit=0", header: user, want: 400, invalid: true})
 		c.do(t, call{method: "GET", url: up.URL + "/callback?cursor=nonsense", header: user, want: 400})
 		c.do(t, call{method: "GET", url: up.URL + "/callback?event_id=c-none", header: user, want: 404})
@@ -120,7 +126,9 @@ func TestOpenAPIContract(t *testing.T) {
 		c.do(t, call{method: "POST", url: up.URL + "/callback", header: map[string]string{"webhook-id": got.webhookID}, body: string(got.body), want: 200})
 
 		// GET /events/{id}
-		c.do(t, call{method: "GET", url: up.URL + "/events/c-ok", header: user, want: 200})
+		if ev := c.do(t, call{method: "GET", url: up.URL + "/events/c-ok", header: user, want: 200}); !bytes.Contains(ev, []byte(`"payload":{"user_id":"12345"}`)) {
+			t.Errorf("GET /events/c-ok: got %s, want the payload", ev)
+		}
 		c.do(t, call{method: "GET", url: up.URL + "/events/c-none", header: user, want: 404})
 		c.do(t, call{method: "GET", url: up.URL + "/events/c-ok", header: bearer("wrong-key-0123456789"), want: 401, invalid: true})
 		c.do(t, call{method: "GET", url: down.URL + "/events/c-ok", header: user, want: 503})

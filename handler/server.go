@@ -2,6 +2,7 @@ package handler
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -412,6 +413,13 @@ func (s *Server) getCallback(c *gin.Context) {
 		}
 		opts.Status = st
 	}
+	if v := c.Query("event_type"); v != "" {
+		if err := event.ValidateEventType(v); err != nil {
+			fieldError(c, err)
+			return
+		}
+		opts.EventType = v
+	}
 	snaps, next, err := s.st.List(c.Request.Context(), opts)
 	if err != nil {
 		s.storeError(c, "", err)
@@ -440,7 +448,21 @@ func (s *Server) respondRecord(c *gin.Context, id string, withHistory bool) {
 		s.storeError(c, id, err)
 		return
 	}
-	c.JSON(http.StatusOK, newView(snap, withHistory))
+	v := newView(snap, withHistory)
+	if withHistory { // GET /events/{id}: the payload too
+		body, err := s.st.Body(c.Request.Context(), id)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.storeError(c, id, err)
+			return
+		}
+		var in struct {
+			Payload json.RawMessage `json:"payload"`
+		}
+		if json.Unmarshal(body, &in) == nil && len(in.Payload) > 0 && string(in.Payload) != "null" {
+			v.Payload = in.Payload
+		}
+	}
+	c.JSON(http.StatusOK, v)
 }
 
 // receiveCallback is a callback receiver for demos and smoke tests: it

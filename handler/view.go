@@ -1,6 +1,7 @@
 package handler
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/boomerang-events/boomerang/event"
@@ -22,7 +23,9 @@ type recordView struct {
 	// forward route (breaker open, rate limit, a target's pause).
 	Waiting  *store.Waiting `json:"waiting,omitempty"`
 	Callback callbackView   `json:"callback"`
-	History  []attemptView  `json:"history,omitempty"`
+	// Payload is the event's payload as accepted, in GET /events/{id} only.
+	Payload json.RawMessage `json:"payload,omitempty"`
+	History []attemptView   `json:"history,omitempty"`
 }
 
 type callbackView struct {

@@ -123,6 +123,8 @@ type ListOptions struct {
 	Limit int
 	// Status keeps only events in this status; zero keeps all.
 	Status event.Status
+	// EventType keeps only events of this type; "" keeps all.
+	EventType string
 	// Cursor continues a listing where the previous page ended.
 	Cursor string
 }
@@ -138,9 +140,9 @@ const listScanBudget = 5000
 // page ("" after the last). With a Status filter a page may hold fewer than
 // Limit events and still have a next one.
 func (s *Redis) List(ctx context.Context, opts ListOptions) ([]Snapshot, string, error) {
-	keep := func(*Snapshot) bool { return true }
-	if opts.Status != 0 {
-		keep = func(snap *Snapshot) bool { return snap.Record.Status == opts.Status }
+	keep := func(snap *Snapshot) bool {
+		return (opts.Status == 0 || snap.Record.Status == opts.Status) &&
+			(opts.EventType == "" || snap.Record.EventType == opts.EventType)
 	}
 	entries, next, err := s.scan(ctx, s.keys.recent, opts.Limit, opts.Cursor, keep)
 	if err != nil {

@@ -156,6 +156,8 @@ async function loadEvents() {
   const q = new URLSearchParams({limit: $("events-limit").value});
   const st = $("events-status").value;
   if (st) q.set("status", st);
+  const type = $("events-type").value.trim();
+  if (type) q.set("event_type", type);
   if (cursor) q.set("cursor", cursor);
   const body = await apiJSON("/callback?" + q.toString());
   const tb = $("events-rows");
@@ -195,6 +197,8 @@ async function loadEvent(id) {
     ["next_attempt_at", when(ev.next_attempt_at)], ["completed_at", when(ev.completed_at)],
     ["waiting", ev.waiting],
   ]);
+  // The payload, pretty-printed, as text: whatever it holds runs nothing.
+  $("event-payload").textContent = ev.payload === undefined ? "(none)" : JSON.stringify(ev.payload, null, 2);
   const at = $("event-attempts");
   at.replaceChildren();
   for (const a of ev.history || []) {
