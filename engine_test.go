@@ -271,8 +271,10 @@ func TestRegistration(t *testing.T) {
 
 	stop := start(t, eng)
 	deadline := time.Now().Add(5 * time.Second)
-	for { // Run marks the engine running before anything else
-		err := eng.Accept("late")
+	// Run marks the engine running before anything else; until it has, a
+	// registration still succeeds, so each try names a new type.
+	for i := 0; ; i++ {
+		err := eng.Accept(fmt.Sprintf("late%d", i))
 		if errors.Is(err, boomerang.ErrRunning) {
 			break
 		}
