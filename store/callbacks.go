@@ -129,9 +129,9 @@ func (q CallbackQueue) Renew(ctx context.Context, now time.Time, lease time.Dura
 // Release gives leased callbacks back to their queue, due now, without
 // counting the deliveries that did not finish.
 func (q CallbackQueue) Release(ctx context.Context, now time.Time, leases []Lease) (int, error) {
-	n, err := q.s.release(ctx, q.q, now, leases)
+	released, err := q.s.release(ctx, q.q, now, leases)
 	if err != nil {
 		return 0, err
 	}
-	return n, q.s.touchInflight(ctx, q.s.keys.callbackDest, "", heldIDs(leases, nil))
+	return len(released), q.s.touchInflight(ctx, q.s.keys.callbackDest, "", released)
 }

@@ -240,9 +240,9 @@ func heldIDs(leases []Lease, lost []string) []string {
 // worker does with the attempts it will not finish. The attempts are not
 // counted. It returns how many leases were still held.
 func (q EventQueue) Release(ctx context.Context, now time.Time, leases []Lease) (int, error) {
-	n, err := q.s.release(ctx, q.q, now, leases)
+	released, err := q.s.release(ctx, q.q, now, leases)
 	if err != nil || !q.flowOn() {
-		return n, err
+		return len(released), err
 	}
-	return n, q.s.touchInflight(ctx, q.s.keys.eventDest, "", heldIDs(leases, nil))
+	return len(released), q.s.touchInflight(ctx, q.s.keys.eventDest, "", released)
 }

@@ -361,3 +361,32 @@ func TestFlowLocalShare(t *testing.T) {
 		t.Errorf("a deferred delivery: got waiting %+v, want busy", w)
 	}
 }
+
+// Giving back a lease that another process took over meanwhile leaves that
+// process's delivery counted in flight.
+func TestFlowReleaseOfALeaseTakenOver(t *testing.T) {
+	redistest.Run(t, func(t *testing.T, b redistest.Backend) {
+		s := newStore(t, b)
+		q := s.Callbacks().WithFlow(store.Flow{Default: store.Limits{MaxInFlight: 1}})
+		ctx := context.Background()
+		queueCallbacks(t, s, t0, sick, "s1")
+		first := claimIDs(t, q, t0, 1)["s1"]
+		afterLease := t0.Add(lease + time.Second)
+		second := claimIDs(t, q, afterLease, 1)["s1"] // the first holder's lease expired
+		if second.ID == "" || second.Token == first.Token {
+			t.Fatalf("takeover: got %+v, want s1 under a new token", second)
+		}
+		if n, err := q.Release(ctx, afterLease, []store.Lease{first.Lease}); err != nil || n != 0 {
+			t.Fatalf("release of the stale lease: got %d, %v; want 0", n, err)
+		}
+		if d := destination(t, s, afterLease, sick); d.InFlight != 1 {
+			t.Errorf("in flight after the stale release: got %d, want 1 (the second holder's)", d.InFlight)
+		}
+		if n, err := q.Release(ctx, afterLease, []store.Lease{second.Lease}); err != nil || n != 1 {
+			t.Fatalf("release of the held lease: got %d, %v; want 1", n, err)
+		}
+		if d := destination(t, s, afterLease, sick); d.InFlight != 0 {
+			t.Errorf("in flight after its release: got %d, want 0", d.InFlight)
+		}
+	})
+}

@@ -294,35 +294,37 @@ func appliedFlags(res []int64, n int) ([]bool, error) {
 //	KEYS[1]  due (zset)   KEYS[2]  leases (hash)   KEYS[3]  attempts (hash)
 //	ARGV[1]  now (unix ms)   ARGV[2i], ARGV[2i+1]  id and token of lease i
 //
-// Returns the number of leases released.
+// Returns the ids whose lease was still held, and so released.
 var releaseScript = redis.NewScript(`
-local released = 0
+local released = {}
 for i = 1, (#ARGV - 1) / 2 do
   local id, token = ARGV[2*i], ARGV[2*i+1]
   if redis.call('HGET', KEYS[2], id) == token then
     redis.call('ZADD', KEYS[1], ARGV[1], id)
     redis.call('HDEL', KEYS[2], id)
     redis.call('HINCRBY', KEYS[3], id, -1)
-    released = released + 1
+    released[#released+1] = id
   end
 end
 return released
 `)
 
-func (s *Redis) release(ctx context.Context, q queue, now time.Time, leases []Lease) (int, error) {
+// release gives leases back (releaseScript) and returns the ids released:
+// a lease taken over meanwhile is someone else's and is left alone.
+func (s *Redis) release(ctx context.Context, q queue, now time.Time, leases []Lease) ([]string, error) {
 	if len(leases) == 0 {
-		return 0, nil
+		return nil, nil
 	}
 	args := make([]any, 0, 1+2*len(leases))
 	args = append(args, now.UnixMilli())
 	for _, l := range leases {
 		args = append(args, l.ID, l.Token)
 	}
-	n, err := releaseScript.Run(ctx, s.rdb, []string{q.due, q.lease, q.attempts}, args...).Int()
+	ids, err := releaseScript.Run(ctx, s.rdb, []string{q.due, q.lease, q.attempts}, args...).StringSlice()
 	if err != nil {
-		return 0, fmt.Errorf("store: release %d leases on %s: %w", len(leases), q.due, err)
+		return nil, fmt.Errorf("store: release %d leases on %s: %w", len(leases), q.due, err)
 	}
-	return n, nil
+	return ids, nil
 }
 
 func flag(b bool) string {
