@@ -44,6 +44,12 @@ const (
 	MinMaxBodyBytes = 1 << 10
 	MaxMaxBodyBytes = 64 << 20
 	MaxKeyPrefixLen = 64
+	// DefaultWaitTimeout is Config.WaitTimeout when it names none.
+	DefaultWaitTimeout = 500 * time.Millisecond
+	// maxWaitTimeout stays below the Redis client's read timeout (3s), so
+	// a WAIT never looks like a dead connection.
+	maxWaitTimeout  = 2 * time.Second
+	maxWaitReplicas = 16
 	MinAPIKeyLen    = 16
 	// MaxMetricsEventTypes bounds Config.MetricsMaxEventTypes.
 	MaxMetricsEventTypes = 10000
@@ -71,6 +77,20 @@ type Config struct {
 	// letters, digits and . _ : -. Default store.DefaultPrefix
 	// ("boomerang").
 	KeyPrefix string
+	// Partitions is the number of partitions the store's keys are split
+	// into, each under its own hash tag, so that on Redis Cluster the
+	// events spread over the masters (see docs/architecture.md): 1 to
+	// store.MaxPartitions. Default store.DefaultPartitions (16). A store
+	// keeps the number it was created with: Run refuses another.
+	Partitions int
+	// WaitReplicas, when above 0, makes POST /event answer 202 only once
+	// that many replicas of the Redis primary holding the event have it
+	// (Redis WAIT), so an accepted event survives a failover; fewer within
+	// WaitTimeout answers 503 (retry with the same id is safe). Default 0:
+	// 202 once the primary has it. See docs/reliability.md.
+	WaitReplicas int
+	// WaitTimeout bounds that wait: 1ms to 2s. Default 500ms.
+	WaitTimeout time.Duration
 
 	// Workers is the number of events this engine runs at once (and the
 	// most it claims in one go): 1 to MaxWorkers. Default DefaultWorkers.
@@ -209,6 +229,10 @@ func (c Config) withDefaults() Config {
 	if c.KeyPrefix == "" {
 		c.KeyPrefix = store.DefaultPrefix
 	}
+	if c.Partitions == 0 {
+		c.Partitions = store.DefaultPartitions
+	}
+	set(&c.WaitTimeout, DefaultWaitTimeout)
 	if c.Workers == 0 {
 		c.Workers = DefaultWorkers
 	}
@@ -253,6 +277,15 @@ func (c Config) validate() error {
 		if err := checkRedisURL(c.RedisURL); err != nil {
 			add("redis_url: %w", err)
 		}
+	}
+	if c.WaitReplicas < 0 || c.WaitReplicas > maxWaitReplicas {
+		add("wait_replicas: must be 0 to %d, got %d", maxWaitReplicas, c.WaitReplicas)
+	}
+	if c.WaitTimeout < time.Millisecond || c.WaitTimeout > maxWaitTimeout {
+		add("wait_timeout: must be 1ms to %s, got %s", maxWaitTimeout, c.WaitTimeout)
+	}
+	if c.Partitions < 1 || c.Partitions > store.MaxPartitions {
+		add("partitions: must be 1 to %d, got %d", store.MaxPartitions, c.Partitions)
 	}
 	if !validKeyPrefix(c.KeyPrefix) {
 		add("key_prefix: must be 1 to %d letters, digits or . _ : -, got %q", MaxKeyPrefixLen, c.KeyPrefix)

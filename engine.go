@@ -99,7 +99,8 @@ func New(cfg Config) (*Engine, error) {
 			}
 		}
 	}
-	storeCfg := store.Config{Prefix: cfg.KeyPrefix, Logger: e.log}
+	storeCfg := store.Config{Prefix: cfg.KeyPrefix, Partitions: cfg.Partitions, Logger: e.log,
+		WaitReplicas: cfg.WaitReplicas, WaitTimeout: cfg.WaitTimeout}
 	if !cfg.DisableMetrics {
 		e.metrics = metrics.New(metrics.Config{MaxEventTypes: cfg.MetricsMaxEventTypes})
 		rdb.AddHook(e.metrics.RedisHook())
@@ -245,6 +246,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		e.mu.Unlock()
 	}()
 
+	if err := e.checkStore(ctx); err != nil {
+		return err
+	}
 	cfg := e.cfg
 	proc, err := process.New(e.st, routes, process.Config{
 		Workers: cfg.Workers, Retry: cfg.Retry, Lease: cfg.Lease, PollInterval: cfg.PollInterval,
@@ -288,6 +292,29 @@ func (e *Engine) Run(ctx context.Context) error {
 	wg.Wait()
 	e.log.Info("engine stopped")
 	return fatal
+}
+
+// checkStore verifies that the store in Redis has the configured number
+// of partitions (store.Redis.Check) before any worker starts. While Redis
+// does not answer it retries, every checkRetry, until ctx ends: an engine
+// may start before its Redis.
+func (e *Engine) checkStore(ctx context.Context) error {
+	const checkRetry = time.Second
+	for {
+		err := e.st.Check(ctx)
+		if err == nil || errors.Is(err, store.ErrPartitions) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		e.log.Warn("cannot check the store; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(checkRetry):
+		}
+	}
 }
 
 // forwardFlow is the flow control of the forward routes' destinations:

@@ -378,12 +378,13 @@ func (s *Server) postEvent(c *gin.Context) {
 // script and lost the reply), so the answer names the event's id, with
 // which a retry is always safe: a repeat is recognised, never run twice.
 func (s *Server) outcomeUnknown(c *gin.Context, id string, traceID slog.Attr, err error) {
+	msg := "event store unavailable: outcome unknown; retry with this event_id (safe: a repeat is recognised)"
+	if errors.Is(err, store.ErrNotReplicated) {
+		msg = "event recorded, but not confirmed by the replicas wait_replicas asks for: it could be lost with its Redis primary; retry with this event_id (safe: a repeat is recognised)"
+	}
 	s.log.Warn("event outcome unknown: store unavailable", "event_id", id, traceID, "err", err)
 	c.Header("Retry-After", retryAfterSeconds)
-	c.JSON(http.StatusServiceUnavailable, gin.H{
-		"error":    "event store unavailable: outcome unknown; retry with this event_id (safe: a repeat is recognised)",
-		"event_id": id,
-	})
+	c.JSON(http.StatusServiceUnavailable, gin.H{"error": msg, "event_id": id})
 }
 
 func fieldError(c *gin.Context, err error) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	json "github.com/goccy/go-json"
-	"strconv"
 	"time"
 
 	"github.com/boomerang-events/boomerang/event"
@@ -23,22 +22,30 @@ type CallbackJob struct {
 // the lease protocol of internal/worker's pools: Claim, Renew, Finish,
 // Release.
 type CallbackQueue struct {
-	s    *Redis
-	q    queue
-	flow Flow
+	s      *Redis
+	flow   Flow
+	flowOn bool
 }
 
 // WithFlow returns the queue with the destinations' flow control of f: a
 // claim leases only the deliveries their destination admits now and
-// defers the others (see claimFlowScript).
+// defers the others (see admitScript).
 func (q CallbackQueue) WithFlow(f Flow) CallbackQueue {
-	q.flow = f
+	q.flow, q.flowOn = f, true
 	return q
 }
 
 // Callbacks returns the queue the callback dispatcher claims from.
 func (s *Redis) Callbacks() CallbackQueue {
-	return CallbackQueue{s: s, q: s.keys.callbackQueue()}
+	return CallbackQueue{s: s}
+}
+
+func (q CallbackQueue) spec() claimSpec {
+	spec := claimSpec{valueInfixes: []string{infixCallback}}
+	if q.flowOn {
+		spec.destMode, spec.flow = "hash", q.flow
+	}
+	return spec
 }
 
 // Ready is signalled (without blocking; one waiter is woken) when this
@@ -49,29 +56,29 @@ func (q CallbackQueue) Ready() <-chan struct{} { return q.s.callbacksReady }
 // returns when the first queued one will be (zero when none is queued).
 func (q CallbackQueue) Claim(ctx context.Context, now time.Time, lease time.Duration, n int) ([]CallbackJob, time.Time, error) {
 	s := q.s
-	c, err := s.claimFlow(ctx, q.q, flowClaim{destHash: s.keys.callbackDest, waitHash: s.keys.callbackWaiting, valueInfixes: []string{infixCallback}}, q.flow, now, lease, n)
-	if err != nil || len(c.ids) == 0 {
-		return nil, c.next, err
-	}
-	jobs := make([]CallbackJob, 0, len(c.ids))
-	var orphans []Lease
-	for i, id := range c.ids {
-		l := Lease{ID: id, Token: c.token}
-		var cb Callback
-		if err := decode([]byte(c.values[0][i]), &cb); err != nil {
-			s.log.Warn("queued callback has no readable record; dropping it", "event_id", id, "err", err)
-			orphans = append(orphans, l)
-			continue
+	cs, next, err := s.claim(ctx, kindCallbacks, q.spec(), now, lease, n)
+	var jobs []CallbackJob
+	for _, c := range cs {
+		var orphans []Lease
+		for i, id := range c.ids {
+			l := c.leaseAt(i)
+			var cb Callback
+			if err := decode([]byte(c.values[0][i]), &cb); err != nil {
+				s.log.Warn("queued callback has no readable record; dropping it", "event_id", id, "err", err)
+				orphans = append(orphans, l)
+				continue
+			}
+			cb.Attempts = c.attempts[i]
+			jobs = append(jobs, CallbackJob{Lease: l, Attempt: c.attempts[i], Callback: cb})
 		}
-		cb.Attempts = c.attempts[i]
-		jobs = append(jobs, CallbackJob{Lease: l, Attempt: c.attempts[i], Callback: cb})
-	}
-	if len(orphans) > 0 {
-		if err := s.dropOrphans(ctx, q.q, orphans); err != nil {
-			return nil, time.Time{}, err
+		if err := s.dropOrphans(ctx, s.parts[c.part].queue(kindCallbacks), orphans); err != nil {
+			return jobs, time.Time{}, err
 		}
 	}
-	return jobs, time.Time{}, nil
+	if len(jobs) > 0 {
+		next = time.Time{}
+	}
+	return jobs, next, err
 }
 
 // CallbackOutcome is what a sender records at the end of a delivery.
@@ -108,30 +115,26 @@ func (q CallbackQueue) Finish(ctx context.Context, now time.Time, outs []Callbac
 		}
 		items[i] = it
 	}
-	applied, err := q.s.finishCallbacks(ctx, q.q, q.flow, now, items)
-	if err != nil {
+	flow := q.flow
+	if !q.flowOn {
+		flow = Flow{}
+	}
+	applied, err := q.s.finishCallbacks(ctx, flow, q.flowOn, now, items)
+	if applied == nil {
 		return nil, err
 	}
-	return q.s.leaseErrors(q.q, applied), nil
+	return q.s.leaseErrors(QueueCallbacks, applied), err
 }
 
 // Renew extends the leases of deliveries still running to now+lease, and
 // returns the ids whose lease was lost.
 func (q CallbackQueue) Renew(ctx context.Context, now time.Time, lease time.Duration, leases []Lease) ([]string, error) {
-	deadline := now.Add(lease)
-	lost, err := q.s.renew(ctx, q.q, deadline, leases)
-	if err != nil {
-		return nil, err
-	}
-	return lost, q.s.touchInflight(ctx, q.s.keys.callbackDest, strconv.FormatInt(deadline.UnixMilli(), 10), heldIDs(leases, lost))
+	return q.s.renew(ctx, kindCallbacks, q.flowOn, now.Add(lease), leases)
 }
 
 // Release gives leased callbacks back to their queue, due now, without
 // counting the deliveries that did not finish.
 func (q CallbackQueue) Release(ctx context.Context, now time.Time, leases []Lease) (int, error) {
-	released, err := q.s.release(ctx, q.q, now, leases)
-	if err != nil {
-		return 0, err
-	}
-	return len(released), q.s.touchInflight(ctx, q.s.keys.callbackDest, "", released)
+	released, err := q.s.release(ctx, kindCallbacks, q.flowOn, now, leases)
+	return len(released), err
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	json "github.com/goccy/go-json"
-	"slices"
-	"strconv"
 	"time"
 
 	"github.com/boomerang-events/boomerang/event"
@@ -27,7 +25,7 @@ type Job struct {
 // lease protocol of internal/worker's pools: Claim, Renew, Finish, Release.
 type EventQueue struct {
 	s     *Redis
-	q     queue
+	kind  queueKind
 	ready chan struct{} // nil: nobody is told
 
 	// With WithFlow: the destination of each event type's forward route,
@@ -59,7 +57,7 @@ func (q EventQueue) flowOn() bool {
 
 // Events returns the queue the event workers claim from.
 func (s *Redis) Events() EventQueue {
-	return EventQueue{s: s, q: s.keys.eventQueue(), ready: s.eventsReady}
+	return EventQueue{s: s, kind: kindEvents, ready: s.eventsReady}
 }
 
 // Ready is signalled (without blocking; one waiter is woken) when this
@@ -72,40 +70,40 @@ func (q EventQueue) Ready() <-chan struct{} { return q.ready }
 // the caller knows how long it may sleep.
 func (q EventQueue) Claim(ctx context.Context, now time.Time, lease time.Duration, n int) ([]Job, time.Time, error) {
 	s := q.s
-	var c claimed
-	var err error
+	spec := claimSpec{valueInfixes: []string{infixRecord, infixBody}}
 	if q.flowOn() {
-		c, err = s.claimFlow(ctx, q.q, flowClaim{destHash: s.keys.eventDest, waitHash: s.keys.eventWaiting, recordInfix: infixRecord,
-			destByType: q.destByType, valueInfixes: []string{infixRecord, infixBody}}, q.flow, now, lease, n)
-	} else {
-		c, err = s.claim(ctx, q.q, now, lease, n, infixRecord, infixBody)
+		spec.destMode, spec.destByType, spec.flow = "types", q.destByType, q.flow
 	}
-	if err != nil || len(c.ids) == 0 {
-		return nil, c.next, err
-	}
-	jobs := make([]Job, 0, len(c.ids))
-	var orphans []Lease
-	for i, id := range c.ids {
-		l := Lease{ID: id, Token: c.token}
-		var rec Record
-		if err := decode([]byte(c.values[0][i]), &rec); err != nil || c.values[1][i] == "" {
-			s.log.Warn("queued event has no readable record; dropping it", "event_id", id, "err", err)
-			orphans = append(orphans, l)
-			continue
+	cs, next, err := s.claim(ctx, q.kind, spec, now, lease, n)
+	var jobs []Job
+	for _, c := range cs {
+		var orphans []Lease
+		for i, id := range c.ids {
+			l := c.leaseAt(i)
+			var rec Record
+			if err := decode([]byte(c.values[0][i]), &rec); err != nil || c.values[1][i] == "" {
+				s.log.Warn("queued event has no readable record; dropping it", "event_id", id, "err", err)
+				orphans = append(orphans, l)
+				continue
+			}
+			rec.Attempts = c.attempts[i]
+			jobs = append(jobs, Job{Lease: l, Attempt: c.attempts[i], Record: rec, Body: []byte(c.values[1][i])})
 		}
-		rec.Attempts = c.attempts[i]
-		jobs = append(jobs, Job{Lease: l, Attempt: c.attempts[i], Record: rec, Body: []byte(c.values[1][i])})
-	}
-	if len(orphans) > 0 {
-		if err := s.dropOrphans(ctx, q.q, orphans); err != nil {
-			return nil, time.Time{}, err
+		if err := s.dropOrphans(ctx, s.parts[c.part].queue(q.kind), orphans); err != nil {
+			return jobs, time.Time{}, err
 		}
 	}
-	return jobs, time.Time{}, nil
+	if len(jobs) > 0 {
+		next = time.Time{}
+	}
+	return jobs, next, err
 }
 
 // dropOrphans removes leased items whose data is gone from their queue.
 func (s *Redis) dropOrphans(ctx context.Context, q queue, leases []Lease) error {
+	if len(leases) == 0 {
+		return nil
+	}
 	ids := make([]string, len(leases))
 	for i, l := range leases {
 		ids[i] = l.ID
@@ -184,22 +182,25 @@ func (q EventQueue) Finish(ctx context.Context, now time.Time, outs []Outcome) (
 	if q.flowOn() {
 		flow = &q.flow
 	}
-	applied, err := s.finish(ctx, q.q, flow, now, infixRecord, items)
-	if err != nil {
+	applied, err := s.finish(ctx, q.kind, flow, now, items)
+	if applied == nil {
 		return nil, err
 	}
 	for i, ok := range applied {
-		queued = queued || (ok && items[i].queueCallback)
+		if ok && items[i].queueCallback {
+			queued = true
+			s.pickers[kindCallbacks].wake(partitionOf(items[i].lease.ID, len(s.parts)))
+		}
 	}
 	if queued {
 		signal(s.callbacksReady)
 	}
-	return s.leaseErrors(q.q, applied), nil
+	return s.leaseErrors(s.parts[0].queue(q.kind).name, applied), err
 }
 
 // leaseErrors turns a finish script's results into ErrLeaseLost for each
 // outcome the fence rejected, and tells the observer how many it rejected.
-func (s *Redis) leaseErrors(q queue, applied []bool) []error {
+func (s *Redis) leaseErrors(queue string, applied []bool) []error {
 	errs := make([]error, len(applied))
 	lost := 0
 	for i, ok := range applied {
@@ -209,7 +210,7 @@ func (s *Redis) leaseErrors(q queue, applied []bool) []error {
 		}
 	}
 	if lost > 0 {
-		s.obs.LeasesLost(q.name, lost)
+		s.obs.LeasesLost(queue, lost)
 	}
 	return errs
 }
@@ -217,32 +218,13 @@ func (s *Redis) leaseErrors(q queue, applied []bool) []error {
 // Renew extends the leases of events still running to now+lease, and
 // returns the ids whose lease was lost.
 func (q EventQueue) Renew(ctx context.Context, now time.Time, lease time.Duration, leases []Lease) ([]string, error) {
-	deadline := now.Add(lease)
-	lost, err := q.s.renew(ctx, q.q, deadline, leases)
-	if err != nil || !q.flowOn() {
-		return lost, err
-	}
-	return lost, q.s.touchInflight(ctx, q.s.keys.eventDest, strconv.FormatInt(deadline.UnixMilli(), 10), heldIDs(leases, lost))
-}
-
-// heldIDs returns the ids of leases not among lost.
-func heldIDs(leases []Lease, lost []string) []string {
-	held := make([]string, 0, len(leases))
-	for _, l := range leases {
-		if !slices.Contains(lost, l.ID) {
-			held = append(held, l.ID)
-		}
-	}
-	return held
+	return q.s.renew(ctx, q.kind, q.flowOn(), now.Add(lease), leases)
 }
 
 // Release gives leased events back to the queue, due now, as a stopping
 // worker does with the attempts it will not finish. The attempts are not
 // counted. It returns how many leases were still held.
 func (q EventQueue) Release(ctx context.Context, now time.Time, leases []Lease) (int, error) {
-	released, err := q.s.release(ctx, q.q, now, leases)
-	if err != nil || !q.flowOn() {
-		return len(released), err
-	}
-	return len(released), q.s.touchInflight(ctx, q.s.keys.eventDest, "", released)
+	released, err := q.s.release(ctx, q.kind, q.flowOn(), now, leases)
+	return len(released), err
 }

@@ -108,14 +108,12 @@ func DestinationOf(raw string) string {
 	return scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }
 
-// args appends the flow's limits for a script: the default's, the number
-// of per-destination limits, then each destination and its limits.
-func (f Flow) args(args []any) []any {
-	args = append(args, f.Default.encode(), len(f.PerDestination))
-	for d, l := range f.PerDestination {
-		args = append(args, d, l.encode())
+// limitsOf returns the limits of destination d.
+func (f Flow) limitsOf(d string) Limits {
+	if l, ok := f.PerDestination[d]; ok {
+		return l
 	}
-	return args
+	return f.Default
 }
 
 // encode writes l as the scripts read it: comma-separated numbers, times
@@ -130,244 +128,242 @@ func (l Limits) encode() string {
 		max(l.ErrorRate, 0), max(l.MinRequests, 0), max(l.Window.Milliseconds(), 0), max(l.Cooldown.Milliseconds(), 0))
 }
 
-// flowLua is the part of the flow scripts that reads the limits: after
-// it, limitsOf(d) returns the limits of destination d. The limits start at
-// ARGV[at].
-const flowLua = `
+// parseLimitsLua reads limits as Limits.encode writes them.
+const parseLimitsLua = `
 local function parseLimits(s)
   local t = {}
   for v in string.gmatch(s, '[^,]+') do t[#t+1] = tonumber(v) end
   return {cap = t[1], rate = t[2], burst = t[3], threshold = t[4], errrate = t[5], minreq = t[6], window = t[7], cooldown = t[8]}
 end
-local defaultLimits = parseLimits(ARGV[at])
-local perDest = {}
-local nper = tonumber(ARGV[at + 1])
-for i = 1, nper do perDest[ARGV[at + 2*i]] = parseLimits(ARGV[at + 2*i + 1]) end
-local function limitsOf(d) return perDest[d] or defaultLimits end
-local afterLimits = at + 2 + 2*nper
 `
 
-// claimFlowScript leases up to a number of due items whose destination
-// admits them now, and defers the others: each is re-queued for when its
-// destination should admit it, with the reason recorded, without counting
-// an attempt or leasing anything. A destination whose breaker is open
-// defers until its cool-down ends; then one item goes out as the probe.
-// Deferred items move out of the way, so a waiting destination never
-// blocks the others (no head-of-line blocking). An item's destination is
-// read from the destinations hash (callbacks, recorded when queued), or
-// derived from its event type (events: the destination of the type's
-// forward route, recorded in the hash while the event is in flight).
+// flowHashes returns the hashes of a queue's flow control in partition k:
+// the destination of each item, and why a due item waits.
+func (k keys) flowHashes(kind queueKind) (dest, waiting string) {
+	if kind == kindCallbacks {
+		return k.callbackDest, k.callbackWaiting
+	}
+	return k.eventDest, k.eventWaiting
+}
+
+// Flow control is a step of its own after a claim: a claim leases due
+// items on their partition, then each destination of those items admits
+// what may start now (admitScript, on the destination's own slot, one per
+// destination, all in one round trip), and the items not admitted go back
+// to their queue for when their destination should admit them (deferScript,
+// on the partition), with the reason recorded and without counting an
+// attempt. A deferred item moves out of the way, so a waiting destination
+// never blocks the others (no head-of-line blocking). When every item is
+// admitted, as with healthy receivers, the claim costs two round trips.
 //
-//	KEYS[1]  due (zset)   KEYS[2]  leases (hash)   KEYS[3]  attempts (hash)   KEYS[4]  token counter
-//	KEYS[5]  destinations of items (hash)   KEYS[6]  the queue's waiting reasons (hash)   KEYS[7]  destinations (zset)
-//	ARGV[1]  key tag   ARGV[2]  now (unix ms)   ARGV[3]  lease deadline (unix ms)   ARGV[4]  max items
-//	ARGV[5]  due items looked at, at most   ARGV[6]  destination infix   ARGV[7]  busy wait (ms)
-//	ARGV[8]  probe wait (ms)   ARGV[9]  record infix, to read event types ("" for callbacks)
-//	ARGV[10] k, the number of infixes of the values to return, then those k infixes
-//	then     m, the number of event types with a route, then m pairs: type ("*": any other), and
-//	         its destination ("" for a route with none)
-//	then     the flow's limits (Flow.args)
-//	then     this process's cap per destination (0: none), and p pairs: destination, in flight here
+// A process that dies between the steps leaves leases (and, for admitted
+// items, in-flight entries) that expire like any other: nothing is lost,
+// the items wait one lease.
+
+// admitScript admits items to one destination: those that may start now
+// join its in-flight set; the others are told how long to wait and why. A
+// destination whose breaker is open admits nothing until its cool-down
+// ends; then one item goes out as the probe (half-open).
 //
-// Returns {token, reclaimed, ids, attempts, values of the 1st infix's keys,
-// ...} like claimScript, or {0, score of the first item or -1} when nothing was leased.
-var claimFlowScript = redis.NewScript(`
-local nvals = tonumber(ARGV[10])
-local ntypes = tonumber(ARGV[11 + nvals])
-local typeDest = {}
-for i = 1, ntypes do typeDest[ARGV[10 + nvals + 2*i]] = ARGV[11 + nvals + 2*i] end
-local at = 12 + nvals + 2*ntypes` + flowLua + `
-local tag, now, deadline, n = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
-local busyWait, probeWait, spreadMax = tonumber(ARGV[7]), tonumber(ARGV[8]), 1000
-local localCap, localWait = tonumber(ARGV[afterLimits]), 10
-local localInFlight = {}
-for i = 1, tonumber(ARGV[afterLimits + 1]) do
-  localInFlight[ARGV[afterLimits + 2*i]] = tonumber(ARGV[afterLimits + 2*i + 1])
+//	KEYS[1]  the destination's flow state (hash)   KEYS[2]  its in-flight set (zset)
+//	ARGV[1]  now (unix ms)   ARGV[2]  lease deadline (unix ms)   ARGV[3]  busy wait (ms)
+//	ARGV[4]  probe wait (ms)   ARGV[5]  its limits (Limits.encode)   ARGV[6..]  the items' ids
+//
+// Returns, for each item, {reason, wait (ms)}: reason "" when admitted.
+var admitScript = redis.NewScript(parseLimitsLua + `
+local now, deadline = tonumber(ARGV[1]), ARGV[2]
+local busyWait, probeWait = tonumber(ARGV[3]), tonumber(ARGV[4])
+local lim = parseLimits(ARGV[5])
+local h = redis.call('HMGET', KEYS[1], 'open_until', 'tokens', 'tokens_at', 'paused_until')
+local openUntil, tokens, paused = tonumber(h[1]) or 0, tonumber(h[2]) or lim.burst, tonumber(h[4]) or 0
+local inflight = 0
+-- The in-flight count matters for a cap, and for a half-open breaker (is
+-- its probe out?): only then is it read.
+if lim.cap > 0 or openUntil > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. now) -- leases of dead senders
+  inflight = redis.call('ZCARD', KEYS[2])
 end
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[5])
-if #ids == 0 then
-  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return {0, first[2] or '-1'}
+if lim.rate > 0 then
+  local since = now - (tonumber(h[3]) or now)
+  tokens = math.min(lim.burst, tokens + since * lim.rate / 1000)
 end
-local dests
-if ARGV[9] == '' then
-  dests = redis.call('HMGET', KEYS[5], unpack(ids))
-else
-  local keys = {}
-  for i, id in ipairs(ids) do keys[i] = tag .. ARGV[9] .. id end
-  local recs = redis.call('MGET', unpack(keys))
-  dests = {}
-  for i = 1, #ids do
-    -- Records start {"id":"<id>","event_type":"<type>": both are letters,
-    -- digits and ._:- only (event.ValidateID, ValidateEventType).
-    local t = recs[i] and string.match(recs[i], '"event_type":"([^"]*)"')
-    local d = t and typeDest[t]
-    if d == nil and t then d = typeDest['*'] end
-    if d == '' then d = nil end
-    dests[i] = d or false
-  end
-end
-local states = {}
-local function state(d)
-  local s = states[d]
-  if s then return s end
-  local key = tag .. ARGV[6] .. d
-  local h = redis.call('HMGET', key, 'open_until', 'tokens', 'tokens_at', 'paused_until')
-  local lim = limitsOf(d)
-  s = {key = key, lim = lim, openUntil = tonumber(h[1]) or 0, tokens = tonumber(h[2]) or lim.burst,
-       paused = tonumber(h[4]) or 0, inflight = 0, deferred = 0, here = localInFlight[d] or 0, localDeferred = 0}
-  -- The in-flight count matters for a cap, and for a half-open breaker
-  -- (is its probe out?): only then is it read.
-  if lim.cap > 0 or s.openUntil > 0 then
-    redis.call('ZREMRANGEBYSCORE', key .. ':inflight', '-inf', '(' .. now) -- leases of dead senders
-    s.inflight = redis.call('ZCARD', key .. ':inflight')
-  end
-  if lim.rate > 0 then
-    local since = now - (tonumber(h[3]) or now)
-    s.tokens = math.min(lim.burst, s.tokens + since * lim.rate / 1000)
-  end
-  states[d] = s
-  return s
-end
--- admit returns 0 when an item to s may start now, else how long it
--- should wait and why.
-local function admit(s)
-  local lim = s.lim
-  if s.paused > now then return s.paused - now, 'paused' end
-  if s.openUntil > now then return s.openUntil - now, 'open' end
-  if s.openUntil > 0 and s.inflight > 0 then return probeWait, 'half-open' end
-  if lim.cap > 0 and s.inflight >= lim.cap then
-    s.deferred = s.deferred + 1
-    return busyWait * math.ceil(s.deferred / lim.cap), 'busy'
-  end
-  if localCap > 0 and s.here >= localCap then
-    -- This process's share is taken: its workers free up fast when the
-    -- destination is healthy, so the wait is short, spread over the
-    -- deliveries waiting for it.
-    s.localDeferred = s.localDeferred + 1
-    return localWait * math.ceil(s.localDeferred / localCap), 'busy'
-  end
-  if lim.rate > 0 and s.tokens < 1 then
-    s.deferred = s.deferred + 1
-    return math.ceil((s.deferred - s.tokens) * 1000 / lim.rate), 'rate'
-  end
-  if lim.rate > 0 then s.tokens = s.tokens - 1 end
-  s.inflight = s.inflight + 1
-  s.here = s.here + 1
-  return 0
-end
--- spread returns a number in [0, range) that varies with id and now, so
--- that items deferred to one moment come back in a different order each
--- time: the probe of a half-open breaker is any of its items, not always
--- the same one (which may be the one that always fails).
-local function spread(id, range)
-  if range < 1 then return 0 end
-  local h = now % 1000003
-  for c = 1, #id do h = (h * 31 + string.byte(id, c)) % 1000003 end
-  return h % range
-end
-local taken, takenDest, deferred, reasons = {}, {}, {}, {}
-for i, id in ipairs(ids) do
-  if #taken >= n then break end
-  local d = dests[i]
-  local wait, why = 0, nil
-  if d then wait, why = admit(state(d)) end
-  if wait == 0 then
-    taken[#taken+1] = id; takenDest[#taken] = d
+local out, admitted, deferred = {}, {}, 0
+for i = 6, #ARGV do
+  local wait, why = 0, ''
+  if paused > now then wait, why = paused - now, 'paused'
+  elseif openUntil > now then wait, why = openUntil - now, 'open'
+  elseif openUntil > 0 and inflight > 0 then wait, why = probeWait, 'half-open'
+  elseif lim.cap > 0 and inflight >= lim.cap then
+    deferred = deferred + 1
+    wait, why = busyWait * math.ceil(deferred / lim.cap), 'busy'
+  elseif lim.rate > 0 and tokens < 1 then
+    deferred = deferred + 1
+    wait, why = math.ceil((deferred - tokens) * 1000 / lim.rate), 'rate'
   else
-    if why == 'open' or why == 'paused' or why == 'half-open' then
-      wait = wait + spread(id, math.min(wait, spreadMax))
-    end
-    local untilMs = now + math.max(wait, 1)
-    deferred[#deferred+1] = untilMs; deferred[#deferred+1] = id
-    reasons[#reasons+1] = id; reasons[#reasons+1] = why .. '|' .. untilMs
+    if lim.rate > 0 then tokens = tokens - 1 end
+    inflight = inflight + 1
+    admitted[#admitted+1] = deadline; admitted[#admitted+1] = ARGV[i]
   end
+  out[#out+1] = why; out[#out+1] = wait
 end
-if #deferred > 0 then
-  redis.call('ZADD', KEYS[1], unpack(deferred))
-  redis.call('HSET', KEYS[6], unpack(reasons))
-end
-for d, s in pairs(states) do
-  redis.call('ZADD', KEYS[7], now, d)
-  if s.lim.rate > 0 then redis.call('HSET', s.key, 'tokens', s.tokens, 'tokens_at', now) end
-end
-if #taken == 0 then
-  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return {0, first[2] or '-1'}
-end
-local token = redis.call('INCR', KEYS[4])
-local prev, reclaimed = redis.call('HMGET', KEYS[2], unpack(taken)), 0
-for i = 1, #taken do if prev[i] then reclaimed = reclaimed + 1 end end
-local due, lease, attset, held, inflight = {}, {}, {}, {}, {}
-local att = redis.call('HMGET', KEYS[3], unpack(taken))
-for i, id in ipairs(taken) do
-  due[2*i-1] = deadline; due[2*i] = id
-  lease[2*i-1] = id; lease[2*i] = token
-  att[i] = (tonumber(att[i]) or 0) + 1
-  attset[2*i-1] = id; attset[2*i] = att[i]
-  local d = takenDest[i]
-  if d then
-    local set = inflight[d]
-    if not set then set = {}; inflight[d] = set end
-    set[#set+1] = deadline; set[#set+1] = id
-    if ARGV[9] ~= '' then held[#held+1] = id; held[#held+1] = d end
-  end
-end
-for d, set in pairs(inflight) do redis.call('ZADD', tag .. ARGV[6] .. d .. ':inflight', unpack(set)) end
-redis.call('ZADD', KEYS[1], unpack(due))
-redis.call('HSET', KEYS[2], unpack(lease))
-redis.call('HSET', KEYS[3], unpack(attset))
-redis.call('HDEL', KEYS[6], unpack(taken))
-if #held > 0 then redis.call('HSET', KEYS[5], unpack(held)) end
-local out = {token, reclaimed, taken, att}
-for j = 1, nvals do
-  local keys = {}
-  for i, id in ipairs(taken) do keys[i] = tag .. ARGV[10 + j] .. id end
-  out[#out+1] = redis.call('MGET', unpack(keys))
-end
+if #admitted > 0 then redis.call('ZADD', KEYS[2], unpack(admitted)) end
+if lim.rate > 0 then redis.call('HSET', KEYS[1], 'tokens', tokens, 'tokens_at', now) end
 return out
 `)
 
-// claimScan bounds the due items one claim looks at, as a multiple of the
-// items it may lease: past deferred ones, to fill the claim.
-const claimScan = 4
+// deferScript gives leased items back to their queue for later, because
+// their destination did not admit them: without counting the attempt, and
+// with the reason recorded.
+//
+//	KEYS[1]  due (zset)   KEYS[2]  leases (hash)   KEYS[3]  attempts (hash)
+//	KEYS[4]  waiting reasons (hash)   KEYS[5]  destinations of items in flight (hash)
+//	ARGV[1]  the leases' token   ARGV[2]  "1" to drop the items' destinations (events)
+//	ARGV[3i], ARGV[3i+1], ARGV[3i+2]  id, due (unix ms) and reason of item i
+var deferScript = redis.NewScript(`
+for i = 3, #ARGV, 3 do
+  local id = ARGV[i]
+  if redis.call('HGET', KEYS[2], id) == ARGV[1] then
+    redis.call('ZADD', KEYS[1], ARGV[i+1], id)
+    redis.call('HDEL', KEYS[2], id)
+    redis.call('HINCRBY', KEYS[3], id, -1)
+    redis.call('HSET', KEYS[4], id, ARGV[i+2] .. '|' .. ARGV[i+1])
+    if ARGV[2] == '1' then redis.call('HDEL', KEYS[5], id) end
+  end
+end
+return 0
+`)
 
-// flowClaim is what claimFlow needs to know of a queue: where its items'
-// destinations are, and how to read an event's type.
-type flowClaim struct {
-	destHash     string
-	waitHash     string
-	recordInfix  string            // "" for callbacks: their destinations are in destHash already
-	destByType   map[string]string // events: the destination of each event type's forward route
-	valueInfixes []string
+// Waits of deferred items that no destination state sets: one deferred
+// because this process's own share of a destination is taken waits
+// localWait for each Local deliveries ahead of it; the deferrals of an
+// open, paused or half-open destination are spread over up to spreadMax,
+// so that they do not all come back at once, and the probe of a half-open
+// breaker is any of its items (not always the one that always fails).
+const (
+	localWait = 10 * time.Millisecond
+	spreadMax = time.Second
+)
+
+// admit asks the destinations of the items c leased which may start now,
+// defers the others, and returns c with only the admitted ones.
+//
+// here counts what this process has in flight by destination, for
+// Flow.Local; admit adds the items it admits.
+func (s *Redis) admit(ctx context.Context, kind queueKind, flow Flow, here map[string]int, c claimed, now time.Time, lease time.Duration) (claimed, error) {
+	type deferral struct {
+		i      int
+		wait   time.Duration
+		reason string
+	}
+	var deferred []deferral
+	byDest := make(map[string][]int)
+	var order []string
+	local := make(map[string]int) // deferred for this process's share, by destination
+	for i, d := range c.dests {
+		if d == "" {
+			continue
+		}
+		if flow.Local > 0 && here[d]+len(byDest[d]) >= flow.Local {
+			local[d]++
+			deferred = append(deferred, deferral{i, localWait * time.Duration((local[d]+flow.Local-1)/flow.Local), "busy"})
+			continue
+		}
+		if _, ok := byDest[d]; !ok {
+			order = append(order, d)
+		}
+		byDest[d] = append(byDest[d], i)
+	}
+	if len(order) > 0 {
+		deadline := now.Add(lease).UnixMilli()
+		calls := make([]scriptCall, len(order))
+		for j, d := range order {
+			key := s.destKey(d)
+			args := []any{now.UnixMilli(), deadline, busyWait.Milliseconds(), probeWait.Milliseconds(), flow.limitsOf(d).encode()}
+			for _, i := range byDest[d] {
+				args = append(args, c.ids[i])
+			}
+			calls[j] = scriptCall{admitScript, []string{key, key + ":inflight"}, args}
+		}
+		seen := func(p redis.Pipeliner) {
+			for _, d := range order {
+				p.ZAdd(ctx, s.dests, redis.Z{Score: float64(now.UnixMilli()), Member: d})
+			}
+		}
+		cmds, err := s.runScripts(ctx, calls, seen)
+		if err != nil {
+			// The items stay leased to nobody: they come back when the
+			// lease expires.
+			return claimed{}, fmt.Errorf("store: admit to destinations: %w", err)
+		}
+		for j, d := range order {
+			res, _ := cmds[j].Val().([]any)
+			idx := byDest[d]
+			if len(res) != 2*len(idx) {
+				return claimed{}, fmt.Errorf("store: admit to %s: unexpected reply %v", d, cmds[j].Val())
+			}
+			for k, i := range idx {
+				why, _ := res[2*k].(string)
+				if why == "" {
+					continue
+				}
+				ms, _ := res[2*k+1].(int64)
+				wait := time.Duration(ms) * time.Millisecond
+				if why == "open" || why == "paused" || why == "half-open" {
+					wait += spread(c.ids[i], now, min(wait, spreadMax))
+				}
+				deferred = append(deferred, deferral{i, wait, why})
+			}
+		}
+	}
+	out := make([]bool, len(c.ids)) // deferred
+	for _, d := range deferred {
+		out[d.i] = true
+	}
+	for i, d := range c.dests {
+		if here != nil && d != "" && !out[i] {
+			here[d]++
+		}
+	}
+	if len(deferred) == 0 {
+		return c, nil
+	}
+	k := s.parts[c.part]
+	q := k.queue(kind)
+	destHash, waitHash := k.flowHashes(kind)
+	args := make([]any, 0, 2+3*len(deferred))
+	args = append(args, c.token, flag(kind != kindCallbacks))
+	for _, d := range deferred {
+		args = append(args, c.ids[d.i], now.Add(max(d.wait, time.Millisecond)).UnixMilli(), d.reason)
+	}
+	if err := deferScript.Run(ctx, s.rdb, []string{q.due, q.lease, q.attempts, waitHash, destHash}, args...).Err(); err != nil {
+		return claimed{}, fmt.Errorf("store: defer %d items: %w", len(deferred), err)
+	}
+	kept := claimed{part: c.part, token: c.token, reclaimed: c.reclaimed, values: make([][]string, len(c.values))}
+	for i := range c.ids {
+		if out[i] {
+			continue
+		}
+		kept.ids = append(kept.ids, c.ids[i])
+		kept.attempts = append(kept.attempts, c.attempts[i])
+		kept.dests = append(kept.dests, c.dests[i])
+		for j := range c.values {
+			kept.values[j] = append(kept.values[j], c.values[j][i])
+		}
+	}
+	return kept, nil
 }
 
-func (s *Redis) claimFlow(ctx context.Context, q queue, fc flowClaim, flow Flow, now time.Time, lease time.Duration, n int) (claimed, error) {
-	k := s.keys
-	args := []any{k.tag, now.UnixMilli(), now.Add(lease).UnixMilli(), n, min(claimScan*n, 1024),
-		infixDest, busyWait.Milliseconds(), probeWait.Milliseconds(), fc.recordInfix, len(fc.valueInfixes)}
-	for _, in := range fc.valueInfixes {
-		args = append(args, in)
+// spread returns a duration in [0, span) that varies with id and now.
+func spread(id string, now time.Time, span time.Duration) time.Duration {
+	if span < time.Millisecond {
+		return 0
 	}
-	args = append(args, len(fc.destByType))
-	for t, d := range fc.destByType {
-		args = append(args, t, d)
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(id); i++ {
+		h = (h ^ uint64(id[i])) * 1099511628211
 	}
-	args = flow.args(args)
-	var here map[string]int
-	if flow.Local > 0 && flow.LocalInFlight != nil {
-		here = flow.LocalInFlight()
-	}
-	args = append(args, max(flow.Local, 0), len(here))
-	for d, n := range here {
-		args = append(args, d, n)
-	}
-	res, err := claimFlowScript.Run(ctx, s.rdb, []string{q.due, q.lease, q.attempts, k.token,
-		fc.destHash, fc.waitHash, k.dests}, args...).Slice()
-	if err != nil {
-		return claimed{}, fmt.Errorf("store: claim from %s: %w", q.due, err)
-	}
-	return s.parseClaim(q, res), nil
+	h = (h ^ uint64(now.UnixMilli())) * 1099511628211
+	return time.Duration(h%uint64(span.Milliseconds())) * time.Millisecond
 }
 
 // Flow outcomes of a delivery, for the destination's breaker.
@@ -388,88 +384,141 @@ func FlowPause(d time.Duration) string {
 	return "pause:" + strconv.FormatInt(max(d.Milliseconds(), 1), 10)
 }
 
-// flowFinishLua feeds the destinations of applied outcomes, in one batch:
-// each delivery leaves its destination's in-flight set, and each
-// destination's breaker takes its outcomes in order, with one read and one
-// write of its state. It needs flowLua, the key tag in ARGV[1], now in
-// nowMs and the destination infix in destInfix, and defines
-// flowFinish(dests, ids, outcomes): dests[i] is the destination of ids[i]
-// (false for none) and outcomes[i] its flow outcome.
-const flowFinishLua = `
-local function flowFinish(dests, ids, outcomes)
-  local groups, order = {}, {}
-  for i, id in ipairs(ids) do
-    local d = dests[i]
-    if d then
-      local g = groups[d]
-      if not g then g = {ids = {}, outcomes = {}}; groups[d] = g; order[#order+1] = d end
-      g.ids[#g.ids+1] = id
-      g.outcomes[#g.outcomes+1] = outcomes[i]
-    end
-  end
-  for _, d in ipairs(order) do
-    local g = groups[d]
-    local key = ARGV[1] .. destInfix .. d
-    redis.call('ZREM', key .. ':inflight', unpack(g.ids))
-    local lim = limitsOf(d)
-    local h = redis.call('HMGET', key, 'open_until', 'failures', 'win_start', 'win_total', 'win_failed', 'paused_until')
-    local openUntil, failures, winStart = tonumber(h[1]) or 0, tonumber(h[2]) or 0, tonumber(h[3]) or 0
-    local total, failed, paused = tonumber(h[4]) or 0, tonumber(h[5]) or 0, tonumber(h[6]) or 0
-    local changed = false
-    for _, outcome in ipairs(g.outcomes) do
-      local pause = string.match(outcome, '^pause:(%d+)$')
-      if pause then
-        paused = math.max(paused, nowMs + tonumber(pause)); changed = true
-      elseif outcome == 'ok' or outcome == 'fail' then
-        changed = true
-        if lim.window <= 0 or nowMs - winStart >= lim.window then winStart, total, failed = nowMs, 0, 0 end
-        total = total + 1
-        if outcome == 'ok' then
-          openUntil, failures = 0, 0
-        else
-          failed, failures = failed + 1, failures + 1
-          if openUntil > 0 -- a failed probe, or a request out before the breaker opened
-            or (lim.threshold > 0 and failures >= lim.threshold)
-            or (lim.errrate > 0 and total >= lim.minreq and failed / total >= lim.errrate) then
-            openUntil = nowMs + math.max(lim.cooldown, 1)
-          end
-        end
+// outcomeScript feeds one destination the outcomes of its finished
+// items: each leaves the in-flight set, and the breaker takes the
+// outcomes in order, with one read and one write of its state.
+//
+//	KEYS[1]  the destination's flow state (hash)   KEYS[2]  its in-flight set (zset)
+//	ARGV[1]  now (unix ms)   ARGV[2]  its limits (Limits.encode)
+//	ARGV[2i+1], ARGV[2i+2]  id and flow outcome of item i
+var outcomeScript = redis.NewScript(parseLimitsLua + `
+local nowMs, lim = tonumber(ARGV[1]), parseLimits(ARGV[2])
+local ids = {}
+for i = 3, #ARGV, 2 do ids[#ids+1] = ARGV[i] end
+redis.call('ZREM', KEYS[2], unpack(ids))
+local h = redis.call('HMGET', KEYS[1], 'open_until', 'failures', 'win_start', 'win_total', 'win_failed', 'paused_until')
+local openUntil, failures, winStart = tonumber(h[1]) or 0, tonumber(h[2]) or 0, tonumber(h[3]) or 0
+local total, failed, paused = tonumber(h[4]) or 0, tonumber(h[5]) or 0, tonumber(h[6]) or 0
+local changed = false
+for i = 4, #ARGV, 2 do
+  local outcome = ARGV[i]
+  local pause = string.match(outcome, '^pause:(%d+)$')
+  if pause then
+    paused = math.max(paused, nowMs + tonumber(pause)); changed = true
+  elseif outcome == 'ok' or outcome == 'fail' then
+    changed = true
+    if lim.window <= 0 or nowMs - winStart >= lim.window then winStart, total, failed = nowMs, 0, 0 end
+    total = total + 1
+    if outcome == 'ok' then
+      openUntil, failures = 0, 0
+    else
+      failed, failures = failed + 1, failures + 1
+      if openUntil > 0 -- a failed probe, or a request out before the breaker opened
+        or (lim.threshold > 0 and failures >= lim.threshold)
+        or (lim.errrate > 0 and total >= lim.minreq and failed / total >= lim.errrate) then
+        openUntil = nowMs + math.max(lim.cooldown, 1)
       end
-    end
-    if changed then
-      redis.call('HSET', key, 'open_until', openUntil, 'failures', failures, 'win_start', winStart,
-        'win_total', total, 'win_failed', failed, 'paused_until', paused)
     end
   end
 end
-`
+if changed then
+  redis.call('HSET', KEYS[1], 'open_until', openUntil, 'failures', failures, 'win_start', winStart,
+    'win_total', total, 'win_failed', failed, 'paused_until', paused)
+end
+return 0
+`)
+
+// flowOutcome is the flow outcome of one finished item to its destination.
+type flowOutcome struct {
+	id, dest, outcome string
+}
+
+// feedFlow runs outcomeScript for each destination of outs, in one round
+// trip. It runs after the outcomes are recorded: a process that dies in
+// between leaves in-flight entries that expire with their lease, and its
+// breaker misses those outcomes.
+func (s *Redis) feedFlow(ctx context.Context, flow Flow, now time.Time, outs []flowOutcome) error {
+	if len(outs) == 0 {
+		return nil
+	}
+	byDest := make(map[string][]any)
+	for _, o := range outs {
+		byDest[o.dest] = append(byDest[o.dest], o.id, o.outcome)
+	}
+	calls := make([]scriptCall, 0, len(byDest))
+	for d, pairs := range byDest {
+		key := s.destKey(d)
+		args := append([]any{now.UnixMilli(), flow.limitsOf(d).encode()}, pairs...)
+		calls = append(calls, scriptCall{outcomeScript, []string{key, key + ":inflight"}, args})
+	}
+	if _, err := s.runScripts(ctx, calls); err != nil {
+		return fmt.Errorf("store: feed destinations: %w", err)
+	}
+	return nil
+}
+
+// feedFlowAfter feeds the destinations the outcomes just recorded. Those
+// are recorded whatever happens here, so an error is only logged: the
+// in-flight entries expire with their lease, and the breakers miss those
+// outcomes.
+func (s *Redis) feedFlowAfter(ctx context.Context, flow Flow, now time.Time, outs []flowOutcome) {
+	if err := s.feedFlow(ctx, flow, now, outs); err != nil {
+		s.log.Warn("delivery outcomes recorded, but their destinations' flow state was not updated", "err", err)
+	}
+}
+
+// touchInflight moves the deadlines of ids in their destinations'
+// in-flight sets to deadline, or drops them when it is zero, in one round
+// trip.
+func (s *Redis) touchInflight(ctx context.Context, ids map[string][]string, deadline time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for d, list := range ids {
+			key := s.destKey(d) + ":inflight"
+			if deadline.IsZero() {
+				p.ZRem(ctx, key, anys(list)...)
+				continue
+			}
+			zs := make([]redis.Z, len(list))
+			for i, id := range list {
+				zs[i] = redis.Z{Score: float64(deadline.UnixMilli()), Member: id}
+			}
+			p.ZAddXX(ctx, key, zs...)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: in-flight deliveries: %w", err)
+	}
+	return nil
+}
 
 // finishCallbackScript records delivery outcomes whose lease is still held,
-// like finishScript, with multi-key commands for the whole batch, and
-// feeds each destination's flow state.
+// like finishScript, with multi-key commands for the whole batch, on one
+// partition.
 //
 //	KEYS[1]  due (zset)   KEYS[2]  leases (hash)   KEYS[3]  attempts (hash)   KEYS[4]  dead letters (zset)
 //	KEYS[5]  destinations of callbacks (hash)   KEYS[6]  waiting reasons (hash)
-//	ARGV[1]  key tag   ARGV[2]  now (unix ms)   ARGV[3]  callback record infix   ARGV[4]  destination infix
-//	ARGV[5..]  the flow's limits (Flow.args), then for each item 6 values: id, token,
-//	          due (unix ms, "" when done), record JSON, "1" when failed for good, flow outcome
+//	ARGV[1]  key tag   ARGV[2]  now (unix ms)   ARGV[3]  callback record infix
+//	ARGV[4..]  for each item 5 values: id, token, due (unix ms, "" when done), record JSON,
+//	          "1" when failed for good
 //
-// Returns, for each item, 1 when applied and 0 when its lease was lost.
-var finishCallbackScript = redis.NewScript(`local at = 5` + flowLua + `
-local nowMs, destInfix = tonumber(ARGV[2]), ARGV[4]
-` + flowFinishLua + `
-local n = (#ARGV - afterLimits + 1) / 6
+// Returns {for each item 1 when applied and 0 when its lease was lost, the
+// destinations of the applied items in order (false for none)}.
+var finishCallbackScript = redis.NewScript(`
+local n = (#ARGV - 3) / 5
 local ids = {}
-for i = 1, n do ids[i] = ARGV[afterLimits + 6*(i-1)] end
+for i = 1, n do ids[i] = ARGV[4 + 5*(i-1)] end
 local cur = redis.call('HMGET', KEYS[2], unpack(ids))
-local out, kv, requeue, done, applied, outcomes, dead = {}, {}, {}, {}, {}, {}, {}
+local out, kv, requeue, done, applied, dead = {}, {}, {}, {}, {}, {}
 for i = 1, n do
-  local b = afterLimits + 6*(i-1)
+  local b = 4 + 5*(i-1)
   local id = ids[i]
   if cur[i] == ARGV[b+1] then
     out[i] = 1
     applied[#applied+1] = id
-    outcomes[#applied] = ARGV[b+5]
     kv[#kv+1] = ARGV[1] .. ARGV[3] .. id; kv[#kv+1] = ARGV[b+3]
     if ARGV[b+2] ~= '' then
       requeue[#requeue+1] = ARGV[b+2]; requeue[#requeue+1] = id
@@ -481,11 +530,12 @@ for i = 1, n do
     out[i] = 0
   end
 end
+local held = {}
 if #applied > 0 then
   redis.call('MSET', unpack(kv))
   redis.call('HDEL', KEYS[2], unpack(applied))
   redis.call('HDEL', KEYS[6], unpack(applied))
-  flowFinish(redis.call('HMGET', KEYS[5], unpack(applied)), applied, outcomes)
+  held = redis.call('HMGET', KEYS[5], unpack(applied))
 end
 if #requeue > 0 then redis.call('ZADD', KEYS[1], unpack(requeue)) end
 if #done > 0 then
@@ -493,7 +543,7 @@ if #done > 0 then
   redis.call('HDEL', KEYS[3], unpack(done))
 end
 if #dead > 0 then redis.call('ZADD', KEYS[4], unpack(dead)) end
-return out
+return {out, held}
 `)
 
 // callbackItem is one delivery outcome for finishCallbackScript.
@@ -505,25 +555,60 @@ type callbackItem struct {
 	flow   string
 }
 
-func (s *Redis) finishCallbacks(ctx context.Context, q queue, flow Flow, now time.Time, items []callbackItem) ([]bool, error) {
+// finishCallbacks runs finishCallbackScript on each partition of items, in
+// one round trip, then feeds the destinations.
+func (s *Redis) finishCallbacks(ctx context.Context, flow Flow, flowOn bool, now time.Time, items []callbackItem) ([]bool, error) {
 	if len(items) == 0 {
 		return nil, nil
 	}
-	k := s.keys
-	args := flow.args([]any{k.tag, now.UnixMilli(), infixCallback, infixDest})
-	for _, it := range items {
-		due := ""
-		if !it.due.IsZero() {
-			due = strconv.FormatInt(it.due.UnixMilli(), 10)
+	groups := s.byPartition(len(items), func(i int) string { return items[i].lease.ID })
+	calls := make([]scriptCall, 0, len(groups))
+	order := make([][]int, 0, len(groups))
+	for p, idx := range groups {
+		k := s.parts[p]
+		q := k.queue(kindCallbacks)
+		args := make([]any, 0, 3+5*len(idx))
+		args = append(args, k.tag, now.UnixMilli(), infixCallback)
+		for _, i := range idx {
+			it := items[i]
+			due := ""
+			if !it.due.IsZero() {
+				due = strconv.FormatInt(it.due.UnixMilli(), 10)
+			}
+			args = append(args, it.lease.ID, it.lease.Token, due, it.record, flag(it.dead))
 		}
-		args = append(args, it.lease.ID, it.lease.Token, due, it.record, flag(it.dead), it.flow)
+		calls = append(calls, scriptCall{finishCallbackScript, []string{q.due, q.lease, q.attempts, k.dead,
+			k.callbackDest, k.callbackWaiting}, args})
+		order = append(order, idx)
 	}
-	res, err := finishCallbackScript.Run(ctx, s.rdb, []string{q.due, q.lease, q.attempts, k.dead,
-		k.callbackDest, k.callbackWaiting}, args...).Int64Slice()
+	cmds, err := s.runScripts(ctx, calls)
 	if err != nil {
 		return nil, fmt.Errorf("store: finish %d callbacks: %w", len(items), err)
 	}
-	return appliedFlags(res, len(items))
+	applied := make([]bool, len(items))
+	var outs []flowOutcome
+	for g, cmd := range cmds {
+		idx := order[g]
+		flags, held, err := finishReply(cmd, len(idx))
+		if err != nil {
+			return nil, err
+		}
+		h := 0
+		for j, ok := range flags {
+			applied[idx[j]] = ok
+			if !ok {
+				continue
+			}
+			if h < len(held) && held[h] != "" {
+				outs = append(outs, flowOutcome{id: items[idx[j]].lease.ID, dest: held[h], outcome: items[idx[j]].flow})
+			}
+			h++
+		}
+	}
+	if flowOn {
+		s.feedFlowAfter(ctx, flow, now, outs)
+	}
+	return applied, nil
 }
 
 // Destination is the flow state of one callback destination.
@@ -547,7 +632,7 @@ const maxDestinations = 1000
 // Destinations returns the flow state of the callback destinations seen,
 // most recently active first, at most 1000.
 func (s *Redis) Destinations(ctx context.Context, now time.Time) ([]Destination, error) {
-	names, err := s.rdb.ZRevRangeWithScores(ctx, s.keys.dests, 0, maxDestinations-1).Result()
+	names, err := s.rdb.ZRevRangeWithScores(ctx, s.dests, 0, maxDestinations-1).Result()
 	if err != nil {
 		return nil, fmt.Errorf("store: destinations: %w", err)
 	}
@@ -556,7 +641,7 @@ func (s *Redis) Destinations(ctx context.Context, now time.Time) ([]Destination,
 	if len(names) > 0 {
 		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, z := range names {
-				key := s.keys.dest(z.Member.(string))
+				key := s.destKey(z.Member.(string))
 				states[i] = p.HMGet(ctx, key, "open_until", "failures", "paused_until")
 				inflight[i] = p.ZCount(ctx, key+":inflight", strconv.FormatInt(now.UnixMilli(), 10), "+inf")
 			}
@@ -607,64 +692,34 @@ func parseWaiting(v string) *Waiting {
 	return &Waiting{Reason: reason, Until: time.UnixMilli(n).UTC()}
 }
 
-// inflightScript keeps the in-flight sets of destinations in step with
-// renewed or released delivery leases.
+// pruneScript forgets one destination's flow state unless a request to it
+// is in flight or a deferral of its is still due (its breaker open, or
+// paused, until after now).
 //
-//	KEYS[1]  destinations of the items (hash)
-//	ARGV[1]  key tag   ARGV[2]  destination infix   ARGV[3]  new deadline (unix ms), or "" to drop
-//	ARGV[4..] ids
-var inflightScript = redis.NewScript(`
-local ids = {}
-for i = 4, #ARGV do ids[#ids+1] = ARGV[i] end
-local dests = redis.call('HMGET', KEYS[1], unpack(ids))
-for i, id in ipairs(ids) do
-  local d = dests[i]
-  if d then
-    local key = ARGV[1] .. ARGV[2] .. d .. ':inflight'
-    if ARGV[3] == '' then redis.call('ZREM', key, id) else redis.call('ZADD', key, 'XX', ARGV[3], id) end
-  end
+//	KEYS[1]  the destination's flow state (hash)   KEYS[2]  its in-flight set (zset)
+//	ARGV[1]  now (unix ms)
+//
+// Returns 1 when it forgot the destination.
+var pruneScript = redis.NewScript(`
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1])
+local h = redis.call('HMGET', KEYS[1], 'open_until', 'paused_until')
+if redis.call('ZCARD', KEYS[2]) > 0 or (tonumber(h[1]) or 0) > tonumber(ARGV[1]) or (tonumber(h[2]) or 0) > tonumber(ARGV[1]) then
+  return 0
 end
-return 0
+redis.call('DEL', KEYS[1], KEYS[2])
+return 1
 `)
 
-func (s *Redis) touchInflight(ctx context.Context, destHash, deadline string, ids []string) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	args := make([]any, 0, 3+len(ids))
-	args = append(args, s.keys.tag, infixDest, deadline)
-	for _, id := range ids {
-		args = append(args, id)
-	}
-	if err := inflightScript.Run(ctx, s.rdb, []string{destHash}, args...).Err(); err != nil {
-		return fmt.Errorf("store: in-flight deliveries: %w", err)
-	}
-	return nil
-}
-
-// pruneScript forgets destinations idle since before a time: their flow
-// state and their entry in the destinations zset, unless a request to
-// them is in flight or a deferral of theirs is still due (their breaker
-// open, or paused, until after now).
+// forgetScript drops destinations from the destinations zset unless they
+// were active again since the time given.
 //
-//	KEYS[1]  destinations (zset)
-//	ARGV[1]  key tag   ARGV[2]  destination infix   ARGV[3]  idle since before (unix ms)
-//	ARGV[4]  now (unix ms)   ARGV[5]  most destinations looked at
-//
-// Returns the number of destinations forgotten.
-var pruneScript = redis.NewScript(`
-local idle = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3], 'LIMIT', 0, ARGV[5])
+//	KEYS[1]  destinations (zset)   ARGV[1]  idle since before (unix ms)   ARGV[2..]  destinations
+var forgetScript = redis.NewScript(`
 local n = 0
-for _, d in ipairs(idle) do
-  local key = ARGV[1] .. ARGV[2] .. d
-  redis.call('ZREMRANGEBYSCORE', key .. ':inflight', '-inf', '(' .. ARGV[4])
-  local h = redis.call('HMGET', key, 'open_until', 'paused_until')
-  local busy = redis.call('ZCARD', key .. ':inflight') > 0
-    or (tonumber(h[1]) or 0) > tonumber(ARGV[4]) or (tonumber(h[2]) or 0) > tonumber(ARGV[4])
-  if not busy then
-    redis.call('DEL', key, key .. ':inflight')
-    redis.call('ZREM', KEYS[1], d)
-    n = n + 1
+for i = 2, #ARGV do
+  local at = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if at and tonumber(at) < tonumber(ARGV[1]) then
+    redis.call('ZREM', KEYS[1], ARGV[i]); n = n + 1
   end
 end
 return n
@@ -679,10 +734,31 @@ const pruneBatch = 500
 // callback hosts does not grow Redis for ever. It returns how many it
 // forgot; a full batch means more may be idle.
 func (s *Redis) PruneDestinations(ctx context.Context, now time.Time, idle time.Duration) (int, error) {
-	n, err := pruneScript.Run(ctx, s.rdb, []string{s.keys.dests}, s.keys.tag, infixDest,
-		now.Add(-idle).UnixMilli(), now.UnixMilli(), pruneBatch).Int()
+	before := now.Add(-idle).UnixMilli()
+	names, err := s.rdb.ZRangeByScore(ctx, s.dests, &redis.ZRangeBy{
+		Min: "-inf", Max: "(" + strconv.FormatInt(before, 10), Count: pruneBatch,
+	}).Result()
+	if err != nil || len(names) == 0 {
+		return 0, wrap("prune destinations", err)
+	}
+	calls := make([]scriptCall, len(names))
+	for i, d := range names {
+		key := s.destKey(d)
+		calls[i] = scriptCall{pruneScript, []string{key, key + ":inflight"}, []any{now.UnixMilli()}}
+	}
+	cmds, err := s.runScripts(ctx, calls)
 	if err != nil {
 		return 0, fmt.Errorf("store: prune destinations: %w", err)
 	}
-	return n, nil
+	args := []any{before}
+	for i, cmd := range cmds {
+		if n, _ := cmd.Int(); n == 1 {
+			args = append(args, names[i])
+		}
+	}
+	if len(args) == 1 {
+		return 0, nil
+	}
+	n, err := forgetScript.Run(ctx, s.rdb, []string{s.dests}, args...).Int()
+	return n, wrap("prune destinations", err)
 }

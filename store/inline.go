@@ -53,7 +53,7 @@ type InlineQueue struct {
 
 // Inline returns the queue of events run in-request.
 func (s *Redis) Inline() InlineQueue {
-	return InlineQueue{EventQueue{s: s, q: s.keys.inlineQueue()}}
+	return InlineQueue{EventQueue{s: s, kind: kindInline}}
 }
 
 // Begin records ev, if it is new, for an attempt run by the caller itself
@@ -72,7 +72,7 @@ func (q InlineQueue) Begin(ctx context.Context, now time.Time, lease time.Durati
 	if err != nil {
 		return Job{}, fmt.Errorf("store: begin %s: %w", rec.ID, err)
 	}
-	k := s.keys
+	k := s.part(rec.ID)
 	res, err := beginScript.Run(ctx, s.rdb,
 		[]string{k.inline, k.eventLease, k.eventAttempts, k.token, k.recent},
 		k.tag, now.UnixMilli(), now.Add(lease).UnixMilli(), rec.ID, st, ev.Body, infixRecord, infixBody).Slice()

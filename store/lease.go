@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strconv"
 	"time"
 
@@ -16,18 +17,24 @@ type Lease struct {
 	Token int64
 }
 
-// claimScript leases up to a number of due items of a queue.
+// claimScript leases up to a number of due items of one partition's queue.
 //
 //	KEYS[1]  due (zset)   KEYS[2]  leases (hash)   KEYS[3]  attempts (hash)   KEYS[4]  token counter
+//	KEYS[5]  destinations of items (hash)   KEYS[6]  waiting reasons (hash): only with flow control
 //	ARGV[1]  key tag      ARGV[2]  now (unix ms)   ARGV[3]  lease deadline (unix ms)   ARGV[4]  max items
-//	ARGV[5..] infixes of per-item keys to read (":st:", ":ev:", ":cb:")
+//	ARGV[5]  where the items' destinations are: "" (none), "hash" (in KEYS[5]), or "types"
+//	         (from the event type in the item's record, the first infix's key, recorded in KEYS[5])
+//	ARGV[6]  k, the number of infixes of per-item keys to read (":st:", ":ev:", ":cb:"), then those k
+//	then     with "types": m, the number of event types with a route, then m pairs: type ("*": any
+//	         other), and its destination ("" for a route with none)
 //
 // Each leased item gets the deadline as its score, the new token as its lease
-// and one more attempt. Returns {token, reclaimed, ids, attempts, values of
-// ARGV[5] keys, values of ARGV[6] keys, ...}, or {0, score of the first item
-// or -1} when no item is due. reclaimed counts the leased items that still
-// had a lease: one that expired, its holder dead (a finished or released
-// item has none).
+// and one more attempt; its waiting reason, if any, is dropped. Returns
+// {token, reclaimed, ids, attempts, destinations ({} without flow control),
+// values of the 1st infix's keys, ...}, or {0, score of the first item or
+// -1} when no item is due. reclaimed counts the leased items that still had
+// a lease: one that expired, its holder dead (a finished or released item
+// has none).
 var claimScript = redis.NewScript(`
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, ARGV[4])
 if #ids == 0 then
@@ -51,41 +58,107 @@ for i, id in ipairs(ids) do
   attset[2*i-1] = id; attset[2*i] = att[i]
 end
 redis.call('HSET', KEYS[3], unpack(attset))
-local out = {token, reclaimed, ids, att}
-for j = 5, #ARGV do
+local nvals = tonumber(ARGV[6])
+local vals = {}
+for j = 1, nvals do
   local keys = {}
-  for i, id in ipairs(ids) do keys[i] = ARGV[1] .. ARGV[j] .. id end
-  out[#out+1] = redis.call('MGET', unpack(keys))
+  for i, id in ipairs(ids) do keys[i] = ARGV[1] .. ARGV[6 + j] .. id end
+  vals[j] = redis.call('MGET', unpack(keys))
 end
+local dests = {}
+if ARGV[5] == 'hash' then
+  dests = redis.call('HMGET', KEYS[5], unpack(ids))
+elseif ARGV[5] == 'types' then
+  local typeDest = {}
+  local at = 7 + nvals
+  for i = 1, tonumber(ARGV[at]) do typeDest[ARGV[at + 2*i - 1]] = ARGV[at + 2*i] end
+  local held = {}
+  for i, id in ipairs(ids) do
+    -- Records start {"id":"<id>","event_type":"<type>": both are letters,
+    -- digits and ._:- only (event.ValidateID, ValidateEventType).
+    local t = vals[1][i] and string.match(vals[1][i], '"event_type":"([^"]*)"')
+    local d = t and typeDest[t]
+    if d == nil and t then d = typeDest['*'] end
+    if d == nil or d == '' then
+      dests[i] = false
+    else
+      dests[i] = d
+      held[#held+1] = id; held[#held+1] = d
+    end
+  end
+  if #held > 0 then redis.call('HSET', KEYS[5], unpack(held)) end
+end
+if ARGV[5] ~= '' then redis.call('HDEL', KEYS[6], unpack(ids)) end
+local out = {token, reclaimed, ids, att, dests}
+for j = 1, nvals do out[#out+1] = vals[j] end
 return out
 `)
 
-// claimed is what claim leased: ids[i] with attempts[i], and values[j][i]
-// the value of the j-th infix's key of ids[i] ("" when missing).
+// claimed is what one claim on one partition leased: ids[i] with
+// attempts[i], dests[i] its destination ("" for none, or without flow
+// control), and values[j][i] the value of the j-th infix's key of ids[i]
+// ("" when missing).
 type claimed struct {
+	part      int
 	token     int64
 	reclaimed int // leased items whose previous lease had expired
 	ids       []string
 	attempts  []int
+	dests     []string
 	values    [][]string
 	next      time.Time // when nothing was due: the first item's score, or zero
 }
 
-func (s *Redis) claim(ctx context.Context, q queue, now time.Time, lease time.Duration, n int, infixes ...string) (claimed, error) {
-	args := make([]any, 0, 4+len(infixes))
-	args = append(args, s.keys.tag, now.UnixMilli(), now.Add(lease).UnixMilli(), n)
-	for _, in := range infixes {
+// leaseAt returns the lease of the i-th item.
+func (c claimed) leaseAt(i int) Lease { return Lease{ID: c.ids[i], Token: c.token} }
+
+// replyStrings converts a script's array reply to strings, nil becoming "".
+func replyStrings(v any) []string {
+	arr, _ := v.([]any)
+	out := make([]string, len(arr))
+	for i, x := range arr {
+		out[i], _ = x.(string)
+	}
+	return out
+}
+
+// claimSpec says what a claim reads besides the leases: the values of the
+// items' keys of valueInfixes, and, with flow control (destMode not ""),
+// where the items' destinations are.
+type claimSpec struct {
+	valueInfixes []string
+	destMode     string            // "", "hash" or "types"
+	destByType   map[string]string // with "types"
+	flow         Flow
+}
+
+// claimPart runs claimScript on partition p.
+func (s *Redis) claimPart(ctx context.Context, p int, kind queueKind, spec claimSpec, now time.Time, lease time.Duration, n int) (claimed, error) {
+	k := s.parts[p]
+	q := k.queue(kind)
+	args := make([]any, 0, 8+len(spec.valueInfixes)+2*len(spec.destByType))
+	args = append(args, k.tag, now.UnixMilli(), now.Add(lease).UnixMilli(), n, spec.destMode, len(spec.valueInfixes))
+	for _, in := range spec.valueInfixes {
 		args = append(args, in)
 	}
-	res, err := claimScript.Run(ctx, s.rdb, []string{q.due, q.lease, q.attempts, s.keys.token}, args...).Slice()
+	if spec.destMode == "types" {
+		args = append(args, len(spec.destByType))
+		for t, d := range spec.destByType {
+			args = append(args, t, d)
+		}
+	}
+	destHash, waitHash := k.flowHashes(kind)
+	res, err := claimScript.Run(ctx, s.rdb, []string{q.due, q.lease, q.attempts, k.token, destHash, waitHash}, args...).Slice()
 	if err != nil {
 		return claimed{}, fmt.Errorf("store: claim from %s: %w", q.due, err)
 	}
-	return s.parseClaim(q, res), nil
+	c := s.parseClaim(q, res)
+	c.part = p
+	return c, nil
 }
 
-// parseClaim reads the reply of a claim script.
-// It tells the observer of the leases reclaimed.
+// parseClaim reads the reply of claimScript. It tells the observer of the
+// leases reclaimed.
 func (s *Redis) parseClaim(q queue, res []any) claimed {
 	token, _ := res[0].(int64)
 	if token == 0 {
@@ -101,97 +174,215 @@ func (s *Redis) parseClaim(q queue, res []any) claimed {
 		v, _ := a.(int64)
 		c.attempts = append(c.attempts, int(v))
 	}
+	if dests := replyStrings(res[4]); len(dests) == len(c.ids) {
+		c.dests = dests
+	}
 	if c.reclaimed > 0 {
 		s.obs.LeasesReclaimed(q.name, c.reclaimed)
 	}
-	for _, vals := range res[4:] {
+	for _, vals := range res[5:] {
 		c.values = append(c.values, replyStrings(vals))
 	}
 	return c
 }
 
-// replyStrings converts a script's array reply to strings, nil becoming "".
-func replyStrings(v any) []string {
-	arr, _ := v.([]any)
-	out := make([]string, len(arr))
-	for i, x := range arr {
-		out[i], _ = x.(string)
+// claim leases up to n due items of a queue, going round the partitions
+// that may have due work (see picker): each claim starts at the next
+// partition, and takes from the following ones until it has n. With flow
+// control, each partition's leased items are then admitted by their
+// destinations, and the others deferred (see admit). When nothing is due,
+// it returns when the first partition may have work.
+func (s *Redis) claim(ctx context.Context, kind queueKind, spec claimSpec, now time.Time, lease time.Duration, n int) ([]claimed, time.Time, error) {
+	pk := s.pickers[kind]
+	cands, err := s.duePartitions(ctx, kind, pk, now)
+	if err != nil {
+		return nil, time.Time{}, err
 	}
-	return out
+	var here map[string]int // this process's deliveries in flight, for Flow.Local
+	if spec.destMode != "" && spec.flow.Local > 0 && spec.flow.LocalInFlight != nil {
+		here = maps.Clone(spec.flow.LocalInFlight())
+		if here == nil {
+			here = make(map[string]int)
+		}
+	}
+	var out []claimed
+	got := 0
+	for _, p := range cands {
+		if got >= n {
+			break
+		}
+		c, err := s.claimPart(ctx, p, kind, spec, now, lease, n-got)
+		if err != nil {
+			return out, time.Time{}, err
+		}
+		pk.found(p, now, len(c.ids) > 0, c.next)
+		if len(c.ids) == 0 {
+			continue
+		}
+		if spec.destMode != "" {
+			if c, err = s.admit(ctx, kind, spec.flow, here, c, now, lease); err != nil {
+				return out, time.Time{}, err
+			}
+		}
+		if len(c.ids) > 0 {
+			out = append(out, c)
+			got += len(c.ids)
+		}
+	}
+	if got > 0 {
+		return out, time.Time{}, nil
+	}
+	return nil, pk.earliest(now), nil
+}
+
+// duePartitions returns the partitions a claim at now should take from,
+// in turn: those whose last claim leased something or that were woken, and
+// those found due by one pipelined peek at the first item of each
+// partition whose time to be looked at came.
+func (s *Redis) duePartitions(ctx context.Context, kind queueKind, pk *picker, now time.Time) ([]int, error) {
+	cands := pk.due(now)
+	var peek []int
+	for _, c := range cands {
+		if c.peek {
+			peek = append(peek, c.part)
+		}
+	}
+	due := make(map[int]bool, len(peek))
+	if len(peek) > 0 {
+		firsts := make([]*redis.ZSliceCmd, len(peek))
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, part := range peek {
+				firsts[i] = p.ZRangeWithScores(ctx, s.parts[part].queue(kind).due, 0, 0)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("store: look for due work: %w", err)
+		}
+		for i, part := range peek {
+			var next time.Time
+			if z := firsts[i].Val(); len(z) == 1 {
+				next = time.UnixMilli(int64(z[0].Score))
+			}
+			if !next.IsZero() && !next.After(now) {
+				due[part] = true
+			} else {
+				pk.found(part, now, false, next)
+			}
+		}
+	}
+	out := make([]int, 0, len(cands))
+	for _, c := range cands {
+		if !c.peek || due[c.part] {
+			out = append(out, c.part)
+		}
+	}
+	return out, nil
 }
 
 // renewScript extends the leases still held.
 //
-//	KEYS[1]  due (zset)   KEYS[2]  leases (hash)
-//	ARGV[1]  new deadline (unix ms)   ARGV[2i], ARGV[2i+1]  id and token of lease i
+//	KEYS[1]  due (zset)   KEYS[2]  leases (hash)   KEYS[3]  destinations of items (hash)
+//	ARGV[1]  new deadline (unix ms)   ARGV[2]  "1" to return the destinations of held items
+//	ARGV[2i+1], ARGV[2i+2]  id and token of lease i
 //
-// Returns the ids whose lease is no longer held by the token.
+// Returns {ids whose lease is no longer held by the token, ids renewed,
+// their destinations in order (false for none; {} unless asked)}.
 var renewScript = redis.NewScript(`
-local n = (#ARGV - 1) / 2
+local n = (#ARGV - 2) / 2
 local ids = {}
-for i = 1, n do ids[i] = ARGV[2*i] end
+for i = 1, n do ids[i] = ARGV[2*i+1] end
 local cur = redis.call('HMGET', KEYS[2], unpack(ids))
-local due, lost = {}, {}
+local due, lost, held = {}, {}, {}
 for i = 1, n do
-  if cur[i] == ARGV[2*i+1] then
+  if cur[i] == ARGV[2*i+2] then
     due[#due+1] = ARGV[1]; due[#due+1] = ids[i]
+    held[#held+1] = ids[i]
   else
     lost[#lost+1] = ids[i]
   end
 end
-if #due > 0 then redis.call('ZADD', KEYS[1], 'XX', unpack(due)) end
-return lost
+local dests = {}
+if #due > 0 then
+  redis.call('ZADD', KEYS[1], 'XX', unpack(due))
+  if ARGV[2] == '1' then dests = redis.call('HMGET', KEYS[3], unpack(held)) end
+end
+return {lost, held, dests}
 `)
 
-func (s *Redis) renew(ctx context.Context, q queue, deadline time.Time, leases []Lease) ([]string, error) {
+// renew runs renewScript on each partition of leases, in one round trip,
+// and with flow control moves the renewed items' deadlines in their
+// destinations' in-flight sets too.
+func (s *Redis) renew(ctx context.Context, kind queueKind, flowOn bool, deadline time.Time, leases []Lease) ([]string, error) {
 	if len(leases) == 0 {
 		return nil, nil
 	}
-	args := make([]any, 0, 1+2*len(leases))
-	args = append(args, deadline.UnixMilli())
-	for _, l := range leases {
-		args = append(args, l.ID, l.Token)
+	groups := s.byPartition(len(leases), func(i int) string { return leases[i].ID })
+	calls := make([]scriptCall, 0, len(groups))
+	for p, idx := range groups {
+		k := s.parts[p]
+		q := k.queue(kind)
+		destHash, _ := k.flowHashes(kind)
+		args := make([]any, 0, 2+2*len(idx))
+		args = append(args, deadline.UnixMilli(), flag(flowOn))
+		for _, i := range idx {
+			args = append(args, leases[i].ID, leases[i].Token)
+		}
+		calls = append(calls, scriptCall{renewScript, []string{q.due, q.lease, destHash}, args})
 	}
-	lost, err := renewScript.Run(ctx, s.rdb, []string{q.due, q.lease}, args...).StringSlice()
+	cmds, err := s.runScripts(ctx, calls)
 	if err != nil {
-		return nil, fmt.Errorf("store: renew %d leases on %s: %w", len(leases), q.due, err)
+		return nil, fmt.Errorf("store: renew %d leases: %w", len(leases), err)
 	}
-	return lost, nil
+	var lost []string
+	inflight := make(map[string][]string) // destination -> ids renewed
+	for _, cmd := range cmds {
+		res, _ := cmd.Val().([]any)
+		if len(res) != 3 {
+			return nil, fmt.Errorf("store: renew: unexpected reply %v", cmd.Val())
+		}
+		lost = append(lost, replyStrings(res[0])...)
+		held, dests := replyStrings(res[1]), replyStrings(res[2])
+		for i, d := range dests {
+			if d != "" && i < len(held) {
+				inflight[d] = append(inflight[d], held[i])
+			}
+		}
+	}
+	return lost, s.touchInflight(ctx, inflight, deadline)
 }
 
 // finishScript records the outcomes of leased items whose lease is still
-// held, in one atomic step.
+// held, in one atomic step on one partition.
 //
 //	KEYS[1]  due (zset)   KEYS[2]  leases (hash)   KEYS[3]  attempts (hash)
 //	KEYS[4]  callback queue (zset)   KEYS[5]  dead letters (zset)   KEYS[6]  destinations of callbacks (hash)
 //	KEYS[7]  destinations of the items in flight (hash)   KEYS[8]  the items' waiting reasons (hash)
 //	ARGV[1]  key tag      ARGV[2]  now (unix ms)   ARGV[3]  infix of the item's record key
-//	ARGV[4]  infix of the callback record key   ARGV[5]  destination infix
-//	ARGV[6]  "1" when items may have a destination (flow control), else ""
-//	ARGV[7..] the flow's limits (Flow.args), then 9 values for each item: id, token,
-//	         due (unix ms, "" when done), record JSON, callback JSON ("" for none), "1" to
-//	         queue the callback for delivery, "1" when the item failed for good (a dead
-//	         letter), the callback's destination (for its flow control), and the item's
-//	         flow outcome (store.FlowOK, ...) for its own destination
+//	ARGV[4]  infix of the callback record key
+//	ARGV[5]  "1" when items may have a destination (flow control), else ""
+//	ARGV[6..] 8 values for each item: id, token, due (unix ms, "" when done), record JSON,
+//	         callback JSON ("" for none), "1" to queue the callback for delivery, "1" when
+//	         the item failed for good (a dead letter), the callback's destination
 //
 // An applied item's record is written and its lease dropped; with a due time
 // it is queued again for then, without one it leaves the queue and its
 // attempt count is dropped (the record holds the final count). A callback is
 // written under the item's id and, when asked, queued for delivery now. A
 // dead item is added to the dead letters. A queued callback's destination
-// is recorded with it. With flow control, an applied item with a
-// destination leaves its in-flight set and feeds its breaker.
-// Returns, for each item, 1 when applied and 0 when its lease was lost.
-var finishScript = redis.NewScript(`local at = 7` + flowLua + `
-local nowMs, destInfix = tonumber(ARGV[2]), ARGV[5]
-` + flowFinishLua + `
-local n = (#ARGV - afterLimits + 1) / 9
+// is recorded with it. With flow control, an applied item's destination
+// and waiting reason are dropped.
+// Returns {for each item 1 when applied and 0 when its lease was lost, the
+// destinations of the applied items in order (false for none; {} without
+// flow control)}.
+var finishScript = redis.NewScript(`
+local n = (#ARGV - 5) / 8
 local ids = {}
-for i = 1, n do ids[i] = ARGV[afterLimits + 9*(i-1)] end
+for i = 1, n do ids[i] = ARGV[6 + 8*(i-1)] end
 local cur = redis.call('HMGET', KEYS[2], unpack(ids))
-local out, kv, requeue, done, applied, outbox, dead, dests, outcomes = {}, {}, {}, {}, {}, {}, {}, {}, {}
+local out, kv, requeue, done, applied, outbox, dead, dests = {}, {}, {}, {}, {}, {}, {}, {}
 for i = 1, n do
-  local b = afterLimits + 9*(i-1)
+  local b = 6 + 8*(i-1)
   local id = ARGV[b]
   if cur[i] == ARGV[b+1] then
     out[i] = 1
@@ -210,17 +401,17 @@ for i = 1, n do
       end
     end
     if ARGV[b+6] == '1' then dead[#dead+1] = ARGV[2]; dead[#dead+1] = id end
-    outcomes[#applied] = ARGV[b+8]
   else
     out[i] = 0
   end
 end
+local held = {}
 if #applied > 0 then
   redis.call('MSET', unpack(kv))
   redis.call('HDEL', KEYS[2], unpack(applied))
-  if ARGV[6] == '1' then
+  if ARGV[5] == '1' then
     redis.call('HDEL', KEYS[8], unpack(applied))
-    flowFinish(redis.call('HMGET', KEYS[7], unpack(applied)), applied, outcomes)
+    held = redis.call('HMGET', KEYS[7], unpack(applied))
     redis.call('HDEL', KEYS[7], unpack(applied))
   end
 end
@@ -232,7 +423,7 @@ end
 if #outbox > 0 then redis.call('ZADD', KEYS[4], unpack(outbox)) end
 if #dests > 0 then redis.call('HSET', KEYS[6], unpack(dests)) end
 if #dead > 0 then redis.call('ZADD', KEYS[5], unpack(dead)) end
-return out
+return {out, held}
 `)
 
 // finishItem is one outcome for finishScript.
@@ -247,84 +438,147 @@ type finishItem struct {
 	flow          string // the flow outcome for the item's own destination
 }
 
-// finish runs finishScript; flow is the flow control of the queue's items,
-// nil when they have none.
-func (s *Redis) finish(ctx context.Context, q queue, flow *Flow, now time.Time, recordInfix string, items []finishItem) ([]bool, error) {
+// finish runs finishScript on each partition of items, in one round trip;
+// with flow control (flow not nil) it then feeds the items' destinations.
+// It returns which outcomes were applied, and which partitions had a
+// callback queued.
+func (s *Redis) finish(ctx context.Context, kind queueKind, flow *Flow, now time.Time, items []finishItem) ([]bool, error) {
 	if len(items) == 0 {
 		return nil, nil
 	}
-	args := make([]any, 0, 10+9*len(items))
-	args = append(args, s.keys.tag, now.UnixMilli(), recordInfix, infixCallback, infixDest, flag(flow != nil))
-	if flow != nil {
-		args = flow.args(args)
-	} else {
-		args = Flow{}.args(args)
-	}
-	for _, it := range items {
-		due := ""
-		if !it.due.IsZero() {
-			due = strconv.FormatInt(it.due.UnixMilli(), 10)
+	groups := s.byPartition(len(items), func(i int) string { return items[i].lease.ID })
+	calls := make([]scriptCall, 0, len(groups))
+	order := make([][]int, 0, len(groups))
+	for p, idx := range groups {
+		k := s.parts[p]
+		q := k.queue(kind)
+		args := make([]any, 0, 5+8*len(idx))
+		args = append(args, k.tag, now.UnixMilli(), infixRecord, infixCallback, flag(flow != nil))
+		for _, i := range idx {
+			it := items[i]
+			due := ""
+			if !it.due.IsZero() {
+				due = strconv.FormatInt(it.due.UnixMilli(), 10)
+			}
+			args = append(args, it.lease.ID, it.lease.Token, due, it.record, it.callback, flag(it.queueCallback), flag(it.dead), it.dest)
 		}
-		args = append(args, it.lease.ID, it.lease.Token, due, it.record, it.callback, flag(it.queueCallback), flag(it.dead), it.dest, it.flow)
+		calls = append(calls, scriptCall{finishScript, []string{q.due, q.lease, q.attempts, k.callbacks, k.dead,
+			k.callbackDest, k.eventDest, k.eventWaiting}, args})
+		order = append(order, idx)
 	}
-	res, err := finishScript.Run(ctx, s.rdb, []string{q.due, q.lease, q.attempts, s.keys.callbacks, s.keys.dead,
-		s.keys.callbackDest, s.keys.eventDest, s.keys.eventWaiting}, args...).Int64Slice()
+	cmds, err := s.runScripts(ctx, calls)
 	if err != nil {
-		return nil, fmt.Errorf("store: finish %d items on %s: %w", len(items), q.due, err)
+		return nil, fmt.Errorf("store: finish %d items: %w", len(items), err)
 	}
-	return appliedFlags(res, len(items))
-}
-
-// appliedFlags reads a finish script's reply: for each of n items, 1 when
-// its outcome was applied, 0 when its lease was lost.
-func appliedFlags(res []int64, n int) ([]bool, error) {
-	if len(res) != n {
-		return nil, fmt.Errorf("store: finish: got %d results, want %d", len(res), n)
+	applied := make([]bool, len(items))
+	var outs []flowOutcome
+	for g, cmd := range cmds {
+		idx := order[g]
+		flags, held, err := finishReply(cmd, len(idx))
+		if err != nil {
+			return nil, err
+		}
+		h := 0
+		for j, ok := range flags {
+			applied[idx[j]] = ok
+			if !ok {
+				continue
+			}
+			if h < len(held) && held[h] != "" {
+				outs = append(outs, flowOutcome{id: items[idx[j]].lease.ID, dest: held[h], outcome: items[idx[j]].flow})
+			}
+			h++
+		}
 	}
-	applied := make([]bool, n)
-	for i, v := range res {
-		applied[i] = v == 1
+	if flow != nil {
+		s.feedFlowAfter(ctx, *flow, now, outs)
 	}
 	return applied, nil
+}
+
+// finishReply reads the reply of a finish script for n items: which were
+// applied, and the destinations of the applied ones, in order.
+func finishReply(cmd *redis.Cmd, n int) ([]bool, []string, error) {
+	res, _ := cmd.Val().([]any)
+	if len(res) != 2 {
+		return nil, nil, fmt.Errorf("store: finish: unexpected reply %v", cmd.Val())
+	}
+	flags, _ := res[0].([]any)
+	if len(flags) != n {
+		return nil, nil, fmt.Errorf("store: finish: got %d results, want %d", len(flags), n)
+	}
+	applied := make([]bool, n)
+	for i, v := range flags {
+		applied[i] = v == int64(1)
+	}
+	return applied, replyStrings(res[1]), nil
 }
 
 // releaseScript gives leased items back to their queue, due now, without
 // counting the attempt that did not finish.
 //
-//	KEYS[1]  due (zset)   KEYS[2]  leases (hash)   KEYS[3]  attempts (hash)
-//	ARGV[1]  now (unix ms)   ARGV[2i], ARGV[2i+1]  id and token of lease i
+//	KEYS[1]  due (zset)   KEYS[2]  leases (hash)   KEYS[3]  attempts (hash)   KEYS[4]  destinations of items (hash)
+//	ARGV[1]  now (unix ms)   ARGV[2]  "1" to return the destinations   ARGV[2i+1], ARGV[2i+2]  id and token of lease i
 //
-// Returns the ids whose lease was still held, and so released.
+// Returns {the ids whose lease was still held, and so released, their
+// destinations (false for none; {} unless asked)}.
 var releaseScript = redis.NewScript(`
-local released = {}
-for i = 1, (#ARGV - 1) / 2 do
-  local id, token = ARGV[2*i], ARGV[2*i+1]
+local released, dests = {}, {}
+for i = 1, (#ARGV - 2) / 2 do
+  local id, token = ARGV[2*i+1], ARGV[2*i+2]
   if redis.call('HGET', KEYS[2], id) == token then
     redis.call('ZADD', KEYS[1], ARGV[1], id)
     redis.call('HDEL', KEYS[2], id)
     redis.call('HINCRBY', KEYS[3], id, -1)
     released[#released+1] = id
+    if ARGV[2] == '1' then dests[#released] = redis.call('HGET', KEYS[4], id) end
   end
 end
-return released
+return {released, dests}
 `)
 
 // release gives leases back (releaseScript) and returns the ids released:
-// a lease taken over meanwhile is someone else's and is left alone.
-func (s *Redis) release(ctx context.Context, q queue, now time.Time, leases []Lease) ([]string, error) {
+// a lease taken over meanwhile is someone else's and is left alone. With
+// flow control, the released items leave their destinations' in-flight
+// sets.
+func (s *Redis) release(ctx context.Context, kind queueKind, flowOn bool, now time.Time, leases []Lease) ([]string, error) {
 	if len(leases) == 0 {
 		return nil, nil
 	}
-	args := make([]any, 0, 1+2*len(leases))
-	args = append(args, now.UnixMilli())
-	for _, l := range leases {
-		args = append(args, l.ID, l.Token)
+	groups := s.byPartition(len(leases), func(i int) string { return leases[i].ID })
+	calls := make([]scriptCall, 0, len(groups))
+	for p, idx := range groups {
+		k := s.parts[p]
+		q := k.queue(kind)
+		destHash, _ := k.flowHashes(kind)
+		args := make([]any, 0, 2+2*len(idx))
+		args = append(args, now.UnixMilli(), flag(flowOn))
+		for _, i := range idx {
+			args = append(args, leases[i].ID, leases[i].Token)
+		}
+		calls = append(calls, scriptCall{releaseScript, []string{q.due, q.lease, q.attempts, destHash}, args})
+		s.pickers[kind].wake(p)
 	}
-	ids, err := releaseScript.Run(ctx, s.rdb, []string{q.due, q.lease, q.attempts}, args...).StringSlice()
+	cmds, err := s.runScripts(ctx, calls)
 	if err != nil {
-		return nil, fmt.Errorf("store: release %d leases on %s: %w", len(leases), q.due, err)
+		return nil, fmt.Errorf("store: release %d leases: %w", len(leases), err)
 	}
-	return ids, nil
+	var released []string
+	inflight := make(map[string][]string)
+	for _, cmd := range cmds {
+		res, _ := cmd.Val().([]any)
+		if len(res) != 2 {
+			return nil, fmt.Errorf("store: release: unexpected reply %v", cmd.Val())
+		}
+		ids, dests := replyStrings(res[0]), replyStrings(res[1])
+		released = append(released, ids...)
+		for i, d := range dests {
+			if d != "" && i < len(ids) {
+				inflight[d] = append(inflight[d], ids[i])
+			}
+		}
+	}
+	return released, s.touchInflight(ctx, inflight, time.Time{})
 }
 
 func flag(b bool) string {

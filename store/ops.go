@@ -41,7 +41,7 @@ return 1
 // requeue runs requeueScript; change builds the new value from the current
 // one, or returns done=true to leave it as it is. It retries a few times
 // when the record changes underneath.
-func (s *Redis) requeue(ctx context.Context, key string, q queue, now time.Time, id string,
+func (s *Redis) requeue(ctx context.Context, k keys, key string, q queue, now time.Time, id string,
 	change func(cur []byte) (next []byte, dropDead, done bool, err error)) (bool, error) {
 	for range 3 {
 		cur, err := s.rdb.Get(ctx, key).Bytes()
@@ -55,7 +55,7 @@ func (s *Redis) requeue(ctx context.Context, key string, q queue, now time.Time,
 		if err != nil || done {
 			return false, err
 		}
-		res, err := requeueScript.Run(ctx, s.rdb, []string{key, q.due, q.attempts, s.keys.dead},
+		res, err := requeueScript.Run(ctx, s.rdb, []string{key, q.due, q.attempts, k.dead},
 			cur, next, now.UnixMilli(), id, flag(dropDead)).Int()
 		if err != nil {
 			return false, err
@@ -84,7 +84,8 @@ func (s *Redis) Retry(ctx context.Context, now time.Time, id string) (bool, erro
 		(cb.Status == event.CallbackPending || cb.Status == event.CallbackRetrying) {
 		return false, ErrBusy
 	}
-	queued, err := s.requeue(ctx, s.keys.record(id), s.keys.eventQueue(), now, id, func(cur []byte) ([]byte, bool, bool, error) {
+	k := s.part(id)
+	queued, err := s.requeue(ctx, k, k.record(id), k.queue(kindEvents), now, id, func(cur []byte) ([]byte, bool, bool, error) {
 		var rec Record
 		if err := decode(cur, &rec); err != nil {
 			return nil, false, false, err
@@ -109,6 +110,7 @@ func (s *Redis) Retry(ctx context.Context, now time.Time, id string) (bool, erro
 		return false, fmt.Errorf("store: retry %s: %w", id, err)
 	}
 	if queued {
+		s.pickers[kindEvents].wake(partitionOf(id, len(s.parts)))
 		signal(s.eventsReady)
 	}
 	return queued, nil
@@ -127,7 +129,8 @@ func (s *Redis) Redeliver(ctx context.Context, now time.Time, id string) (bool, 
 		return false, fmt.Errorf("store: redeliver %s: %w", id, ErrNoCallback)
 	}
 	eventFailed := snap.Record.Status == event.StatusFailed
-	queued, err := s.requeue(ctx, s.keys.callback(id), s.keys.callbackQueue(), now, id, func(cur []byte) ([]byte, bool, bool, error) {
+	k := s.part(id)
+	queued, err := s.requeue(ctx, k, k.callback(id), k.queue(kindCallbacks), now, id, func(cur []byte) ([]byte, bool, bool, error) {
 		var cb Callback
 		if err := decode(cur, &cb); err != nil {
 			return nil, false, false, err
@@ -145,6 +148,7 @@ func (s *Redis) Redeliver(ctx context.Context, now time.Time, id string) (bool, 
 		return false, fmt.Errorf("store: redeliver %s: %w", id, err)
 	}
 	if queued {
+		s.pickers[kindCallbacks].wake(partitionOf(id, len(s.parts)))
 		signal(s.callbacksReady)
 	}
 	return queued, nil
@@ -176,7 +180,7 @@ end
 return n
 `)
 
-// sweepBatch bounds the events one Sweep call looks at.
+// sweepBatch bounds the events one Sweep call looks at in each partition.
 const sweepBatch = 500
 
 // Sweep deletes events accepted before now-retention that are settled: a
@@ -184,9 +188,21 @@ const sweepBatch = 500
 // record, body, callback and dead letter go together, so an id is
 // remembered (and a repeat of it answered) exactly as long as its record
 // exists. Events still in flight are kept, however old. It returns how
-// many events were deleted; a full batch means more may be due.
+// many events were deleted; more may be due while it deletes some.
 func (s *Redis) Sweep(ctx context.Context, now time.Time, retention time.Duration) (int, error) {
-	ids, err := s.rdb.ZRangeByScore(ctx, s.keys.recent, &redis.ZRangeBy{
+	total := 0
+	for _, k := range s.parts {
+		n, err := s.sweepPart(ctx, k, now, retention)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+func (s *Redis) sweepPart(ctx context.Context, k keys, now time.Time, retention time.Duration) (int, error) {
+	ids, err := s.rdb.ZRangeByScore(ctx, k.recent, &redis.ZRangeBy{
 		Min: "-inf", Max: fmt.Sprint(now.Add(-retention).UnixMilli()), Count: sweepBatch,
 	}).Result()
 	if err != nil || len(ids) == 0 {
@@ -198,7 +214,7 @@ func (s *Redis) Sweep(ctx context.Context, now time.Time, retention time.Duratio
 	}
 	// The script deletes an event only if its record is still the one
 	// decided on here.
-	args := []any{s.keys.tag, infixBody, infixRecord, infixCallback}
+	args := []any{k.tag, infixBody, infixRecord, infixCallback}
 	for i, snap := range snaps {
 		if snap == nil || settled(snap) {
 			args = append(args, ids[i], raws[i])
@@ -207,7 +223,6 @@ func (s *Redis) Sweep(ctx context.Context, now time.Time, retention time.Duratio
 	if len(args) == 4 {
 		return 0, nil
 	}
-	k := s.keys
 	n, err := sweepScript.Run(ctx, s.rdb, []string{k.recent, k.dead, k.events, k.callbacks, k.inline,
 		k.eventLease, k.eventAttempts, k.callbackLease, k.callbackAttempts, k.callbackDest, k.callbackWaiting, k.eventDest, k.eventWaiting}, args...).Int()
 	return n, wrap("sweep", err)

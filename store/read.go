@@ -1,9 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -43,7 +46,7 @@ func (s *Redis) Get(ctx context.Context, id string) (Snapshot, error) {
 
 // Body returns the body of event id as it was accepted, or ErrNotFound.
 func (s *Redis) Body(ctx context.Context, id string) ([]byte, error) {
-	b, err := s.rdb.Get(ctx, s.keys.body(id)).Bytes()
+	b, err := s.rdb.Get(ctx, s.part(id).body(id)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrNotFound
 	}
@@ -53,62 +56,87 @@ func (s *Redis) Body(ctx context.Context, id string) ([]byte, error) {
 	return b, nil
 }
 
-// snapshots reads the snapshots of ids in one round trip; a missing event
-// is nil. raws holds the records as stored ("" when missing).
+// snapshots reads the snapshots of ids in one round trip (per node); a
+// missing event is nil. raws holds the records as stored ("" when
+// missing). Each partition's part is read in one transaction, so an
+// event's snapshot is consistent.
 func (s *Redis) snapshots(ctx context.Context, ids []string) (snaps []*Snapshot, raws []string, err error) {
-	k := s.keys
-	recKeys, cbKeys := make([]string, len(ids)), make([]string, len(ids))
-	for i, id := range ids {
-		recKeys[i], cbKeys[i] = k.record(id), k.callback(id)
-	}
-	var recs, cbs *redis.SliceCmd
-	var leases, attempts, cbAttempts, waiting, evWaiting *redis.SliceCmd
+	groups := s.byPartition(len(ids), func(i int) string { return ids[i] })
+	all := make([]*snapshotReads, 0, len(groups))
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		recs = p.MGet(ctx, recKeys...)
-		cbs = p.MGet(ctx, cbKeys...)
-		leases = p.HMGet(ctx, k.eventLease, ids...)
-		attempts = p.HMGet(ctx, k.eventAttempts, ids...)
-		cbAttempts = p.HMGet(ctx, k.callbackAttempts, ids...)
-		waiting = p.HMGet(ctx, k.callbackWaiting, ids...)
-		evWaiting = p.HMGet(ctx, k.eventWaiting, ids...)
+		for part, idx := range groups {
+			k := s.parts[part]
+			gids := make([]string, len(idx))
+			recKeys, cbKeys := make([]string, len(idx)), make([]string, len(idx))
+			for j, i := range idx {
+				gids[j] = ids[i]
+				recKeys[j], cbKeys[j] = k.record(ids[i]), k.callback(ids[i])
+			}
+			all = append(all, &snapshotReads{
+				idx:        idx,
+				recs:       p.MGet(ctx, recKeys...),
+				cbs:        p.MGet(ctx, cbKeys...),
+				leases:     p.HMGet(ctx, k.eventLease, gids...),
+				attempts:   p.HMGet(ctx, k.eventAttempts, gids...),
+				cbAttempts: p.HMGet(ctx, k.callbackAttempts, gids...),
+				waiting:    p.HMGet(ctx, k.callbackWaiting, gids...),
+				evWaiting:  p.HMGet(ctx, k.eventWaiting, gids...),
+			})
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	out := make([]*Snapshot, len(ids))
-	raws = make([]string, len(ids))
-	for i, id := range ids {
-		raw, ok := recs.Val()[i].(string)
-		if !ok {
-			continue
-		}
-		raws[i] = raw
-		snap := &Snapshot{}
-		if err := decode([]byte(raw), &snap.Record); err != nil {
-			return nil, nil, fmt.Errorf("decode record %s: %w", id, err)
-		}
-		rec := &snap.Record
-		if _, held := leases.Val()[i].(string); held && !rec.Status.Terminal() {
-			rec.Status = event.StatusProcessing
-		}
-		rec.Attempts = max(rec.Attempts, hashInt(attempts.Val()[i]))
-		if w, ok := evWaiting.Val()[i].(string); ok && !rec.Status.Terminal() {
-			snap.EventWaiting = parseWaiting(w)
-		}
-		if raw, ok := cbs.Val()[i].(string); ok {
-			snap.Callback = &Callback{}
-			if err := decode([]byte(raw), snap.Callback); err != nil {
-				return nil, nil, fmt.Errorf("decode callback %s: %w", id, err)
-			}
-			snap.Callback.Attempts = max(snap.Callback.Attempts, hashInt(cbAttempts.Val()[i]))
-			if w, ok := waiting.Val()[i].(string); ok && (snap.Callback.Status == event.CallbackPending || snap.Callback.Status == event.CallbackRetrying) {
-				snap.Waiting = parseWaiting(w)
+	snaps, raws = make([]*Snapshot, len(ids)), make([]string, len(ids))
+	for _, r := range all {
+		for j, i := range r.idx {
+			if snaps[i], raws[i], err = r.snapshot(ids[i], j); err != nil {
+				return nil, nil, err
 			}
 		}
-		out[i] = snap
 	}
-	return out, raws, nil
+	return snaps, raws, nil
+}
+
+// snapshotReads are the replies of one partition's reads in snapshots:
+// idx[j] is the index in ids of the j-th value of each.
+type snapshotReads struct {
+	idx                                              []int
+	recs, cbs                                        *redis.SliceCmd
+	leases, attempts, cbAttempts, waiting, evWaiting *redis.SliceCmd
+}
+
+// snapshot returns the j-th event's snapshot and its record as stored;
+// nil when the record is missing.
+func (r *snapshotReads) snapshot(id string, j int) (*Snapshot, string, error) {
+	raw, ok := r.recs.Val()[j].(string)
+	if !ok {
+		return nil, "", nil
+	}
+	snap := &Snapshot{}
+	if err := decode([]byte(raw), &snap.Record); err != nil {
+		return nil, "", fmt.Errorf("decode record %s: %w", id, err)
+	}
+	rec := &snap.Record
+	if _, held := r.leases.Val()[j].(string); held && !rec.Status.Terminal() {
+		rec.Status = event.StatusProcessing
+	}
+	rec.Attempts = max(rec.Attempts, hashInt(r.attempts.Val()[j]))
+	if w, ok := r.evWaiting.Val()[j].(string); ok && !rec.Status.Terminal() {
+		snap.EventWaiting = parseWaiting(w)
+	}
+	if cbRaw, ok := r.cbs.Val()[j].(string); ok {
+		snap.Callback = &Callback{}
+		if err := decode([]byte(cbRaw), snap.Callback); err != nil {
+			return nil, "", fmt.Errorf("decode callback %s: %w", id, err)
+		}
+		snap.Callback.Attempts = max(snap.Callback.Attempts, hashInt(r.cbAttempts.Val()[j]))
+		if w, ok := r.waiting.Val()[j].(string); ok && (snap.Callback.Status == event.CallbackPending || snap.Callback.Status == event.CallbackRetrying) {
+			snap.Waiting = parseWaiting(w)
+		}
+	}
+	return snap, raw, nil
 }
 
 func hashInt(v any) int {
@@ -144,7 +172,7 @@ func (s *Redis) List(ctx context.Context, opts ListOptions) ([]Snapshot, string,
 		return (opts.Status == 0 || snap.Record.Status == opts.Status) &&
 			(opts.EventType == "" || snap.Record.EventType == opts.EventType)
 	}
-	entries, next, err := s.scan(ctx, s.keys.recent, opts.Limit, opts.Cursor, keep)
+	entries, next, err := s.scan(ctx, func(k keys) string { return k.recent }, opts.Limit, opts.Cursor, keep)
 	if err != nil {
 		return nil, "", fmt.Errorf("store: list: %w", err)
 	}
@@ -182,7 +210,7 @@ func (s *Redis) ListDead(ctx context.Context, opts DeadOptions) ([]DeadLetter, s
 			(snap.Callback != nil && snap.Callback.Status == event.CallbackFailed)
 		return failed && (opts.EventType == "" || snap.Record.EventType == opts.EventType)
 	}
-	entries, next, err := s.scan(ctx, s.keys.dead, opts.Limit, opts.Cursor, keep)
+	entries, next, err := s.scan(ctx, func(k keys) string { return k.dead }, opts.Limit, opts.Cursor, keep)
 	if err != nil {
 		return nil, "", fmt.Errorf("store: list dead letters: %w", err)
 	}
@@ -202,87 +230,148 @@ type scanned struct {
 	score float64
 }
 
-// scan pages through a zset index of event ids, highest score first,
-// keeping the snapshots keep accepts. A cursor is "<score>.<id>" of the last
-// entry read.
-func (s *Redis) scan(ctx context.Context, index string, limit int, cursor string, keep func(*Snapshot) bool) ([]scanned, string, error) {
+// scan pages through a zset index of event ids kept in every partition,
+// highest score first (then highest id), merging the partitions, and keeps
+// the snapshots keep accepts. A cursor is "<score>.<id>" of the last entry
+// read: the same position in every partition, so it stays correct while
+// events arrive (they sort before it).
+func (s *Redis) scan(ctx context.Context, index func(keys) string, limit int, cursor string, keep func(*Snapshot) bool) ([]scanned, string, error) {
 	if limit <= 0 {
 		limit = 50
 	}
 	limit = min(limit, 1000)
-	maxScore, afterID := "+inf", ""
+	pos := scanPos{score: math.Inf(1)}
 	if cursor != "" {
 		score, id, ok := strings.Cut(cursor, ".")
-		if _, err := strconv.ParseInt(score, 10, 64); !ok || err != nil || id == "" {
+		n, err := strconv.ParseInt(score, 10, 64)
+		if !ok || err != nil || id == "" {
 			return nil, "", ErrBadCursor
 		}
-		maxScore, afterID = score, id
+		pos = scanPos{score: float64(n), id: id}
 	}
-	var (
-		out    []scanned
-		offset int
-		read   int
-		last   redis.Z
-	)
+	var out []scanned
+	read := 0
 	for len(out) < limit && read < listScanBudget {
-		page := int64(min(limit-len(out)+16, 500))
-		zs, err := s.rdb.ZRevRangeByScoreWithScores(ctx, index, &redis.ZRangeBy{
-			Max: maxScore, Min: "-inf", Offset: int64(offset), Count: page,
-		}).Result()
+		page := min(limit-len(out)+16, 500)
+		entries, more, err := s.scanRound(ctx, index, pos, page)
 		if err != nil {
 			return nil, "", err
 		}
-		if len(zs) == 0 {
+		if len(entries) == 0 {
 			return out, "", nil
 		}
-		offset += len(zs)
-		read += len(zs)
-		var fresh []redis.Z
-		for _, z := range zs {
-			id, _ := z.Member.(string)
-			// Entries at the cursor's score sort by member, descending: skip
-			// those the previous page returned.
-			if afterID != "" && strconv.FormatFloat(z.Score, 'f', -1, 64) == maxScore && id >= afterID {
-				continue
-			}
-			fresh = append(fresh, z)
-		}
-		ids := make([]string, len(fresh))
-		for i, z := range fresh {
+		read += len(entries)
+		ids := make([]string, len(entries))
+		for i, z := range entries {
 			ids[i], _ = z.Member.(string)
 		}
 		snaps, _, err := s.snapshots(ctx, ids)
 		if err != nil {
 			return nil, "", err
 		}
+		consumedAll := true
 		for i, snap := range snaps {
 			if len(out) == limit {
+				consumedAll = false
 				break
 			}
-			last = fresh[i]
+			pos = scanPos{score: entries[i].Score, id: ids[i]}
 			if snap == nil || !keep(snap) {
 				continue
 			}
-			out = append(out, scanned{Snapshot: *snap, score: fresh[i].Score})
+			out = append(out, scanned{Snapshot: *snap, score: entries[i].Score})
 		}
-		if len(zs) < int(page) && len(out) < limit {
+		if consumedAll && !more {
 			return out, "", nil
 		}
 	}
-	return out, fmt.Sprintf("%d.%s", int64(last.Score), last.Member), nil
+	return out, fmt.Sprintf("%d.%s", int64(pos.score), pos.id), nil
 }
 
-// dueScript counts what waits for a worker: events and callbacks due now.
-//
-//	KEYS[1]  event queue (zset)   KEYS[2]  callback queue (zset)
-//	ARGV[1]  now (unix ms)
-var dueScript = redis.NewScript(`
-return redis.call('ZCOUNT', KEYS[1], '-inf', ARGV[1]) + redis.call('ZCOUNT', KEYS[2], '-inf', ARGV[1])
-`)
+// scanPos is a position in a scan: entries sort before it when their score
+// is lower, or equal with a lower id.
+type scanPos struct {
+	score float64
+	id    string // "" with score +inf: the start
+}
+
+func (p scanPos) after(z redis.Z) bool {
+	id, _ := z.Member.(string)
+	return z.Score < p.score || (z.Score == p.score && id < p.id)
+}
+
+// scanRound reads the next page entries after pos, merged from every
+// partition's index in one round trip. more reports whether entries after
+// those may exist.
+func (s *Redis) scanRound(ctx context.Context, index func(keys) string, pos scanPos, page int) (entries []redis.Z, more bool, err error) {
+	max := "+inf"
+	if !math.IsInf(pos.score, 1) {
+		max = strconv.FormatInt(int64(pos.score), 10)
+	}
+	// Entries at pos's score with ids not below pos.id come first in each
+	// partition: fetch past them, a few more each time there are many.
+	fetch := int64(page + 16)
+	for range 4 {
+		cmds := make([]*redis.ZSliceCmd, len(s.parts))
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, k := range s.parts {
+				cmds[i] = p.ZRevRangeByScoreWithScores(ctx, index(k), &redis.ZRangeBy{Max: max, Min: "-inf", Count: fetch})
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, false, err
+		}
+		entries, more = entries[:0], false
+		starved := false
+		for _, cmd := range cmds {
+			zs := cmd.Val()
+			full := int64(len(zs)) == fetch
+			kept := 0
+			for _, z := range zs {
+				if pos.after(z) {
+					entries = append(entries, z)
+					kept++
+				}
+			}
+			more = more || full
+			starved = starved || (full && kept == 0)
+		}
+		if !starved {
+			break
+		}
+		fetch *= 4
+	}
+	slices.SortFunc(entries, func(a, b redis.Z) int {
+		if a.Score != b.Score {
+			return cmp.Compare(b.Score, a.Score)
+		}
+		return cmp.Compare(b.Member.(string), a.Member.(string))
+	})
+	if len(entries) > page {
+		entries, more = entries[:page], true
+	}
+	return entries, more, nil
+}
 
 // Due returns how many events and callbacks are due now and not yet
 // claimed (or whose lease expired): the backlog of all instances' workers.
+// It costs one pipeline of two ZCOUNTs per partition.
 func (s *Redis) Due(ctx context.Context, now time.Time) (int, error) {
-	n, err := dueScript.Run(ctx, s.rdb, []string{s.keys.events, s.keys.callbacks}, now.UnixMilli()).Int()
-	return n, wrap("due", err)
+	nowMs := strconv.FormatInt(now.UnixMilli(), 10)
+	cmds := make([]*redis.IntCmd, 0, 2*len(s.parts))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range s.parts {
+			cmds = append(cmds, p.ZCount(ctx, k.events, "-inf", nowMs), p.ZCount(ctx, k.callbacks, "-inf", nowMs))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, wrap("due", err)
+	}
+	total := 0
+	for _, cmd := range cmds {
+		total += int(cmd.Val())
+	}
+	return total, nil
 }

@@ -28,33 +28,42 @@ type Stats struct {
 }
 
 // Stats reads the state of the event and callback queues at now in one
-// round trip (a pipeline of read-only commands), so a metrics scrape costs
-// Redis one round trip whatever the backlog.
+// round trip per node (a pipeline of read-only commands on every
+// partition), so a metrics scrape costs Redis one round trip whatever the
+// backlog.
 func (s *Redis) Stats(ctx context.Context, now time.Time) (Stats, error) {
 	type cmds struct {
 		items, due *redis.IntCmd
 		first      *redis.ZSliceCmd
 	}
 	nowMs := strconv.FormatInt(now.UnixMilli(), 10)
-	var ev, cb cmds
+	ev, cb := make([]cmds, len(s.parts)), make([]cmds, len(s.parts))
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, q := range []struct {
-			key string
-			c   *cmds
-		}{{s.keys.events, &ev}, {s.keys.callbacks, &cb}} {
-			q.c.items = p.ZCard(ctx, q.key)
-			q.c.due = p.ZCount(ctx, q.key, "-inf", nowMs)
-			q.c.first = p.ZRangeWithScores(ctx, q.key, 0, 0)
+		for i, k := range s.parts {
+			for _, q := range []struct {
+				key string
+				c   *cmds
+			}{{k.events, &ev[i]}, {k.callbacks, &cb[i]}} {
+				q.c.items = p.ZCard(ctx, q.key)
+				q.c.due = p.ZCount(ctx, q.key, "-inf", nowMs)
+				q.c.first = p.ZRangeWithScores(ctx, q.key, 0, 0)
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		return Stats{}, fmt.Errorf("store: stats: %w", err)
 	}
-	read := func(c cmds) QueueStats {
-		qs := QueueStats{Items: c.items.Val(), Due: c.due.Val()}
-		if first := c.first.Val(); qs.Due > 0 && len(first) == 1 {
-			qs.OldestDue = time.UnixMilli(int64(first[0].Score))
+	read := func(parts []cmds) QueueStats {
+		var qs QueueStats
+		for _, c := range parts {
+			qs.Items += c.items.Val()
+			qs.Due += c.due.Val()
+			if first := c.first.Val(); c.due.Val() > 0 && len(first) == 1 {
+				if at := time.UnixMilli(int64(first[0].Score)); qs.OldestDue.IsZero() || at.Before(qs.OldestDue) {
+					qs.OldestDue = at
+				}
+			}
 		}
 		return qs
 	}

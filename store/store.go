@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -47,13 +48,32 @@ func (e *DuplicateError) Error() string {
 type Config struct {
 	// Prefix starts every key, inside a {hash tag}. Default "boomerang".
 	Prefix string
+	// Partitions is the number of partitions the keys are split into (see
+	// partition.go); a store must always be opened with the number it was
+	// created with (Check). Default DefaultPartitions, at most
+	// MaxPartitions.
+	Partitions int
 	// Logger receives the store's rare warnings (a record that cannot be
 	// decoded). Default slog.Default().
 	Logger *slog.Logger
 	// Observer is told what the lease scripts see, for metrics. Default:
 	// nobody.
 	Observer Observer
+	// WaitReplicas, when above 0, makes Enqueue wait until that many
+	// replicas of each partition's master have its events (Redis WAIT on
+	// the connection that wrote them), so that an event Enqueue reports
+	// recorded survives the loss of its master. Fewer within WaitTimeout
+	// is ErrNotReplicated. Default 0: Enqueue returns once the master has
+	// the events.
+	WaitReplicas int
+	// WaitTimeout bounds that wait. Default 1s.
+	WaitTimeout time.Duration
 }
+
+// ErrNotReplicated is returned by Enqueue, with WaitReplicas set, when the
+// events were written but fewer replicas than asked acknowledged them in
+// time: they are recorded on the master, and may be lost with it.
+var ErrNotReplicated = errors.New("store: events not acknowledged by enough replicas")
 
 // Observer is told what the lease protocol sees, for metrics. Its methods
 // are called on the claim and finish paths, so they must be quick.
@@ -85,10 +105,19 @@ const DefaultPrefix = "boomerang"
 // Redis is the store on a Redis server or cluster. It is safe for
 // concurrent use.
 type Redis struct {
-	rdb  redis.UniversalClient
-	keys keys
-	log  *slog.Logger
-	obs  Observer
+	rdb    redis.UniversalClient
+	parts  []keys // the partitions' keys
+	prefix string
+	meta   string // {prefix}:meta
+	dests  string // {prefix}:dests
+	log    *slog.Logger
+	obs    Observer
+
+	waitReplicas int
+	waitTimeout  time.Duration
+
+	// Which partition each queue's claims look at (by queueKind).
+	pickers [3]*picker
 
 	// Signalled when this process queued work due now (see
 	// EventQueue.Ready); buffered, sent to without blocking.
@@ -112,11 +141,44 @@ func New(rdb redis.UniversalClient, cfg Config) (*Redis, error) {
 	if cfg.Observer == nil {
 		cfg.Observer = nopObserver{}
 	}
-	return &Redis{
-		rdb: rdb, keys: newKeys(cfg.Prefix), log: cfg.Logger, obs: cfg.Observer,
+	switch {
+	case cfg.Partitions == 0:
+		cfg.Partitions = DefaultPartitions
+	case cfg.Partitions < 0 || cfg.Partitions > MaxPartitions:
+		return nil, fmt.Errorf("store: partitions %d: must be 1 to %d", cfg.Partitions, MaxPartitions)
+	}
+	if cfg.WaitReplicas > 0 {
+		switch rdb.(type) {
+		case *redis.Client, *redis.ClusterClient:
+		default:
+			return nil, fmt.Errorf("store: wait replicas: needs a single-node, Sentinel or Cluster client, got %T", rdb)
+		}
+		if cfg.WaitTimeout <= 0 {
+			cfg.WaitTimeout = time.Second
+		}
+	}
+	s := &Redis{
+		rdb: rdb, prefix: cfg.Prefix, meta: "{" + cfg.Prefix + "}:meta", dests: "{" + cfg.Prefix + "}:dests",
+		log: cfg.Logger, obs: cfg.Observer, waitReplicas: cfg.WaitReplicas, waitTimeout: cfg.WaitTimeout,
 		eventsReady: make(chan struct{}, 1), callbacksReady: make(chan struct{}, 1),
-	}, nil
+	}
+	for _, tag := range partitionTags(cfg.Prefix, cfg.Partitions) {
+		s.parts = append(s.parts, newKeys(tag))
+	}
+	for i := range s.pickers {
+		s.pickers[i] = newPicker(cfg.Partitions)
+	}
+	return s, nil
 }
+
+// part returns the keys of the partition of event id.
+func (s *Redis) part(id string) keys { return s.parts[partitionOf(id, len(s.parts))] }
+
+// Partitions returns the number of partitions of the store.
+func (s *Redis) Partitions() int { return len(s.parts) }
+
+// destKey returns the key of destination d's flow state (see keys).
+func (s *Redis) destKey(d string) string { return destKey(s.prefix, d) }
 
 // signal wakes one waiter of c, if any, without blocking.
 func signal(c chan struct{}) {

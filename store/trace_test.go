@@ -26,7 +26,7 @@ func TestTraceContextRoundTrip(t *testing.T) {
 		if errs, err := s.Enqueue(ctx, t0, []store.NewEvent{traced, newEvent("plain")}); err != nil || errs[0] != nil || errs[1] != nil {
 			t.Fatalf("Enqueue: %v %v", errs, err)
 		}
-		raw, err := b.Client.Get(ctx, "{"+b.Prefix+"}:st:plain").Result()
+		raw, err := b.Client.Get(ctx, store.RecordKey(s, "plain")).Result()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,12 +8,14 @@ import (
 	"time"
 )
 
-// Boomerang's queues, under the default key prefix (store/keys.go).
+// Boomerang's queues and indexes, by their per-partition name
+// (store/keys.go); privateRedis.zcard counts one in every partition of the
+// default key prefix.
 const (
-	keyEvents    = "{boomerang}:events"
-	keyCallbacks = "{boomerang}:callbacks"
-	keyRecent    = "{boomerang}:recent"
-	keyDead      = "{boomerang}:dead"
+	keyEvents    = "events"
+	keyCallbacks = "callbacks"
+	keyRecent    = "recent"
+	keyDead      = "dead"
 )
 
 // run runs every phase and returns the report.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/boomerang-events/boomerang/store"
+	"maps"
 	"strconv"
 	"sync"
 	"time"
@@ -20,10 +22,11 @@ type privateRedis struct {
 	version string
 	rdb     *redis.Client // one connection: every command is one round trip
 
-	mu sync.Mutex // guards own
-	// own counts the commands the benchmark sent, by name, so they can be
-	// taken out of the commandstats deltas.
-	own map[string]int64
+	mu sync.Mutex // guards own and trips
+	// own counts the commands the benchmark sent, by name, and trips its
+	// round trips, so they can be taken out of the commandstats deltas.
+	own   map[string]int64
+	trips int64
 }
 
 // startRedis starts redis-server on a free port and waits until it answers.
@@ -104,24 +107,49 @@ func (r *privateRedis) info(ctx context.Context, sections ...string) (info, erro
 
 // zcard returns the cardinality of each key, counted as the benchmark's own
 // commands.
-func (r *privateRedis) zcard(ctx context.Context, keys ...string) ([]int64, error) {
-	out := make([]int64, len(keys))
-	for i, k := range keys {
-		r.count("zcard")
-		n, err := r.rdb.ZCard(ctx, k).Result()
-		if err != nil {
-			return nil, fmt.Errorf("redis zcard %s: %w", k, err)
+func (r *privateRedis) zcard(ctx context.Context, names ...string) ([]int64, error) {
+	out := make([]int64, len(names))
+	cmds := make([][]*redis.IntCmd, len(names))
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, name := range names {
+			// The keys of this version's partitions, and the one key of a
+			// version before partitions (a --compare binary).
+			keys := append(store.PartitionKeys(store.DefaultPrefix, store.DefaultPartitions, name),
+				"{"+store.DefaultPrefix+"}:"+name)
+			for _, k := range keys {
+				cmds[i] = append(cmds[i], p.ZCard(ctx, k))
+			}
 		}
-		out[i] = n
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("redis zcard %v: %w", names, err)
+	}
+	calls := 0
+	for _, c := range cmds {
+		calls += len(c)
+	}
+	r.countPipeline("zcard", calls)
+	for i := range names {
+		for _, c := range cmds[i] {
+			out[i] += c.Val()
+		}
 	}
 	return out, nil
 }
 
 // count counts one command of the benchmark's own.
 func (r *privateRedis) count(name string) {
+	r.countPipeline(name, 1)
+}
+
+// countPipeline counts calls commands of the benchmark's own, sent in one
+// round trip.
+func (r *privateRedis) countPipeline(name string, calls int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.own[name]++
+	r.own[name] += int64(calls)
+	r.trips++
 }
 
 // ownCalls returns a copy of the counts of the benchmark's own commands and
@@ -129,13 +157,7 @@ func (r *privateRedis) count(name string) {
 func (r *privateRedis) ownCalls() (map[string]int64, int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	m := make(map[string]int64, len(r.own))
-	var n int64
-	for k, v := range r.own {
-		m[k] = v
-		n += v
-	}
-	return m, n
+	return maps.Clone(r.own), r.trips
 }
 
 // snapshot is INFO commandstats and stats at one moment, with the count of

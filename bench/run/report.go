@@ -332,7 +332,7 @@ func (r *report) sustainedMarkdown(w io.Writer) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	s := r.sustained
 	p("\n### c. Sustained ingest + processing (route accept, no callbacks)\n\n")
-	p("Boomerang in a closed loop for the warmup and measured time, then the benchmark waits until `ZCARD {boomerang}:events` is 0 (at most %v). Sustained rate = events accepted / (load time + drain time).\n\n", r.opts.drainMax)
+	p("Boomerang in a closed loop for the warmup and measured time, then the benchmark waits until the event queue (`ZCARD` of `events` in every partition) is empty (at most %v). Sustained rate = events accepted / (load time + drain time).\n\n", r.opts.drainMax)
 	p("| accepted | load time | backlog at end of load | drain time | left | sustained | ingest during load | server CPU load / drain | other processes, core 0 / 1 |\n|---|---|---|---|---|---|---|---|---|\n")
 	p("| %d | %.1f s | %d | %.1f s | %d | %s events/s | %s req/s | %s / %.0f%% | %s |\n", s.accepted, s.loadSeconds, s.backlogEnd, s.drainSeconds, s.left,
 		rate(s.eps), rate(ingestRate(s.run.res)), pct(s.run.use, s.run.use.server), s.drainCPU, s.run.use.others())

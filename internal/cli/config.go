@@ -169,6 +169,9 @@ type fileConfig struct {
 	Addr            *string        `yaml:"addr"`
 	RedisURL        *string        `yaml:"redis_url"`
 	KeyPrefix       *string        `yaml:"key_prefix"`
+	Partitions      *int           `yaml:"partitions"`
+	WaitReplicas    *int           `yaml:"wait_replicas"`
+	WaitTimeout     *time.Duration `yaml:"wait_timeout"`
 	Workers         *int           `yaml:"workers"`
 	MaxBodyBytes    *int64         `yaml:"max_body_bytes"`
 	IngestTimeout   *time.Duration `yaml:"ingest_timeout"`
@@ -380,6 +383,9 @@ func (f fileConfig) resolve() (Config, error) {
 	e := &c.Engine
 	set(&e.RedisURL, f.RedisURL)
 	set(&e.KeyPrefix, f.KeyPrefix)
+	set(&e.Partitions, f.Partitions)
+	set(&e.WaitReplicas, f.WaitReplicas)
+	set(&e.WaitTimeout, f.WaitTimeout)
 	set(&e.Workers, f.Workers)
 	set(&e.MaxBodyBytes, f.MaxBodyBytes)
 	set(&e.IngestTimeout, f.IngestTimeout)
@@ -495,6 +501,7 @@ var zeroMeansSomething = map[string]bool{
 	"randomization_factor": true, // no randomization
 	"max_elapsed_time":     true, // no limit
 	"backlog_target":       true, // reported by resolve with its own message
+	"wait_replicas":        true, // no wait
 	// flow: 0 turns a limit off
 	"max_in_flight": true, "rate": true, "burst": true, "failure_threshold": true,
 	"error_rate": true, "min_requests": true, "window": true, "cooldown": true,

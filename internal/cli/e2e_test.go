@@ -412,3 +412,30 @@ func TestListRecent(t *testing.T) {
 		}
 	})
 }
+
+// A server configured with another number of partitions than its store was
+// created with refuses to start, and says which setting to change.
+func TestServeRefusesOtherPartitions(t *testing.T) {
+	redistest.Run(t, func(t *testing.T, b redistest.Backend) {
+		cfg := testConfig(b)
+		cfg.Engine.Partitions = 4
+		base, stop := startServer(t, cfg)
+		if code, ans := post(t, base, eventJSON("p1", "anything", nil)); code != http.StatusAccepted {
+			t.Fatalf("post: %d %v", code, ans)
+		}
+		waitDone(t, base, "p1", 10*time.Second) // the workers ran: the store was checked
+		stop()
+
+		cfg.Engine.Partitions = 8
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err = serve(ctx, cfg, testLogger(), ln)
+		if err == nil || !strings.Contains(err.Error(), "created with 4 partitions") || !strings.Contains(err.Error(), "set partitions: 4") {
+			t.Errorf("serve with 8 partitions on a store of 4: got %v, want a refusal naming the setting", err)
+		}
+	})
+}
