@@ -125,6 +125,10 @@ type ListOptions struct {
 	Status event.Status
 	// EventType keeps only events of this type; "" keeps all.
 	EventType string
+	// Since keeps only events accepted at or after it; zero keeps all.
+	Since time.Time
+	// Until keeps only events accepted before it; zero keeps all.
+	Until time.Time
 	// Cursor continues a listing where the previous page ended.
 	Cursor string
 }
@@ -144,7 +148,8 @@ func (s *Redis) List(ctx context.Context, opts ListOptions) ([]Snapshot, string,
 		return (opts.Status == 0 || snap.Record.Status == opts.Status) &&
 			(opts.EventType == "" || snap.Record.EventType == opts.EventType)
 	}
-	entries, next, err := s.scan(ctx, s.keys.recent, opts.Limit, opts.Cursor, keep)
+	within := window{since: opts.Since, until: opts.Until}
+	entries, next, err := s.scan(ctx, s.keys.recent, within, opts.Limit, opts.Cursor, keep)
 	if err != nil {
 		return nil, "", fmt.Errorf("store: list: %w", err)
 	}
@@ -182,7 +187,7 @@ func (s *Redis) ListDead(ctx context.Context, opts DeadOptions) ([]DeadLetter, s
 			(snap.Callback != nil && snap.Callback.Status == event.CallbackFailed)
 		return failed && (opts.EventType == "" || snap.Record.EventType == opts.EventType)
 	}
-	entries, next, err := s.scan(ctx, s.keys.dead, opts.Limit, opts.Cursor, keep)
+	entries, next, err := s.scan(ctx, s.keys.dead, window{}, opts.Limit, opts.Cursor, keep)
 	if err != nil {
 		return nil, "", fmt.Errorf("store: list dead letters: %w", err)
 	}
@@ -202,21 +207,43 @@ type scanned struct {
 	score float64
 }
 
+// window bounds the scores (unix ms) scan reads: since inclusive, until
+// exclusive; a zero time leaves its side open.
+type window struct{ since, until time.Time }
+
+// min and max are the window's bounds as ZRANGEBYSCORE takes them.
+func (w window) min() string {
+	if w.since.IsZero() {
+		return "-inf"
+	}
+	return strconv.FormatInt(w.since.UnixMilli(), 10)
+}
+
+func (w window) max() string {
+	if w.until.IsZero() {
+		return "+inf"
+	}
+	return "(" + strconv.FormatInt(w.until.UnixMilli(), 10)
+}
+
 // scan pages through a zset index of event ids, highest score first,
-// keeping the snapshots keep accepts. A cursor is "<score>.<id>" of the last
-// entry read.
-func (s *Redis) scan(ctx context.Context, index string, limit int, cursor string, keep func(*Snapshot) bool) ([]scanned, string, error) {
+// keeping the snapshots within w that keep accepts. A cursor is
+// "<score>.<id>" of the last entry read.
+func (s *Redis) scan(ctx context.Context, index string, w window, limit int, cursor string, keep func(*Snapshot) bool) ([]scanned, string, error) {
 	if limit <= 0 {
 		limit = 50
 	}
 	limit = min(limit, 1000)
-	maxScore, afterID := "+inf", ""
+	maxScore, afterID := w.max(), ""
 	if cursor != "" {
 		score, id, ok := strings.Cut(cursor, ".")
-		if _, err := strconv.ParseInt(score, 10, 64); !ok || err != nil || id == "" {
+		n, err := strconv.ParseInt(score, 10, 64)
+		if !ok || err != nil || id == "" {
 			return nil, "", ErrBadCursor
 		}
-		maxScore, afterID = score, id
+		if w.until.IsZero() || n < w.until.UnixMilli() { // else the window's end bounds it
+			maxScore, afterID = score, id
+		}
 	}
 	var (
 		out    []scanned
@@ -227,7 +254,7 @@ func (s *Redis) scan(ctx context.Context, index string, limit int, cursor string
 	for len(out) < limit && read < listScanBudget {
 		page := int64(min(limit-len(out)+16, 500))
 		zs, err := s.rdb.ZRevRangeByScoreWithScores(ctx, index, &redis.ZRangeBy{
-			Max: maxScore, Min: "-inf", Offset: int64(offset), Count: page,
+			Max: maxScore, Min: w.min(), Offset: int64(offset), Count: page,
 		}).Result()
 		if err != nil {
 			return nil, "", err
@@ -251,9 +278,12 @@ func (s *Redis) scan(ctx context.Context, index string, limit int, cursor string
 		for i, z := range fresh {
 			ids[i], _ = z.Member.(string)
 		}
-		snaps, _, err := s.snapshots(ctx, ids)
-		if err != nil {
-			return nil, "", err
+		var snaps []*Snapshot
+		if len(ids) > 0 { // all may be entries the previous page returned
+			var err error
+			if snaps, _, err = s.snapshots(ctx, ids); err != nil {
+				return nil, "", err
+			}
 		}
 		for i, snap := range snaps {
 			if len(out) == limit {
