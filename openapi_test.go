@@ -147,6 +147,14 @@ func TestOpenAPIContract(t *testing.T) {
 			}
 		}
 		c.do(t, call{method: "GET", url: up.URL + "/dead-letters?event_type=fails", header: user, want: 200})
+		for _, kind := range []string{"event", "callback"} {
+			other := map[string]string{"event": "callback", "callback": "event"}[kind]
+			got := c.do(t, call{method: "GET", url: up.URL + "/dead-letters?kind=" + kind, header: user, want: 200})
+			if !bytes.Contains(got, []byte(`"kind":"`+kind+`"`)) || bytes.Contains(got, []byte(`"kind":"`+other+`"`)) {
+				t.Errorf("GET /dead-letters?kind=%s: got %s, want only dead letters of kind %s", kind, got, kind)
+			}
+		}
+		c.do(t, call{method: "GET", url: up.URL + "/dead-letters?kind=both", header: user, want: 400, invalid: true})
 		c.do(t, call{method: "GET", url: up.URL + "/dead-letters?event_type=no%20such", header: user, want: 400, invalid: true})
 		c.do(t, call{method: "GET", url: up.URL + "/dead-letters?limit=5000", header: user, want: 400, invalid: true})
 		c.do(t, call{method: "GET", url: up.URL + "/dead-letters", want: 401, invalid: true})

@@ -175,6 +175,9 @@ type DeadOptions struct {
 	Limit int
 	// EventType keeps only dead letters of this event type; "" keeps all.
 	EventType string
+	// Kind keeps only dead letters of this kind ("event" or "callback",
+	// as DeadLetter.Kind); "" keeps all.
+	Kind string
 	// Cursor continues a listing where the previous page ended.
 	Cursor string
 }
@@ -185,7 +188,8 @@ func (s *Redis) ListDead(ctx context.Context, opts DeadOptions) ([]DeadLetter, s
 	keep := func(snap *Snapshot) bool {
 		failed := snap.Record.Status == event.StatusFailed ||
 			(snap.Callback != nil && snap.Callback.Status == event.CallbackFailed)
-		return failed && (opts.EventType == "" || snap.Record.EventType == opts.EventType)
+		return failed && (opts.EventType == "" || snap.Record.EventType == opts.EventType) &&
+			(opts.Kind == "" || opts.Kind == deadKind(snap))
 	}
 	entries, next, err := s.scan(ctx, s.keys.dead, window{}, opts.Limit, opts.Cursor, keep)
 	if err != nil {
@@ -193,13 +197,18 @@ func (s *Redis) ListDead(ctx context.Context, opts DeadOptions) ([]DeadLetter, s
 	}
 	out := make([]DeadLetter, len(entries))
 	for i, e := range entries {
-		kind := "callback"
-		if e.Record.Status == event.StatusFailed {
-			kind = "event"
-		}
-		out[i] = DeadLetter{Snapshot: e.Snapshot, Kind: kind, FailedAt: time.UnixMilli(int64(e.score))}
+		out[i] = DeadLetter{Snapshot: e.Snapshot, Kind: deadKind(&e.Snapshot), FailedAt: time.UnixMilli(int64(e.score))}
 	}
 	return out, next, nil
+}
+
+// deadKind is the kind of a dead letter: "event" when the event failed,
+// else "callback".
+func deadKind(snap *Snapshot) string {
+	if snap.Record.Status == event.StatusFailed {
+		return "event"
+	}
+	return "callback"
 }
 
 type scanned struct {
