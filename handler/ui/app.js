@@ -195,7 +195,7 @@ async function loadEvent(id) {
     ["event_type", ev.event_type], ["status", ev.status], ["attempts", ev.attempts],
     ["last_error", ev.last_error], ["accepted_at", when(ev.accepted_at)], ["updated_at", when(ev.updated_at)],
     ["next_attempt_at", when(ev.next_attempt_at)], ["completed_at", when(ev.completed_at)],
-    ["waiting", ev.waiting],
+    ["waiting", ev.waiting], ["trace_id", ev.trace_id],
   ]);
   // The payload, pretty-printed, as text: whatever it holds runs nothing.
   $("event-payload").textContent = ev.payload === undefined ? "(none)" : JSON.stringify(ev.payload, null, 2);
