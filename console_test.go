@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -32,10 +33,13 @@ const consoleMarkup = "<img src=x onerror=alert(1)>"
 const stepTimeout = 20 * time.Second
 
 // TestConsoleInABrowser drives the web console at /ui in a headless
-// Chromium against a running engine with API keys: the key form, the
-// overview, the events filtered to the failed ones, an event's attempts,
-// and a bulk retry of dead letters, which then succeed. Errors holding
-// markup must render as text. It runs on miniredis, and on $REDIS_URL
+// Chromium against a running engine with API keys and admin keys: the key
+// form, the overview with its throughput and latency from /metrics, the
+// events filtered by status and time range, an event's attempts and trace
+// id, and a bulk retry of dead letters, which asks for an admin key and
+// then succeeds; the dead letters by kind. Errors holding markup must
+// render as text. An engine that serves its metrics elsewhere gets a
+// panel that says so. It runs on miniredis, and on $REDIS_URL
 // when set, with screenshots in $CONSOLE_SCREENSHOTS/<backend> (else a
 // temporary directory). It skips when Chromium is not installed, unless
 // CI=true.
@@ -67,7 +71,7 @@ func TestConsoleInABrowser(t *testing.T) {
 // the browser at chrome, saving screenshots in shots.
 func consoleInABrowser(t *testing.T, b redistest.Backend, chrome, shots string) {
 	cfg := testConfig(b)
-	cfg.Auth = boomerang.AuthConfig{APIKeys: []string{userKey}}
+	cfg.Auth = boomerang.AuthConfig{APIKeys: []string{userKey}, AdminKeys: []string{adminKey}}
 	eng := newEngine(t, cfg)
 	if err := eng.Accept("ok"); err != nil {
 		t.Fatal(err)
@@ -197,6 +201,25 @@ func consoleInABrowser(t *testing.T, b redistest.Backend, chrome, shots string) 
 		const r = document.querySelector("#destinations tr");
 		return r && r.children[0].textContent === "`+recv.URL+`" && r.children[1].textContent !== "";
 	})()`)
+	// Throughput and latency: sampled from /metrics every refresh, so
+	// events that finish while the overview is open show up as a rate and
+	// as attempt durations.
+	until("metrics sampled", `document.getElementById("metrics-status").dataset.state === "ok"`)
+	for i := range 5 {
+		postConsoleEvent(t, srv.URL, `{"id":"live-`+strconv.Itoa(i)+`","event_type":"ok"}`)
+	}
+	for i := range 5 {
+		waitConsoleStatus(t, srv.URL, "live-"+strconv.Itoa(i), "event", "succeeded")
+	}
+	until("throughput shown", `parseFloat(document.getElementById("metric-events-avg").textContent) > 0 &&
+		document.querySelectorAll("#chart-throughput polyline.line-events, #chart-throughput circle.line-events").length > 0`)
+	until("latency shown", `/^[0-9.]+ \/ [0-9.]+$/.test(document.getElementById("metric-attempt-avg").textContent)`)
+	p50p99 := evalJS[string](t, bctx, `document.getElementById("metric-attempt-avg").textContent`)
+	var p50, p99 float64
+	if _, err := fmt.Sscanf(p50p99, "%g / %g", &p50, &p99); err != nil || p50 <= 0 || p99 < p50 || p99 > 5000 {
+		t.Errorf("attempt p50 / p99: got %q, want 0 < p50 <= p99 < 5000 ms", p50p99)
+	}
+	until("overview counts the live events", `document.querySelector("#counter-succeeded b").textContent === "8"`)
 	shot("02-overview")
 
 	// Events, filtered to the failed ones.
@@ -206,6 +229,34 @@ func consoleInABrowser(t *testing.T, b redistest.Backend, chrome, shots string) 
 		const rows = [...document.querySelectorAll("#events-rows tr.event-row")];
 		return rows.length === 3 && rows.every(r => r.children[2].textContent === "failed");
 	})()`)
+	// The time range: from an hour ago keeps them, from an hour ahead or
+	// until an hour ago keeps none.
+	for _, tr := range []struct {
+		name, since, until string
+		want               int
+	}{
+		{"since an hour ago", "-1", "", 3},
+		{"since an hour ahead", "1", "", 0},
+		{"until an hour ago", "", "-1", 0},
+		{"within two hours", "-1", "1", 3},
+	} {
+		step("time range "+tr.name, chromedp.Evaluate[chromedp.Void](`(() => {
+			const at = (h) => {
+				if (h === "") return "";
+				const d = new Date(Date.now() + Number(h) * 3600e3);
+				d.setMinutes(d.getMinutes() - d.getTimezoneOffset()); // datetime-local is local time
+				return d.toISOString().slice(0, 19);
+			};
+			document.getElementById("events-since").value = at(`+strconv.Quote(tr.since)+`);
+			document.getElementById("events-until").value = at(`+strconv.Quote(tr.until)+`);
+			document.getElementById("events-rows").replaceChildren();
+		})()`), chromedp.Click(chromedp.ID("events-apply")))
+		until("time range "+tr.name+" applied", `document.querySelectorAll("#events-rows tr").length > 0 &&
+			document.querySelectorAll("#events-rows tr.event-row").length === `+strconv.Itoa(tr.want))
+	}
+	step("clear the time range", chromedp.Evaluate[chromedp.Void](`document.getElementById("events-since").value = "";
+		document.getElementById("events-until").value = ""`), chromedp.Click(chromedp.ID("events-apply")))
+	until("failed events listed again", `document.querySelectorAll("#events-rows tr.event-row").length === 3`)
 	errText := evalJS[string](t, bctx, `document.querySelector("#events-rows tr.event-row td.error").textContent`)
 	if errText != consoleMarkup {
 		t.Errorf("last error cell: got %q, want the literal %q", errText, consoleMarkup)
@@ -237,14 +288,37 @@ func consoleInABrowser(t *testing.T, b redistest.Backend, chrome, shots string) 
 	// Dead letters: select them, retry in bulk, see them queued.
 	step("dead letters page", chromedp.Click(chromedp.ID("nav-dead-letters")))
 	until("dead letters listed", `document.querySelectorAll("#dl-rows .dl-select").length === 4`)
+	for _, k := range []struct {
+		kind string
+		want int
+	}{{"callback", 1}, {"event", 3}, {"", 4}} {
+		step("kind "+k.kind, chromedp.SetValue(chromedp.ID("dl-kind"), k.kind),
+			chromedp.Evaluate[chromedp.Void](`document.getElementById("dl-rows").replaceChildren()`), chromedp.Click(chromedp.ID("dl-apply")))
+		until("dead letters of kind "+k.kind, `(() => {
+			const rows = [...document.querySelectorAll("#dl-rows tr.dl-row")];
+			return document.querySelectorAll("#dl-rows tr").length > 0 && rows.length === `+strconv.Itoa(k.want)+` &&
+				rows.every(r => `+strconv.Quote(k.kind)+` === "" || r.children[3].textContent === `+strconv.Quote(k.kind)+`);
+		})()`)
+	}
 	step("filter flaky", chromedp.SendKeys(chromedp.ID("dl-type"), "flaky"), chromedp.Click(chromedp.ID("dl-apply")))
 	until("flaky dead letters listed", `document.querySelectorAll("#dl-rows .dl-select").length === 3`)
 	step("select the page", chromedp.Click(chromedp.ID("dl-all-page")))
 	until("all selected", `document.querySelectorAll("#dl-rows .dl-select:checked").length === 3`)
 	shot("05-dead-letters-selected")
 	failing.Store(false)
+	// The API key is no admin key: the console asks for one, keeps it for
+	// the tab, and sends the retry again with it. A wrong one is asked again.
 	step("retry", chromedp.Click(chromedp.ID("dl-retry")))
+	step("admin key asked", chromedp.WaitVisible(chromedp.ID("admin-key")))
+	shot("05b-admin-key-form")
+	step("a wrong admin key", chromedp.SendKeys(chromedp.ID("admin-key"), "not-an-admin-key"), chromedp.Click(chromedp.ID("admin-submit")))
+	until("admin key asked again", `!document.getElementById("admin-form").hidden &&
+		document.getElementById("admin-reason").textContent.includes("unknown")`)
+	step("the admin key", chromedp.SendKeys(chromedp.ID("admin-key"), adminKey), chromedp.Click(chromedp.ID("admin-submit")))
 	until("retry answered", `document.getElementById("dl-result").dataset.queued === "3"`)
+	if got := evalJS[string](t, bctx, `sessionStorage.getItem("boomerang-admin-key") + " " + sessionStorage.getItem("boomerang-api-key")`); got != adminKey+" "+userKey {
+		t.Errorf("session keys (admin, API): got %q, want %q", got, adminKey+" "+userKey)
+	}
 	result := evalJS[string](t, bctx, `document.getElementById("dl-result").textContent`)
 	t.Logf("bulk retry: %s", result)
 	shot("06-dead-letters-retried")
@@ -266,8 +340,17 @@ func consoleInABrowser(t *testing.T, b redistest.Backend, chrome, shots string) 
 		return rows.length === 1 && rows[0].children[3].textContent === "callback";
 	})()`)
 	refusing.Store(false)
-	step("redeliver all", chromedp.Click(chromedp.ID("dl-all-filter")), chromedp.Click(chromedp.ID("dl-redeliver")))
+	// All matching the filter, of kind event: the callback's dead letter
+	// is not one of them. Then of kind callback: it is, and the admin key
+	// kept for the tab is used without asking again.
+	step("redeliver all of kind event", chromedp.SetValue(chromedp.ID("dl-kind"), "event"),
+		chromedp.Click(chromedp.ID("dl-all-filter")), chromedp.Click(chromedp.ID("dl-redeliver")))
+	until("redeliver of kind event answered", `document.getElementById("dl-result").dataset.queued === "0"`)
+	step("redeliver all of kind callback", chromedp.SetValue(chromedp.ID("dl-kind"), "callback"), chromedp.Click(chromedp.ID("dl-redeliver")))
 	until("redeliver answered", `document.getElementById("dl-result").dataset.queued === "1"`)
+	if !evalJS[bool](t, bctx, `document.getElementById("admin-form").hidden`) {
+		t.Error("admin key form shown again: want the tab's admin key used")
+	}
 	waitConsoleStatus(t, srv.URL, "ok-cb", "callback", "delivered")
 	step("open ok-cb", chromedp.Evaluate[chromedp.Void](`location.hash = "#/event/ok-cb"`))
 	until("deliveries listed", `(() => {
@@ -284,15 +367,18 @@ func consoleInABrowser(t *testing.T, b redistest.Backend, chrome, shots string) 
 	})()`)
 	evalJS[string](t, bctx, `document.getElementById("events-type").value = ""`) // clear the type
 	step("filter succeeded", chromedp.SetValue(chromedp.ID("events-status"), "succeeded"), chromedp.Click(chromedp.ID("events-apply")))
-	until("retried events succeeded", `document.querySelectorAll("#events-rows tr.event-row").length === 6`)
+	until("retried events succeeded", `document.querySelectorAll("#events-rows tr.event-row").length === 11`)
 	shot("08-events-succeeded")
 
-	// Every event, five a page: the next page has the sixth, the oldest.
+	// Every event, five a page: the third page has the eleventh, the oldest.
 	step("all events, 5 a page", chromedp.Evaluate[chromedp.Void](`document.getElementById("events-status").value = ""`),
 		chromedp.SetValue(chromedp.ID("events-limit"), "5"), chromedp.Click(chromedp.ID("events-apply")))
 	until("first page", `document.querySelectorAll("#events-rows tr.event-row").length === 5 && !document.getElementById("events-next").hidden`)
 	step("next page", chromedp.Click(chromedp.ID("events-next")))
-	until("second page", `(() => {
+	until("second page", `document.querySelectorAll("#events-rows tr.event-row").length === 5 && !document.getElementById("events-next").hidden &&
+		document.querySelector("#events-rows tr.event-row").children[0].textContent !== "live-4"`)
+	step("third page", chromedp.Click(chromedp.ID("events-next")))
+	until("third page shown", `(() => {
 		const rows = [...document.querySelectorAll("#events-rows tr.event-row")];
 		return rows.length === 1 && rows[0].children[0].textContent === "ok-1" && document.getElementById("events-next").hidden;
 	})()`)
@@ -307,6 +393,8 @@ func consoleInABrowser(t *testing.T, b redistest.Backend, chrome, shots string) 
 	step("overview", chromedp.Click(chromedp.ID("nav-overview")), chromedp.WaitVisible(chromedp.ID("counter-failed")))
 	first := evalJS[string](t, bctx, `document.getElementById("overview-updated").textContent`)
 	until("overview refreshed", `document.getElementById("overview-updated").textContent !== `+strconv.Quote(first))
+	until("throughput drawn as a line", `document.querySelectorAll("#chart-throughput polyline.line-events").length > 0`)
+	shot("08b-overview-later")
 
 	// The markup never became an element, and nothing raised an alert.
 	imgs := evalJS[int](t, bctx, `document.querySelectorAll("img").length`)
@@ -314,15 +402,49 @@ func consoleInABrowser(t *testing.T, b redistest.Backend, chrome, shots string) 
 		t.Errorf("img elements: got %d, want 0: markup in an error was rendered as HTML", imgs)
 	}
 
+	// An event with a trace shows its trace id.
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/event", strings.NewReader(`{"id":"traced","event_type":"ok"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+userKey)
+	req.Header.Set("traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	step("open traced", chromedp.Evaluate[chromedp.Void](`location.hash = "#/event/traced"`))
+	until("trace id shown", `(() => {
+		const dd = document.querySelector('#event-record dd[data-field="trace_id"]');
+		return dd !== null && dd.textContent === "`+traceID+`";
+	})()`)
+
 	// A wrong key: the console asks again.
 	evalJS[bool](t, bctx, `sessionStorage.setItem("boomerang-api-key", "wrong"); location.reload(); true`)
 	step("key form again", chromedp.WaitVisible(chromedp.ID("login-key")))
 	shot("09-key-form-again")
 
+	// An engine whose metrics are served apart: the panel says so, and the
+	// rest of the overview works.
+	cfg2 := testConfig(b)
+	cfg2.SeparateMetrics = true
+	srv2 := httptest.NewServer(newEngine(t, cfg2).Handler())
+	t.Cleanup(srv2.Close)
+	step("open the other engine's console", chromedp.Navigate(srv2.URL+"/ui"), chromedp.WaitVisible(chromedp.ID("counter-failed")))
+	until("metrics elsewhere", `document.getElementById("metrics-status").dataset.state === "unavailable" &&
+		document.getElementById("metrics-status").textContent.includes("another address") &&
+		document.getElementById("metrics-panel").hidden`)
+	until("counters without metrics", `document.querySelector("#counter-failed b").textContent === "0"`)
+	shot("10-metrics-elsewhere")
+
 	mu.Lock()
 	defer mu.Unlock()
-	if len(confirms) != 2 || !strings.Contains(confirms[1], "every dead letter") {
-		t.Errorf("confirm dialogs: got %q, want a second one to redeliver every dead letter", confirms)
+	if len(confirms) != 3 || !strings.Contains(confirms[1], "every dead letter whose event failed") ||
+		!strings.Contains(confirms[2], "every dead letter whose callback failed") {
+		t.Errorf("confirm dialogs: got %q, want two more to redeliver every dead letter of kind event, then callback", confirms)
 	}
 	if len(alerts) != 0 {
 		t.Errorf("dialogs: got %q, want no alert: markup ran as script", alerts)

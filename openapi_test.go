@@ -117,6 +117,10 @@ func TestOpenAPIContract(t *testing.T) {
 			t.Errorf("GET /callback?event_type=fails: got %s, want c-fail and no event of type ok", fails)
 		}
 		c.do(t, call{method: "GET", url: up.URL + "/callback?event_type=no%20such", header: user, want: 400, invalid: true})
+		// The listing by time range; a bad bound is a 400 naming it.
+		c.do(t, call{method: "GET", url: up.URL + "/callback?since=2026-01-01T00:00:00Z&until=2999-01-01T00:00:00%2B01:00", header: user, want: 200})
+		c.do(t, call{method: "GET", url: up.URL + "/callback?since=yesterday", header: user, want: 400, invalid: true})
+		c.do(t, call{method: "GET", url: up.URL + "/callback?since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z", header: user, want: 400})
 		c.do(t, call{method: "GET", url: up.URL + "/callback?limit=0", header: user, want: 400, invalid: true})
 		c.do(t, call{method: "GET", url: up.URL + "/callback?cursor=nonsense", header: user, want: 400})
 		c.do(t, call{method: "GET", url: up.URL + "/callback?event_id=c-none", header: user, want: 404})
@@ -143,6 +147,14 @@ func TestOpenAPIContract(t *testing.T) {
 			}
 		}
 		c.do(t, call{method: "GET", url: up.URL + "/dead-letters?event_type=fails", header: user, want: 200})
+		for _, kind := range []string{"event", "callback"} {
+			other := map[string]string{"event": "callback", "callback": "event"}[kind]
+			got := c.do(t, call{method: "GET", url: up.URL + "/dead-letters?kind=" + kind, header: user, want: 200})
+			if !bytes.Contains(got, []byte(`"kind":"`+kind+`"`)) || bytes.Contains(got, []byte(`"kind":"`+other+`"`)) {
+				t.Errorf("GET /dead-letters?kind=%s: got %s, want only dead letters of kind %s", kind, got, kind)
+			}
+		}
+		c.do(t, call{method: "GET", url: up.URL + "/dead-letters?kind=both", header: user, want: 400, invalid: true})
 		c.do(t, call{method: "GET", url: up.URL + "/dead-letters?event_type=no%20such", header: user, want: 400, invalid: true})
 		c.do(t, call{method: "GET", url: up.URL + "/dead-letters?limit=5000", header: user, want: 400, invalid: true})
 		c.do(t, call{method: "GET", url: up.URL + "/dead-letters", want: 401, invalid: true})

@@ -172,6 +172,24 @@ func testTraceCrossesInstances(t *testing.T, b redistest.Backend, sdk bool) {
 		t.Errorf("untraced record: got trace_parent %q, want none", snap.Record.TraceParent)
 	}
 
+	// GET /events/{id} shows the trace id (the console shows it too).
+	for id, want := range map[string]string{"typed": producerTraceID, "untraced": ""} {
+		w := httptest.NewRecorder()
+		api.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/events/"+id, nil))
+		var view struct {
+			TraceID *string `json:"trace_id"`
+		}
+		if err := json.Unmarshal(w.Body.Bytes(), &view); w.Code != http.StatusOK || err != nil {
+			t.Fatalf("GET /events/%s: got %d %s", id, w.Code, w.Body)
+		}
+		switch {
+		case want != "" && (view.TraceID == nil || *view.TraceID != want):
+			t.Errorf("GET /events/%s: got trace_id %v, want %s", id, view.TraceID, want)
+		case want == "" && !sdk && view.TraceID != nil:
+			t.Errorf("GET /events/%s: got trace_id %q, want none", id, *view.TraceID)
+		}
+	}
+
 	// The retried attempt's log line carries the trace id.
 	var sawRetry bool
 	for _, line := range strings.Split(logs.String(), "\n") {

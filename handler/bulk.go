@@ -180,16 +180,13 @@ func (s *Server) bulkIDs(ctx context.Context, ids []string, act bulkAction, skip
 // half the request's time is spent, leaving res.NextCursor to continue.
 func (s *Server) bulkFilter(ctx context.Context, req bulkRequest, act bulkAction, skip func(store.DeadLetter) string, res *bulkResult) error {
 	stopBy := time.Now().Add(s.cfg.RequestTimeout / 2)
-	opts := store.DeadOptions{Limit: bulkBatch, EventType: req.Filter.EventType, Cursor: req.Cursor}
+	opts := store.DeadOptions{Limit: bulkBatch, EventType: req.Filter.EventType, Kind: req.Filter.Kind, Cursor: req.Cursor}
 	for walked := 0; ; {
 		dls, next, err := s.st.ListDead(ctx, opts)
 		if err != nil {
 			return err
 		}
 		for _, d := range dls {
-			if req.Filter.Kind != "" && d.Kind != req.Filter.Kind {
-				continue
-			}
 			if reason := skip(d); reason != "" {
 				res.skip(reason)
 				continue

@@ -19,9 +19,13 @@ type deadLetterView struct {
 }
 
 func (s *Server) getDeadLetters(c *gin.Context) {
-	opts := store.DeadOptions{Cursor: c.Query("cursor"), EventType: c.Query("event_type")}
+	opts := store.DeadOptions{Cursor: c.Query("cursor"), EventType: c.Query("event_type"), Kind: c.Query("kind")}
 	var ok bool
 	if opts.Limit, ok = parseLimit(c); !ok {
+		return
+	}
+	if opts.Kind != "" && opts.Kind != "event" && opts.Kind != "callback" {
+		c.JSON(http.StatusBadRequest, gin.H{"error": `kind: must be "event" or "callback"`, "field": "kind"})
 		return
 	}
 	if opts.EventType != "" {

@@ -421,6 +421,23 @@ func (s *Server) getCallback(c *gin.Context) {
 		}
 		opts.EventType = v
 	}
+	for _, b := range []struct {
+		field string
+		to    *time.Time
+	}{{"since", &opts.Since}, {"until", &opts.Until}} {
+		if v := c.Query(b.field); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				c.JSON(http.StatusBadRequest, gin.H{"error": b.field + ": must be an RFC 3339 time, such as 2026-11-25T12:00:00Z", "field": b.field})
+				return
+			}
+			*b.to = t
+		}
+	}
+	if !opts.Since.IsZero() && !opts.Until.IsZero() && !opts.Until.After(opts.Since) {
+		c.JSON(http.StatusBadRequest, gin.H{"error": "until: must be after since", "field": "until"})
+		return
+	}
 	snaps, next, err := s.st.List(c.Request.Context(), opts)
 	if err != nil {
 		s.storeError(c, "", err)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/boomerang-events/boomerang/event"
+	"github.com/boomerang-events/boomerang/internal/tracing"
 	"github.com/boomerang-events/boomerang/store"
 )
 
@@ -23,6 +24,9 @@ type recordView struct {
 	// forward route (breaker open, rate limit, a target's pause).
 	Waiting  *store.Waiting `json:"waiting,omitempty"`
 	Callback callbackView   `json:"callback"`
+	// TraceID is the trace the event belongs to (of the producer's
+	// traceparent, or of the span of its POST /event); "" when it has none.
+	TraceID string `json:"trace_id,omitempty"`
 	// Payload is the event's payload as accepted, in GET /events/{id} only.
 	Payload json.RawMessage `json:"payload,omitempty"`
 	History []attemptView   `json:"history,omitempty"`
@@ -67,7 +71,7 @@ func newView(snap store.Snapshot, withHistory bool) recordView {
 	v := recordView{
 		EventID: r.ID, EventType: r.EventType, Status: r.Status, Attempts: r.Attempts, LastError: r.LastError,
 		AcceptedAt: r.AcceptedAt, UpdatedAt: r.UpdatedAt, NextAttemptAt: r.NextAttemptAt, CompletedAt: r.CompletedAt,
-		Waiting: snap.EventWaiting,
+		Waiting: snap.EventWaiting, TraceID: tracing.TraceID(r.TraceParent),
 	}
 	switch cb := snap.Callback; {
 	case cb != nil:

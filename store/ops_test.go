@@ -79,6 +79,11 @@ func TestDeadLetters(t *testing.T) {
 		if got := deadIDs(t, s, store.DeadOptions{EventType: "other"}); len(got) != 0 {
 			t.Errorf("filter by another event type: got %v, want none", got)
 		}
+		for kind, want := range map[string]string{"event": "bad", "callback": "ok"} {
+			if got := deadIDs(t, s, store.DeadOptions{Kind: kind}); len(got) != 1 || got[want] != kind {
+				t.Errorf("filter by kind %s: got %v, want only %s", kind, got, want)
+			}
+		}
 	})
 }
 

@@ -153,6 +153,10 @@ type ListOptions struct {
 	Status event.Status
 	// EventType keeps only events of this type; "" keeps all.
 	EventType string
+	// Since keeps only events accepted at or after it; zero keeps all.
+	Since time.Time
+	// Until keeps only events accepted before it; zero keeps all.
+	Until time.Time
 	// Cursor continues a listing where the previous page ended.
 	Cursor string
 }
@@ -172,7 +176,8 @@ func (s *Redis) List(ctx context.Context, opts ListOptions) ([]Snapshot, string,
 		return (opts.Status == 0 || snap.Record.Status == opts.Status) &&
 			(opts.EventType == "" || snap.Record.EventType == opts.EventType)
 	}
-	entries, next, err := s.scan(ctx, func(k keys) string { return k.recent }, opts.Limit, opts.Cursor, keep)
+	within := window{since: opts.Since, until: opts.Until}
+	entries, next, err := s.scan(ctx, func(k keys) string { return k.recent }, within, opts.Limit, opts.Cursor, keep)
 	if err != nil {
 		return nil, "", fmt.Errorf("store: list: %w", err)
 	}
@@ -198,6 +203,9 @@ type DeadOptions struct {
 	Limit int
 	// EventType keeps only dead letters of this event type; "" keeps all.
 	EventType string
+	// Kind keeps only dead letters of this kind ("event" or "callback",
+	// as DeadLetter.Kind); "" keeps all.
+	Kind string
 	// Cursor continues a listing where the previous page ended.
 	Cursor string
 }
@@ -208,21 +216,27 @@ func (s *Redis) ListDead(ctx context.Context, opts DeadOptions) ([]DeadLetter, s
 	keep := func(snap *Snapshot) bool {
 		failed := snap.Record.Status == event.StatusFailed ||
 			(snap.Callback != nil && snap.Callback.Status == event.CallbackFailed)
-		return failed && (opts.EventType == "" || snap.Record.EventType == opts.EventType)
+		return failed && (opts.EventType == "" || snap.Record.EventType == opts.EventType) &&
+			(opts.Kind == "" || opts.Kind == deadKind(snap))
 	}
-	entries, next, err := s.scan(ctx, func(k keys) string { return k.dead }, opts.Limit, opts.Cursor, keep)
+	entries, next, err := s.scan(ctx, func(k keys) string { return k.dead }, window{}, opts.Limit, opts.Cursor, keep)
 	if err != nil {
 		return nil, "", fmt.Errorf("store: list dead letters: %w", err)
 	}
 	out := make([]DeadLetter, len(entries))
 	for i, e := range entries {
-		kind := "callback"
-		if e.Record.Status == event.StatusFailed {
-			kind = "event"
-		}
-		out[i] = DeadLetter{Snapshot: e.Snapshot, Kind: kind, FailedAt: time.UnixMilli(int64(e.score))}
+		out[i] = DeadLetter{Snapshot: e.Snapshot, Kind: deadKind(&e.Snapshot), FailedAt: time.UnixMilli(int64(e.score))}
 	}
 	return out, next, nil
+}
+
+// deadKind is the kind of a dead letter: "event" when the event failed,
+// else "callback".
+func deadKind(snap *Snapshot) string {
+	if snap.Record.Status == event.StatusFailed {
+		return "event"
+	}
+	return "callback"
 }
 
 type scanned struct {
@@ -230,12 +244,35 @@ type scanned struct {
 	score float64
 }
 
+// window bounds the scores (unix ms) scan reads: since inclusive, until
+// exclusive; a zero time leaves its side open.
+type window struct{ since, until time.Time }
+
+// min is the window's lower bound as ZRANGEBYSCORE takes it.
+func (w window) min() string {
+	if w.since.IsZero() {
+		return "-inf"
+	}
+	return strconv.FormatInt(w.since.UnixMilli(), 10)
+}
+
+// max is the upper bound of a read from pos within the window.
+func (w window) max(pos scanPos) string {
+	if !w.until.IsZero() && float64(w.until.UnixMilli()) <= pos.score {
+		return "(" + strconv.FormatInt(w.until.UnixMilli(), 10)
+	}
+	if math.IsInf(pos.score, 1) {
+		return "+inf"
+	}
+	return strconv.FormatInt(int64(pos.score), 10)
+}
+
 // scan pages through a zset index of event ids kept in every partition,
 // highest score first (then highest id), merging the partitions, and keeps
-// the snapshots keep accepts. A cursor is "<score>.<id>" of the last entry
+// the snapshots within w that keep accepts. A cursor is "<score>.<id>" of the last entry
 // read: the same position in every partition, so it stays correct while
 // events arrive (they sort before it).
-func (s *Redis) scan(ctx context.Context, index func(keys) string, limit int, cursor string, keep func(*Snapshot) bool) ([]scanned, string, error) {
+func (s *Redis) scan(ctx context.Context, index func(keys) string, w window, limit int, cursor string, keep func(*Snapshot) bool) ([]scanned, string, error) {
 	if limit <= 0 {
 		limit = 50
 	}
@@ -253,7 +290,7 @@ func (s *Redis) scan(ctx context.Context, index func(keys) string, limit int, cu
 	read := 0
 	for len(out) < limit && read < listScanBudget {
 		page := min(limit-len(out)+16, 500)
-		entries, more, err := s.scanRound(ctx, index, pos, page)
+		entries, more, err := s.scanRound(ctx, index, w, pos, page)
 		if err != nil {
 			return nil, "", err
 		}
@@ -303,11 +340,8 @@ func (p scanPos) after(z redis.Z) bool {
 // scanRound reads the next page entries after pos, merged from every
 // partition's index in one round trip. more reports whether entries after
 // those may exist.
-func (s *Redis) scanRound(ctx context.Context, index func(keys) string, pos scanPos, page int) (entries []redis.Z, more bool, err error) {
-	max := "+inf"
-	if !math.IsInf(pos.score, 1) {
-		max = strconv.FormatInt(int64(pos.score), 10)
-	}
+func (s *Redis) scanRound(ctx context.Context, index func(keys) string, w window, pos scanPos, page int) (entries []redis.Z, more bool, err error) {
+	hi, lo := w.max(pos), w.min()
 	// Entries at pos's score with ids not below pos.id come first in each
 	// partition: fetch past them, a few more each time there are many.
 	fetch := int64(page + 16)
@@ -315,7 +349,7 @@ func (s *Redis) scanRound(ctx context.Context, index func(keys) string, pos scan
 		cmds := make([]*redis.ZSliceCmd, len(s.parts))
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, k := range s.parts {
-				cmds[i] = p.ZRevRangeByScoreWithScores(ctx, index(k), &redis.ZRangeBy{Max: max, Min: "-inf", Count: fetch})
+				cmds[i] = p.ZRevRangeByScoreWithScores(ctx, index(k), &redis.ZRangeBy{Max: hi, Min: lo, Count: fetch})
 			}
 			return nil
 		})

@@ -312,6 +312,61 @@ func TestList(t *testing.T) {
 	})
 }
 
+func TestListWindow(t *testing.T) {
+	redistest.Run(t, func(t *testing.T, b redistest.Backend) {
+		s := newStore(t, b)
+		ctx := context.Background()
+		enqueue(t, s, t0, "a1", "a2")
+		enqueue(t, s, t0.Add(time.Minute), "b1", "b2")
+		enqueue(t, s, t0.Add(2*time.Minute), "c1")
+		tests := []struct {
+			name         string
+			since, until time.Time
+			limit        int
+			want         []string
+		}{
+			{"unbounded", time.Time{}, time.Time{}, 2, []string{"c1", "b2", "b1", "a2", "a1"}},
+			{"since is inclusive", t0.Add(time.Minute), time.Time{}, 2, []string{"c1", "b2", "b1"}},
+			{"until is exclusive", time.Time{}, t0.Add(2 * time.Minute), 2, []string{"b2", "b1", "a2", "a1"}},
+			{"both", t0.Add(time.Minute), t0.Add(2 * time.Minute), 1, []string{"b2", "b1"}},
+			{"between batches", t0.Add(time.Second), t0.Add(time.Minute), 10, nil},
+			{"since after until", t0.Add(2 * time.Minute), t0, 10, nil},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				var got []string
+				cursor := ""
+				for range 10 {
+					snaps, next, err := s.List(ctx, store.ListOptions{Since: tt.since, Until: tt.until, Limit: tt.limit, Cursor: cursor})
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, sn := range snaps {
+						got = append(got, sn.Record.ID)
+					}
+					if next == "" {
+						break
+					}
+					cursor = next
+				}
+				if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+					t.Errorf("got %v, want %v", got, tt.want)
+				}
+			})
+		}
+		// A cursor from an unbounded listing, continued with an until
+		// before it: the until bounds the page.
+		_, next, err := s.List(ctx, store.ListOptions{Limit: 1})
+		if err != nil || next == "" {
+			t.Fatalf("first page: next %q, err %v", next, err)
+		}
+		snaps, _, err := s.List(ctx, store.ListOptions{Until: t0.Add(time.Minute), Cursor: next})
+		if err != nil || len(snaps) != 2 || snaps[0].Record.ID != "a2" {
+			t.Errorf("cursor past until: got %d events (%v), want a2 and a1", len(snaps), err)
+		}
+	})
+}
+
 func TestBeginInline(t *testing.T) {
 	redistest.Run(t, func(t *testing.T, b redistest.Backend) {
 		s := newStore(t, b)

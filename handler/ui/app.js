@@ -3,6 +3,7 @@
 "use strict";
 
 const keyName = "boomerang-api-key";
+const adminKeyName = "boomerang-admin-key";
 const statuses = ["queued", "processing", "retrying", "succeeded", "failed"];
 const $ = (id) => document.getElementById(id);
 
@@ -14,17 +15,21 @@ class Unauthorized extends Error {}
 
 // api fetches path with the stored key; on 401 it shows the key form.
 async function api(path, init) {
-  init = init || {};
-  const headers = Object.assign({"Accept": "application/json"}, init.headers || {});
-  const key = sessionStorage.getItem(keyName);
-  if (key) headers["Authorization"] = "Bearer " + key;
-  const res = await fetch(path, Object.assign({}, init, {headers: headers}));
+  const res = await send(path, init, sessionStorage.getItem(keyName));
   if (res.status === 401) {
     sessionStorage.removeItem(keyName);
     showLogin("The API key is missing or unknown.");
     throw new Unauthorized("unauthorized");
   }
   return res;
+}
+
+// send fetches path with key (none when empty).
+function send(path, init, key) {
+  init = init || {};
+  const headers = Object.assign({"Accept": "application/json"}, init.headers || {});
+  if (key) headers["Authorization"] = "Bearer " + key;
+  return fetch(path, Object.assign({}, init, {headers: headers}));
 }
 
 async function apiJSON(path, init) {
@@ -146,7 +151,194 @@ async function loadOverview() {
     tb.appendChild(tr);
   }
   if (!(dest.destinations || []).length) tb.appendChild(row(["no destinations yet", "", "", "", ""]));
+  await loadMetrics();
   $("overview-updated").textContent = "updated " + new Date().toLocaleTimeString();
+}
+
+// --- throughput and latency, from the engine's own Prometheus metrics
+
+const metricsWindow = 5 * 60 * 1000; // what the charts span, ms
+const latencyWindow = 30 * 1000;     // what each latency point spans, ms
+let samples = [];                    // {t, events, callbacks, attempt, e2e}, oldest first
+
+// parseMetrics parses the Prometheus text exposition into
+// [{name, labels, value}], skipping comments and lines it cannot read.
+function parseMetrics(text) {
+  const out = [];
+  const line = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/;
+  const label = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
+  for (const l of text.split("\n")) {
+    if (!l || l[0] === "#") continue;
+    const m = line.exec(l);
+    if (!m) continue;
+    const labels = {};
+    for (const lm of (m[2] || "").matchAll(label)) labels[lm[1]] = lm[2].replace(/\\(.)/g, (_, c) => c === "n" ? "\n" : c);
+    out.push({name: m[1], labels: labels, value: parseFloat(m[3])});
+  }
+  return out;
+}
+
+// sum adds the values of the series called name whose labels pass keep.
+function sum(series, name, keep) {
+  let n = 0;
+  for (const s of series) if (s.name === name && (!keep || keep(s.labels))) n += s.value;
+  return n;
+}
+
+// buckets sums the cumulative buckets of histogram name over its other
+// labels: {le (a number, Infinity for +Inf): count}.
+function buckets(series, name) {
+  const b = {};
+  for (const s of series) {
+    if (s.name !== name + "_bucket") continue;
+    const le = s.labels.le === "+Inf" ? Infinity : parseFloat(s.labels.le);
+    b[le] = (b[le] || 0) + s.value;
+  }
+  return b;
+}
+
+// quantile estimates the q-quantile of the observations between two
+// bucket snapshots, as Prometheus' histogram_quantile does: linear within
+// the bucket the rank falls in. null when nothing was observed.
+function quantile(q, from, to) {
+  const les = Object.keys(to).map(Number).sort((a, b) => a - b);
+  const cum = les.map((le) => to[le] - ((from && from[le]) || 0));
+  const total = cum[cum.length - 1];
+  if (!les.length || !(total > 0)) return null;
+  const rank = q * total;
+  for (let i = 0; i < les.length; i++) {
+    if (cum[i] < rank) continue;
+    if (les[i] === Infinity) return i > 0 ? les[i - 1] : null; // past the last bound: its bound
+    const lo = i > 0 ? les[i - 1] : 0, below = i > 0 ? cum[i - 1] : 0;
+    const inBucket = cum[i] - below;
+    return inBucket > 0 ? lo + (les[i] - lo) * (rank - below) / inBucket : les[i];
+  }
+  return null;
+}
+
+// loadMetrics takes a sample of GET /metrics, keeps the last 5 minutes of
+// samples, and draws them; when the API port serves no metrics it says so.
+async function loadMetrics() {
+  const res = await api("/metrics", {headers: {"Accept": "text/plain"}});
+  const status = $("metrics-status");
+  if (res.status === 404) {
+    $("metrics-panel").hidden = true;
+    status.textContent = "No metrics on this address: they are disabled, or served on another address (metrics_addr).";
+    status.dataset.state = "unavailable";
+    return;
+  }
+  if (!res.ok) {
+    status.textContent = "GET /metrics: " + res.status;
+    status.dataset.state = "error";
+    return;
+  }
+  const series = parseMetrics(await res.text());
+  const now = Date.now();
+  samples.push({
+    t: now,
+    events: sum(series, "boomerang_event_attempts_total", (l) => l.outcome !== "retry"),
+    callbacks: sum(series, "boomerang_callback_deliveries_total", (l) => l.outcome !== "retry"),
+    attempt: buckets(series, "boomerang_event_attempt_duration_seconds"),
+    e2e: buckets(series, "boomerang_end_to_end_latency_seconds"),
+  });
+  samples = samples.filter((s) => s.t >= now - metricsWindow);
+  $("metrics-panel").hidden = false;
+  status.dataset.state = "ok";
+  drawMetrics();
+}
+
+// rate is the per-second increase of field from sample a to sample b (null
+// across a counter reset, as after a restart).
+function rate(a, b, field) {
+  const d = b[field] - a[field], dt = (b.t - a.t) / 1000;
+  return d >= 0 && dt > 0 ? d / dt : null;
+}
+
+// before returns the oldest sample no older than ms before samples[i].
+function before(i, ms) {
+  let j = i;
+  while (j > 0 && samples[j - 1].t >= samples[i].t - ms) j--;
+  return samples[j];
+}
+
+function fmt(v, digits) { return v === null || v === undefined ? "–" : v.toFixed(digits); }
+
+function pair(from, to) {
+  const p50 = quantile(0.5, from, to), p99 = quantile(0.99, from, to);
+  return fmt(p50 === null ? null : p50 * 1000, 1) + " / " + fmt(p99 === null ? null : p99 * 1000, 1);
+}
+
+function drawMetrics() {
+  const status = $("metrics-status");
+  if (samples.length < 2) {
+    status.textContent = "Collecting samples…";
+    return;
+  }
+  status.textContent = "";
+  const last = samples.length - 1, first = samples[0], newest = samples[last], prev = samples[last - 1];
+  const recent = before(last, latencyWindow);
+  $("metric-events-now").textContent = fmt(rate(prev, newest, "events"), 2);
+  $("metric-callbacks-now").textContent = fmt(rate(prev, newest, "callbacks"), 2);
+  $("metric-events-avg").textContent = fmt(rate(first, newest, "events"), 2);
+  $("metric-callbacks-avg").textContent = fmt(rate(first, newest, "callbacks"), 2);
+  $("metric-attempt-now").textContent = pair(recent.attempt, newest.attempt);
+  $("metric-attempt-avg").textContent = pair(first.attempt, newest.attempt);
+  $("metric-e2e-now").textContent = pair(recent.e2e, newest.e2e);
+  $("metric-e2e-avg").textContent = pair(first.e2e, newest.e2e);
+
+  const points = {events: [], callbacks: [], p50: [], p99: []};
+  for (let i = 1; i < samples.length; i++) {
+    const t = samples[i].t;
+    points.events.push([t, rate(samples[i - 1], samples[i], "events")]);
+    points.callbacks.push([t, rate(samples[i - 1], samples[i], "callbacks")]);
+    const from = before(i, latencyWindow).attempt, to = samples[i].attempt;
+    const p50 = quantile(0.5, from, to), p99 = quantile(0.99, from, to);
+    points.p50.push([t, p50 === null ? null : p50 * 1000]);
+    points.p99.push([t, p99 === null ? null : p99 * 1000]);
+  }
+  chart($("chart-throughput"), newest.t, [["events", points.events], ["callbacks", points.callbacks]], "/s");
+  chart($("chart-latency"), newest.t, [["p50", points.p50], ["p99", points.p99]], " ms");
+}
+
+const svgNS = "http://www.w3.org/2000/svg";
+
+function svgEl(tag, attrs, text) {
+  const e = document.createElementNS(svgNS, tag);
+  for (const k of Object.keys(attrs)) e.setAttribute(k, String(attrs[k]));
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+// chart draws lines ([name, [[t, v|null]...]]) over the 5 minutes up to
+// end into svg, scaled to the largest value, a gap where v is null.
+function chart(svg, end, lines, unit) {
+  const w = 420, h = 140, left = 44, top = 8, bottom = 18;
+  const x = (t) => left + (w - left - 4) * (1 - (end - t) / metricsWindow);
+  let maxV = 0;
+  for (const [, pts] of lines) for (const [, v] of pts) if (v !== null) maxV = Math.max(maxV, v);
+  const scale = maxV > 0 ? maxV * 1.1 : 1;
+  const y = (v) => top + (h - top - bottom) * (1 - v / scale);
+  svg.replaceChildren();
+  for (const f of [0, 0.5, 1]) {
+    const v = scale * f;
+    svg.appendChild(svgEl("line", {x1: left, x2: w - 4, y1: y(v), y2: y(v), class: "grid"}));
+    svg.appendChild(svgEl("text", {x: 2, y: y(v) + 3}, (v >= 10 ? v.toFixed(0) : v.toFixed(2)) + unit));
+  }
+  svg.appendChild(svgEl("text", {x: left, y: h - 4}, "−5 min"));
+  svg.appendChild(svgEl("text", {x: w - 30, y: h - 4}, "now"));
+  for (const [name, pts] of lines) {
+    let run = [];
+    const flush = () => {
+      if (run.length > 1) svg.appendChild(svgEl("polyline", {points: run.join(" "), class: "line-" + name}));
+      if (run.length === 1) svg.appendChild(svgEl("circle", {cx: run[0].split(",")[0], cy: run[0].split(",")[1], r: 1.5, class: "line-" + name}));
+      run = [];
+    };
+    for (const [t, v] of pts) {
+      if (v === null) { flush(); continue; }
+      run.push(x(t).toFixed(1) + "," + y(v).toFixed(1));
+    }
+    flush();
+  }
 }
 
 // --- events
@@ -158,6 +350,12 @@ async function loadEvents() {
   if (st) q.set("status", st);
   const type = $("events-type").value.trim();
   if (type) q.set("event_type", type);
+  // datetime-local values are the browser's local time; the API takes
+  // RFC 3339.
+  for (const [id, name] of [["events-since", "since"], ["events-until", "until"]]) {
+    const v = $(id).value;
+    if (v) q.set(name, new Date(v).toISOString());
+  }
   if (cursor) q.set("cursor", cursor);
   const body = await apiJSON("/callback?" + q.toString());
   const tb = $("events-rows");
@@ -195,7 +393,7 @@ async function loadEvent(id) {
     ["event_type", ev.event_type], ["status", ev.status], ["attempts", ev.attempts],
     ["last_error", ev.last_error], ["accepted_at", when(ev.accepted_at)], ["updated_at", when(ev.updated_at)],
     ["next_attempt_at", when(ev.next_attempt_at)], ["completed_at", when(ev.completed_at)],
-    ["waiting", ev.waiting],
+    ["waiting", ev.waiting], ["trace_id", ev.trace_id],
   ]);
   // The payload, pretty-printed, as text: whatever it holds runs nothing.
   $("event-payload").textContent = ev.payload === undefined ? "(none)" : JSON.stringify(ev.payload, null, 2);
@@ -229,6 +427,8 @@ async function loadDeadLetters() {
   const q = new URLSearchParams({limit: "100"});
   const t = $("dl-type").value.trim();
   if (t) q.set("event_type", t);
+  const kind = $("dl-kind").value;
+  if (kind) q.set("kind", kind);
   if (dlCursor) q.set("cursor", dlCursor);
   const body = await apiJSON("/dead-letters?" + q.toString());
   const tb = $("dl-rows");
@@ -256,17 +456,22 @@ async function bulk(action) {
   const all = $("dl-all-filter").checked;
   const ids = Array.from(document.querySelectorAll(".dl-select:checked"), (b) => b.value);
   const t = $("dl-type").value.trim();
+  const kind = $("dl-kind").value;
   if (!all && !ids.length) { $("dl-result").textContent = "Select dead letters first."; return; }
-  const what = all ? "every dead letter" + (t ? " of type " + t : "") : ids.length + " dead letter(s)";
+  const what = all ? "every dead letter" + (kind ? " whose " + kind + " failed" : "") + (t ? " of type " + t : "") : ids.length + " dead letter(s)";
   if (!window.confirm(action[0].toUpperCase() + action.slice(1) + " " + what + "?")) return;
+  const filter = {};
+  if (t) filter.event_type = t;
+  if (kind) filter.kind = kind;
   const sum = {queued: 0, already_queued: 0, skipped: 0, not_found: 0};
   let cursor = "";
   for (let i = 0; i < 100; i++) {
-    const req = all ? {filter: t ? {event_type: t} : {}} : {ids: ids};
+    const req = all ? {filter: filter} : {ids: ids};
     if (cursor) req.cursor = cursor;
-    const body = await apiJSON("/dead-letters/" + action, {
+    const body = await adminJSON("/dead-letters/" + action, {
       method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(req),
     });
+    if (body === null) { $("dl-result").textContent = "Cancelled: no admin key."; return; }
     for (const k of Object.keys(sum)) {
       const v = body[k];
       sum[k] += Array.isArray(v) ? v.length : (typeof v === "number" ? v : 0);
@@ -280,6 +485,52 @@ async function bulk(action) {
   await loadDeadLetters();
 }
 
+// adminJSON sends an operator action with the admin key of the tab (the
+// API key when it has none). When the server refuses the key (401: admin
+// keys are set and this is not one), it asks for an admin key, keeps it
+// for the tab, and sends the action again; null when the form is
+// cancelled.
+async function adminJSON(path, init) {
+  for (;;) {
+    const key = sessionStorage.getItem(adminKeyName) || sessionStorage.getItem(keyName);
+    const res = await send(path, init, key);
+    const body = await res.json().catch(() => ({}));
+    if (res.status === 401) {
+      const had = sessionStorage.getItem(adminKeyName) !== null;
+      sessionStorage.removeItem(adminKeyName);
+      const given = await askAdminKey(had ? "That admin key is unknown. Retry and redeliver need an admin key." :
+        "Retry and redeliver need an admin key. It is kept in this tab only (sessionStorage).");
+      if (given === null) return null;
+      sessionStorage.setItem(adminKeyName, given);
+      continue;
+    }
+    if (!res.ok) throw new Error(path + ": " + res.status + " " + (body.error || ""));
+    return body;
+  }
+}
+
+// askAdminKey shows the admin key form with reason and resolves to the
+// key entered, or null when cancelled.
+function askAdminKey(reason) {
+  return new Promise((resolve) => {
+    const form = $("admin-form");
+    $("admin-reason").textContent = reason;
+    form.hidden = false;
+    $("admin-key").focus();
+    const done = (key) => {
+      form.hidden = true;
+      $("admin-key").value = "";
+      form.removeEventListener("submit", submit);
+      $("admin-cancel").removeEventListener("click", cancel);
+      resolve(key);
+    };
+    const submit = (e) => { e.preventDefault(); done($("admin-key").value.trim()); };
+    const cancel = () => done(null);
+    form.addEventListener("submit", submit);
+    $("admin-cancel").addEventListener("click", cancel);
+  });
+}
+
 // --- wiring
 
 function init() {
@@ -289,7 +540,7 @@ function init() {
     $("login-key").value = "";
     route();
   });
-  $("logout").addEventListener("click", () => { sessionStorage.removeItem(keyName); route(); });
+  $("logout").addEventListener("click", () => { sessionStorage.removeItem(keyName); sessionStorage.removeItem(adminKeyName); route(); });
   $("events-filter").addEventListener("submit", (e) => { e.preventDefault(); eventsCursors = [""]; loadEvents().catch(fail); });
   $("events-next").addEventListener("click", () => { eventsCursors.push($("events-next").dataset.cursor); loadEvents().catch(fail); });
   $("lookup").addEventListener("submit", (e) => { e.preventDefault(); location.hash = "#/event/" + encodeURIComponent($("lookup-id").value.trim()); });

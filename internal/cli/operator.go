@@ -20,16 +20,17 @@ import (
 // The operator commands talk to a running server's HTTP API:
 //
 //	boomerang stats
-//	boomerang events ls [--status S] [--type T] [--limit N]
+//	boomerang events ls [--status S] [--type T] [--since TIME] [--until TIME] [--limit N]
 //	boomerang events show ID
-//	boomerang dead-letters ls [--type T] [--limit N]
-//	boomerang dead-letters retry (--all [--type T] | --ids a,b)
-//	boomerang dead-letters redeliver (--all [--type T] | --ids a,b)
+//	boomerang dead-letters ls [--type T] [--kind K] [--limit N]
+//	boomerang dead-letters retry (--all [--type T] [--kind K] | --ids a,b)
+//	boomerang dead-letters redeliver (--all [--type T] [--kind K] | --ids a,b)
 //	boomerang callbacks redeliver ID
 //
 // each with --server URL (default http://127.0.0.1:8080), --key KEY
 // (default $BOOMERANG_API_KEY) and --json (the API's JSON instead of a
-// table).
+// table). TIME is RFC 3339 (2026-11-25T12:00:00Z) or a duration back
+// from now (90m, 24h); K is event or callback.
 
 // envAPIKey is the variable the operator commands read their key from.
 const envAPIKey = "BOOMERANG_API_KEY"
@@ -89,6 +90,10 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 	limit := fs.Int("limit", 50, "the most listed")
 	all := fs.Bool("all", false, "every dead letter (of --type)")
 	ids := fs.String("ids", "", "comma-separated event ids")
+	kind := fs.String("kind", "", "only dead letters of this kind: event or callback")
+	var since, until timeFlag
+	fs.Var(&since, "since", "only events accepted at or after this time (RFC 3339, or a duration back from now)")
+	fs.Var(&until, "until", "only events accepted before this time (RFC 3339, or a duration back from now)")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", errUsage, name, err)
@@ -114,32 +119,42 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 		}
 		return op.stats(ctx)
 	case "events ls":
-		if err := allow(0, "status", "type", "limit"); err != nil {
+		if err := allow(0, "status", "type", "since", "until", "limit"); err != nil {
 			return err
 		}
-		return op.eventsList(ctx, *status, *typ, *limit)
+		return op.eventsList(ctx, listFilter{status: *status, typ: *typ, since: since.String(), until: until.String()}, *limit)
 	case "events show":
 		if err := allow(1); err != nil {
 			return err
 		}
 		return op.eventShow(ctx, pos[0])
 	case "dead-letters ls":
-		if err := allow(0, "type", "limit"); err != nil {
+		if err := allow(0, "type", "kind", "limit"); err != nil {
 			return err
 		}
-		return op.deadList(ctx, *typ, *limit)
+		if err := checkKind(*kind); err != nil {
+			return err
+		}
+		return op.deadList(ctx, *typ, *kind, *limit)
 	case "dead-letters retry", "dead-letters redeliver":
-		if err := allow(0, "all", "type", "ids"); err != nil {
+		if err := allow(0, "all", "type", "kind", "ids"); err != nil {
 			return err
 		}
 		action := strings.TrimPrefix(name, "dead-letters ")
 		switch {
 		case *all == (*ids != ""):
 			return fmt.Errorf("%w: %s needs either --all or --ids", errUsage, name)
-		case *ids != "" && given["type"]:
-			return fmt.Errorf("%w: %s: --type goes with --all", errUsage, name)
+		case *ids != "" && (given["type"] || given["kind"]):
+			return fmt.Errorf("%w: %s: --type and --kind go with --all", errUsage, name)
 		case *all:
-			return op.bulk(ctx, action, map[string]any{"filter": map[string]any{"event_type": *typ}})
+			if err := checkKind(*kind); err != nil {
+				return err
+			}
+			filter := map[string]any{"event_type": *typ}
+			if *kind != "" {
+				filter["kind"] = *kind
+			}
+			return op.bulk(ctx, action, map[string]any{"filter": filter})
 		default:
 			return op.bulk(ctx, action, map[string]any{"ids": strings.Split(*ids, ",")})
 		}
@@ -150,6 +165,38 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 		return op.action(ctx, "/callback/"+url.PathEscape(pos[0])+"/redeliver")
 	}
 	return fmt.Errorf("%w: unknown command %q (stats, events ls|show, dead-letters ls|retry|redeliver, callbacks redeliver)", errUsage, name)
+}
+
+// checkKind returns a usage error unless kind is "", event or callback.
+func checkKind(kind string) error {
+	if kind != "" && kind != "event" && kind != "callback" {
+		return fmt.Errorf("%w: --kind must be event or callback, not %q", errUsage, kind)
+	}
+	return nil
+}
+
+// timeFlag is a time given as RFC 3339 or as a duration back from now,
+// kept as the RFC 3339 the API takes ("" when not given).
+type timeFlag struct{ t time.Time }
+
+func (f *timeFlag) String() string {
+	if f.t.IsZero() {
+		return ""
+	}
+	return f.t.UTC().Format(time.RFC3339Nano)
+}
+
+func (f *timeFlag) Set(v string) error {
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		f.t = t
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return errors.New("not an RFC 3339 time (2026-11-25T12:00:00Z) or a duration back from now (90m)")
+	}
+	f.t = time.Now().Add(-d)
+	return nil
 }
 
 // parseInterleaved parses flags that may come before, between or after the
@@ -272,18 +319,23 @@ type eventRow struct {
 // maxPages bounds the pages a listing command reads.
 const maxPages = 10
 
-// listEvents reads GET /callback, keeping events of typ ("" for all),
-// until it has limit of them or read maxPages pages; more tells whether
-// the listing went on.
-func (op *operator) listEvents(ctx context.Context, status, typ string, limit int) (evs []json.RawMessage, more bool, err error) {
+// listFilter is what GET /callback filters a listing by; "" leaves a
+// field out.
+type listFilter struct {
+	status, typ, since, until string
+}
+
+// listEvents reads GET /callback, filtered on the server by f, until it
+// has limit events or read maxPages pages; more tells whether the listing
+// went on.
+func (op *operator) listEvents(ctx context.Context, f listFilter, limit int) (evs []json.RawMessage, more bool, err error) {
 	cursor := ""
 	for range maxPages {
-		q := url.Values{"limit": {strconv.Itoa(min(limit, 1000))}}
-		if typ != "" {
-			q.Set("limit", "1000") // the API filters by status only: read wide
-		}
-		if status != "" {
-			q.Set("status", status)
+		q := url.Values{"limit": {strconv.Itoa(min(limit-len(evs), 1000))}}
+		for k, v := range map[string]string{"status": f.status, "event_type": f.typ, "since": f.since, "until": f.until} {
+			if v != "" {
+				q.Set(k, v)
+			}
 		}
 		if cursor != "" {
 			q.Set("cursor", cursor)
@@ -295,29 +347,23 @@ func (op *operator) listEvents(ctx context.Context, status, typ string, limit in
 		if _, err := op.call(ctx, http.MethodGet, "/callback?"+q.Encode(), nil, &page); err != nil {
 			return nil, false, err
 		}
-		for _, e := range page.Events {
-			var r eventRow
-			json.Unmarshal(e, &r)
-			if typ == "" || r.EventType == typ {
-				evs = append(evs, e)
-			}
-			if len(evs) == limit {
-				return evs, true, nil
-			}
-		}
+		evs = append(evs, page.Events...)
 		if page.NextCursor == "" {
 			return evs, false, nil
+		}
+		if len(evs) >= limit {
+			return evs[:limit], true, nil
 		}
 		cursor = page.NextCursor
 	}
 	return evs, true, nil
 }
 
-func (op *operator) eventsList(ctx context.Context, status, typ string, limit int) error {
+func (op *operator) eventsList(ctx context.Context, f listFilter, limit int) error {
 	if limit < 1 {
 		return fmt.Errorf("%w: --limit must be at least 1", errUsage)
 	}
-	evs, _, err := op.listEvents(ctx, status, typ, limit)
+	evs, _, err := op.listEvents(ctx, f, limit)
 	if err != nil {
 		return err
 	}
@@ -376,10 +422,13 @@ func (op *operator) eventShow(ctx context.Context, id string) error {
 	return op.table([]string{"ATTEMPT", "STARTED", "MS", "OUTCOME", "ERROR"}, rows)
 }
 
-func (op *operator) deadList(ctx context.Context, typ string, limit int) error {
+func (op *operator) deadList(ctx context.Context, typ, kind string, limit int) error {
 	q := url.Values{"limit": {strconv.Itoa(limit)}}
 	if typ != "" {
 		q.Set("event_type", typ)
+	}
+	if kind != "" {
+		q.Set("kind", kind)
 	}
 	var page struct {
 		DeadLetters []eventRow `json:"dead_letters"`
@@ -488,7 +537,7 @@ func (op *operator) action(ctx context.Context, path string) error {
 // GET /callback, at most maxPages pages of 1000), the dead letters, and
 // the destinations' flow state.
 func (op *operator) stats(ctx context.Context) error {
-	evs, more, err := op.listEvents(ctx, "", "", maxPages*1000)
+	evs, more, err := op.listEvents(ctx, listFilter{}, maxPages*1000)
 	if err != nil {
 		return err
 	}

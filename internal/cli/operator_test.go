@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -75,6 +77,14 @@ func TestOperatorCommands(t *testing.T) {
 			{"events show unknown", env, []string{"events", "show", "nope"}, 1, nil, `GET /events/nope: 404 Not Found: no event with id "nope"`},
 			{"dead-letters ls", env, []string{"dead-letters", "ls", "--type", "bad"}, 0,
 				[]string{"ID  TYPE  KIND   FAILED", "b2  bad   event", "b1  bad   event"}, ""},
+			{"dead-letters ls by kind", env, []string{"dead-letters", "ls", "--kind", "event"}, 0,
+				[]string{"ID  TYPE  KIND   FAILED", "b2  bad   event", "b1  bad   event"}, ""},
+			{"dead-letters ls bad kind", env, []string{"dead-letters", "ls", "--kind", "both"}, 2, nil, `--kind must be event or callback, not "both"`},
+			{"retry all of another kind", adminEnv, []string{"dead-letters", "retry", "--all", "--type", "bad", "--kind", "callback"}, 0,
+				[]string{"0       0               0        0"}, ""},
+			{"kind with ids", adminEnv, []string{"dead-letters", "retry", "--ids", "b1", "--kind", "event"}, 2, nil, "--type and --kind go with --all"},
+			{"events ls since", env, []string{"events", "ls", "--since", "1h"}, 0, []string{"b2", "b1", "e-ok"}, ""},
+			{"events ls bad since", env, []string{"events", "ls", "--since", "yesterday"}, 2, nil, "invalid value \"yesterday\" for flag -since"},
 			{"retry without key", env, []string{"dead-letters", "retry", "--ids", "b1"}, 1, nil,
 				"POST /dead-letters/retry: 401 Unauthorized: missing or unknown API key (give --key or set BOOMERANG_API_KEY)"},
 			{"retry ids", env, []string{"dead-letters", "retry", "--ids", "b1,nope", "--key", admin}, 0,
@@ -124,6 +134,19 @@ func TestOperatorCommands(t *testing.T) {
 			}
 		}
 
+		// Filters that match nothing print the header alone.
+		for _, args := range [][]string{
+			{"dead-letters", "ls", "--kind", "callback"},
+			{"events", "ls", "--since", time.Now().Add(time.Hour).UTC().Format(time.RFC3339)},
+			{"events", "ls", "--until", "1h"},
+			{"events", "ls", "--type", "nosuch"},
+		} {
+			code, out, errOut := runCLI(t, env, append(args, "--server", base)...)
+			if code != 0 || strings.Count(out, "\n") != 1 || !strings.HasPrefix(out, "ID ") {
+				t.Errorf("%s: got exit %d, output %q (%q), want the header alone", strings.Join(args, " "), code, out, errOut)
+			}
+		}
+
 		// --json prints the API's JSON.
 		code, out, _ := runCLI(t, env, "events", "ls", "--status", "succeeded", "--json", "--server", base)
 		var list struct {
@@ -149,5 +172,27 @@ func TestIsCommand(t *testing.T) {
 		if !isCommand(args) {
 			t.Errorf("isCommand(%q): got false, want true", args)
 		}
+	}
+}
+
+// events ls passes its filters to GET /callback, which filters on the
+// server, and asks for no more than --limit.
+func TestEventsListFiltersOnServer(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.URL.RawQuery)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"events":[{"event_id":"x1","event_type":"T","status":"failed"}]}`))
+	}))
+	defer srv.Close()
+	since := "2026-11-25T12:00:00Z"
+	code, out, errOut := runCLI(t, nil, "events", "ls", "--type", "T", "--status", "failed", "--since", since, "--until", "2026-11-26T00:00:00+01:00",
+		"--limit", "7", "--server", srv.URL)
+	if code != 0 || !strings.Contains(out, "x1") {
+		t.Fatalf("got exit %d, output %q (%q), want x1 listed", code, out, errOut)
+	}
+	want := url.Values{"event_type": {"T"}, "status": {"failed"}, "since": {since}, "until": {"2026-11-25T23:00:00Z"}, "limit": {"7"}}.Encode()
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("queries: got %q, want one: %q", got, want)
 	}
 }

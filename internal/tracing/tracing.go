@@ -97,6 +97,19 @@ func LogAttrOf(traceParent string) slog.Attr {
 	return LogAttr(Restore(context.Background(), traceParent, ""))
 }
 
+// TraceID returns the trace id of a stored traceparent (32 lowercase hex
+// digits), or "" when traceParent is empty or invalid.
+func TraceID(traceParent string) string {
+	if traceParent == "" {
+		return ""
+	}
+	sc := trace.SpanContextFromContext(Restore(context.Background(), traceParent, ""))
+	if !sc.IsValid() {
+		return ""
+	}
+	return sc.TraceID().String()
+}
+
 // carrier is a propagation.TextMapCarrier of the two fields, without the
 // map of propagation.MapCarrier.
 type carrier struct{ parent, state string }
