@@ -329,6 +329,7 @@ type listFilter struct {
 // has limit events or read maxPages pages; more tells whether the listing
 // went on.
 func (op *operator) listEvents(ctx context.Context, f listFilter, limit int) (evs []json.RawMessage, more bool, err error) {
+	evs = []json.RawMessage{} // --json prints [], not null, for none
 	cursor := ""
 	for range maxPages {
 		q := url.Values{"limit": {strconv.Itoa(min(limit-len(evs), 1000))}}

@@ -77,6 +77,8 @@ func TestOperatorCommands(t *testing.T) {
 			{"events show unknown", env, []string{"events", "show", "nope"}, 1, nil, `GET /events/nope: 404 Not Found: no event with id "nope"`},
 			{"dead-letters ls", env, []string{"dead-letters", "ls", "--type", "bad"}, 0,
 				[]string{"ID  TYPE  KIND   FAILED", "b2  bad   event", "b1  bad   event"}, ""},
+			{"events ls of nothing as json", env, []string{"events", "ls", "--type", "nothing", "--json"}, 0,
+				[]string{`"events": []`}, ""},
 			{"dead-letters ls by kind", env, []string{"dead-letters", "ls", "--kind", "event"}, 0,
 				[]string{"ID  TYPE  KIND   FAILED", "b2  bad   event", "b1  bad   event"}, ""},
 			{"dead-letters ls bad kind", env, []string{"dead-letters", "ls", "--kind", "both"}, 2, nil, `--kind must be event or callback, not "both"`},
