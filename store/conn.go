@@ -1,9 +1,11 @@
 package store
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"strconv"
@@ -155,8 +157,52 @@ func openCluster(rawURL string) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Conn{UniversalClient: redis.NewClusterClient(opts), Kind: KindCluster, Addrs: u.hosts,
-		TLS: u.tls}, nil
+	rdb := redis.NewClusterClient(opts)
+	rdb.AddHook(reloadOnFailure{rdb})
+	return &Conn{UniversalClient: rdb, Kind: KindCluster, Addrs: u.hosts, TLS: u.tls}, nil
+}
+
+// clusterReloadInterval is how old go-redis lets its copy of a cluster's
+// slot map get before it reads it again, when nothing went wrong (a MOVED
+// reply, or a failure seen by reloadOnFailure, has it read at once).
+// go-redis' default is 60s.
+const clusterReloadInterval = 10 * time.Second
+
+// reloadOnFailure is a hook of a cluster client that has it read the
+// cluster's slot map again (CLUSTER SLOTS, coalesced by go-redis) when a
+// command or pipeline fails on the network or with CLUSTERDOWN. Without it
+// go-redis keeps dialling a master that died, and finds its promoted
+// replica only at its next periodic reload: up to a minute of errors after
+// a failover that took Redis two or three seconds.
+type reloadOnFailure struct{ rdb *redis.ClusterClient }
+
+func (h reloadOnFailure) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h reloadOnFailure) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		h.check(ctx, err)
+		return err
+	}
+}
+
+func (h reloadOnFailure) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		h.check(ctx, err)
+		return err
+	}
+}
+
+func (h reloadOnFailure) check(ctx context.Context, err error) {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, redis.Nil) {
+		return
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		strings.HasPrefix(err.Error(), "CLUSTERDOWN") {
+		h.rdb.ReloadState(ctx)
+	}
 }
 
 // clusterOptions reads a redis+cluster:// or rediss+cluster:// URL.
@@ -183,6 +229,7 @@ func clusterOptions(rawURL string) (*redis.ClusterOptions, *multiHostURL, error)
 	opts.WriteTimeout = ioTimeout
 	opts.ContextTimeoutEnabled = true // see setTimeouts
 	opts.DisableIdentity = true
+	opts.ClusterStateReloadInterval = clusterReloadInterval
 	return opts, u, nil
 }
 
