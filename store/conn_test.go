@@ -1,12 +1,16 @@
 package store
 
 import (
+	"context"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/boomerang-events/boomerang/internal/redistest"
 )
 
 // TestOpen reads every form of URL Open takes, without contacting Redis:
@@ -168,5 +172,27 @@ func TestOpenErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestOpenSentinel opens a redis+sentinel:// URL on a real sentinel: the
+// client finds the master through it and writes in the URL's database.
+func TestOpenSentinel(t *testing.T) {
+	srv := redistest.StartServer(t)
+	master := fmt.Sprintf("127.0.0.1:%d", srv.Port)
+	sentinel := redistest.StartSentinel(t, "boomerang-test", master)
+	c, err := Open("redis+sentinel://" + sentinel + "/boomerang-test/3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	if err := c.Set(ctx, "sentinel-key", "v", 0).Err(); err != nil {
+		t.Fatalf("SET through the sentinel: %v", err)
+	}
+	direct := redis.NewClient(&redis.Options{Addr: master, DB: 3, DisableIdentity: true})
+	defer direct.Close()
+	if got, err := direct.Get(ctx, "sentinel-key").Result(); got != "v" || err != nil {
+		t.Errorf("GET on the master's db 3: got %q, %v; want v", got, err)
 	}
 }
