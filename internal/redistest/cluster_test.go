@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,6 +46,7 @@ func TestClusterFailover(t *testing.T) {
 	}
 	// Every master holds some keys, and each has its replica acknowledge
 	// them.
+	var mu sync.Mutex // guards perMaster: ForEachMaster calls in parallel
 	perMaster := map[string]int64{}
 	err = rdb.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
 		size, err := m.DBSize(ctx).Result()
@@ -54,7 +56,9 @@ func TestClusterFailover(t *testing.T) {
 		if acked, err := m.Wait(ctx, 1, 5000).Result(); err != nil || acked < 1 {
 			return fmt.Errorf("WAIT 1 on %s: %d replicas, %v", m.Options().Addr, acked, err)
 		}
+		mu.Lock()
 		perMaster[m.Options().Addr] = size
+		mu.Unlock()
 		return nil
 	})
 	if err != nil {
