@@ -60,10 +60,13 @@ const (
 // the server's configuration file (docs/configuration.md), such as
 // callback.retry.max_attempts.
 type Config struct {
-	// RedisURL is the Redis that holds everything: redis://, rediss://
-	// (TLS) or unix://. Default "": an embedded in-memory Redis (miniredis)
-	// whose data is lost when the engine is closed, for development and
-	// tests.
+	// RedisURL is the Redis that holds everything: a single node
+	// (redis://, rediss:// for TLS, unix://), a Redis Cluster
+	// (redis+cluster://host1:port1,host2:port2, rediss+cluster://) or a
+	// Sentinel group (redis+sentinel://host1:port1,host2:port2/master[/db],
+	// rediss+sentinel://), as store.Open reads them. Default "": an embedded
+	// in-memory Redis (miniredis) whose data is lost when the engine is
+	// closed, for development and tests.
 	RedisURL string
 	// Redis, when set, is used instead of RedisURL: any go-redis client,
 	// single node, Sentinel or Cluster. The engine does not close it.
@@ -382,11 +385,18 @@ func outboundURL(s string) error {
 }
 
 // checkRedisURL accepts an empty URL (the embedded Redis) or one with a
-// scheme go-redis understands: redis, rediss or unix. Errors never quote
-// the URL, which may hold a password.
+// scheme store.Open understands: redis, rediss or unix (a single node),
+// redis+cluster or rediss+cluster, redis+sentinel or rediss+sentinel.
+// store.Open checks the rest. Errors never quote the URL, which may hold a
+// password.
 func checkRedisURL(s string) error {
 	if s == "" {
 		return nil
+	}
+	scheme, _, _ := strings.Cut(s, "://")
+	switch strings.ToLower(scheme) {
+	case "redis+cluster", "rediss+cluster", "redis+sentinel", "rediss+sentinel":
+		return nil // a list of hosts, which net/url cannot read: store.Open does
 	}
 	u, err := url.Parse(s)
 	if err != nil {
@@ -400,7 +410,7 @@ func checkRedisURL(s string) error {
 	case "redis", "rediss", "unix":
 		return nil
 	}
-	return errors.New("scheme must be redis, rediss or unix")
+	return errors.New("scheme must be redis, rediss, unix, redis+cluster, rediss+cluster, redis+sentinel or rediss+sentinel")
 }
 
 // validKeyPrefix reports whether s is 1 to MaxKeyPrefixLen ASCII letters,

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -87,6 +88,13 @@ func New(cfg Config) (*Engine, error) {
 		e.conn, rdb = conn, conn
 		if conn.Embedded {
 			e.log.Warn("no redis_url configured: using an embedded in-memory Redis; everything is lost at exit")
+		} else {
+			// Addresses only: the URL's credentials stay out of the log.
+			attrs := []any{"kind", string(conn.Kind), "addrs", strings.Join(conn.Addrs, ","), "tls", conn.TLS}
+			if conn.MasterName != "" {
+				attrs = append(attrs, "master", conn.MasterName)
+			}
+			e.log.Info("redis client opened", attrs...)
 		}
 		if e.tp != nil {
 			// Spans of the commands that serve a traced operation, without

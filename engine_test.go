@@ -303,7 +303,7 @@ func TestNewValidates(t *testing.T) {
 		{"negative workers", boomerang.Config{Workers: -1}, []string{"workers: must be between 1 and 4096, got -1"}},
 		{"lease", boomerang.Config{Lease: time.Millisecond}, []string{"lease: must be at least 1s"}},
 		{"key prefix", boomerang.Config{KeyPrefix: "a{b}"}, []string{"key_prefix: must be 1 to 64"}},
-		{"redis url", boomerang.Config{RedisURL: "http://h"}, []string{"redis_url: scheme must be redis, rediss or unix"}},
+		{"redis url", boomerang.Config{RedisURL: "http://h"}, []string{"redis_url: scheme must be redis, rediss, unix, redis+cluster"}},
 		{"body", boomerang.Config{MaxBodyBytes: 10}, []string{"max_body_bytes: must be between"}},
 		{"request timeout", boomerang.Config{RequestTimeout: -time.Second}, []string{"request_timeout: must be positive, got -1s"}},
 		{"retry", boomerang.Config{Retry: boomerang.RetryPolicy{Multiplier: 0.5, RandomizationFactor: 3}},
@@ -365,6 +365,27 @@ func TestZeroConfig(t *testing.T) {
 	}
 	if rec := waitFor(t, eng.Store(), "z1", terminal).Record; rec.Status != event.StatusSucceeded {
 		t.Errorf("got %s, want succeeded", rec.Status)
+	}
+}
+
+// New logs the kind of Redis its URL names and where it is, never the
+// URL's credentials. (New does not contact Redis: nothing answers here.)
+func TestNewLogsRedisKind(t *testing.T) {
+	tests := []struct{ url, want string }{
+		{"redis://u:s3cret@127.0.0.1:1/2", "kind=single addrs=127.0.0.1:1 tls=false"},
+		{"rediss+cluster://u:s3cret@127.0.0.1:1,127.0.0.1:2", "kind=cluster addrs=127.0.0.1:1,127.0.0.1:2 tls=true"},
+		{"redis+sentinel://:s3cret@127.0.0.1:1/mymaster", "kind=sentinel addrs=127.0.0.1:1 tls=false master=mymaster"},
+	}
+	for _, tt := range tests {
+		var log strings.Builder
+		eng, err := boomerang.New(boomerang.Config{RedisURL: tt.url, Logger: slog.New(slog.NewTextHandler(&log, nil))})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.want, err)
+		}
+		eng.Close()
+		if got := log.String(); !strings.Contains(got, "msg=\"redis client opened\" "+tt.want) || strings.Contains(got, "s3cret") {
+			t.Errorf("got log %q, want the line \"redis client opened\" with %s and no password", got, tt.want)
+		}
 	}
 }
 

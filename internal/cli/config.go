@@ -129,7 +129,7 @@ func newFlagSet() *flag.FlagSet {
 	flags := flag.NewFlagSet("boomerang", flag.ContinueOnError)
 	flags.SetOutput(io.Discard)
 	flags.String("addr", defaultAddr, "listen address (env "+envKey("addr")+")")
-	flags.String("redis-url", "", "Redis URL: redis://, rediss:// or unix://; empty for an embedded in-memory Redis (env "+envKey("redis_url")+")")
+	flags.String("redis-url", "", "Redis URL: redis://, rediss://, unix://, redis+cluster://h1:p1,h2:p2 or redis+sentinel://h1:p1,h2:p2/master; empty for an embedded in-memory Redis (env "+envKey("redis_url")+")")
 	flags.String("config", "", "path of a YAML configuration file (env "+envConfig+")")
 	flags.Bool("version", false, "print the version, and the commit and commit time it was built from, and exit")
 	return flags

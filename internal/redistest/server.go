@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -80,4 +81,46 @@ func (s *Server) Stop(t testing.TB) {
 		<-done
 	}
 	s.cmd = nil
+}
+
+// StartSentinel starts a Redis Sentinel on a free loopback port that
+// monitors the master at masterAddr (host:port) under masterName, or skips
+// the test when redis-server is not installed. It returns the sentinel's
+// address, and is stopped at the test's end.
+func StartSentinel(t testing.TB, masterName, masterAddr string) string {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("redis-server not installed")
+	}
+	host, port, err := net.SplitHostPort(masterAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := freePort(t)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "sentinel.conf") // Sentinel rewrites its file
+	text := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nlogfile %s\nsentinel monitor %s %s %s 1\n",
+		sp, dir, filepath.Join(dir, "sentinel.log"), masterName, host, port)
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("redis-server", conf, "--sentinel")
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start redis sentinel: %v", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	addr := fmt.Sprintf("127.0.0.1:%d", sp)
+	c := redis.NewSentinelClient(&redis.Options{Addr: addr, DisableIdentity: true})
+	defer c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err := c.GetMasterAddrByName(context.Background(), masterName).Result()
+		if err == nil && len(got) == 2 && net.JoinHostPort(got[0], got[1]) == masterAddr {
+			return addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redis sentinel on %s does not name master %s: %v, %v", addr, masterAddr, got, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
