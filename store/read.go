@@ -56,41 +56,64 @@ func (s *Redis) Body(ctx context.Context, id string) ([]byte, error) {
 	return b, nil
 }
 
-// snapshots reads the snapshots of ids in one round trip (per node); a
-// missing event is nil. raws holds the records as stored ("" when
-// missing). Each partition's part is read in one transaction, so an
-// event's snapshot is consistent.
+// snapshotScript reads what makes the snapshots of some events of one
+// partition, in one atomic step, so each snapshot is consistent.
+//
+//	KEYS[1]  event leases   KEYS[2]  event attempts   KEYS[3]  callback attempts
+//	KEYS[4]  callback waiting reasons   KEYS[5]  event waiting reasons (hashes)
+//	ARGV[1]  key tag   ARGV[2]  record infix   ARGV[3]  callback infix   ARGV[4..]  ids
+//
+// Returns {records, callback records, then the values of each hash}, each
+// in the order of the ids (false when missing).
+var snapshotScript = redis.NewScript(`
+local ids = {}
+for i = 4, #ARGV do ids[#ids+1] = ARGV[i] end
+local recs, cbs = {}, {}
+for i, id in ipairs(ids) do
+  recs[i] = ARGV[1] .. ARGV[2] .. id
+  cbs[i] = ARGV[1] .. ARGV[3] .. id
+end
+local out = {redis.call('MGET', unpack(recs)), redis.call('MGET', unpack(cbs))}
+for k = 1, 5 do out[#out+1] = redis.call('HMGET', KEYS[k], unpack(ids)) end
+return out
+`)
+
+// snapshots reads the snapshots of ids in one round trip (per node), one
+// snapshotScript per partition; a missing event is nil. raws holds the
+// records as stored ("" when missing).
 func (s *Redis) snapshots(ctx context.Context, ids []string) (snaps []*Snapshot, raws []string, err error) {
+	if len(ids) == 0 {
+		return nil, nil, nil
+	}
 	groups := s.byPartition(len(ids), func(i int) string { return ids[i] })
-	all := make([]*snapshotReads, 0, len(groups))
-	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		for part, idx := range groups {
-			k := s.parts[part]
-			gids := make([]string, len(idx))
-			recKeys, cbKeys := make([]string, len(idx)), make([]string, len(idx))
-			for j, i := range idx {
-				gids[j] = ids[i]
-				recKeys[j], cbKeys[j] = k.record(ids[i]), k.callback(ids[i])
-			}
-			all = append(all, &snapshotReads{
-				idx:        idx,
-				recs:       p.MGet(ctx, recKeys...),
-				cbs:        p.MGet(ctx, cbKeys...),
-				leases:     p.HMGet(ctx, k.eventLease, gids...),
-				attempts:   p.HMGet(ctx, k.eventAttempts, gids...),
-				cbAttempts: p.HMGet(ctx, k.callbackAttempts, gids...),
-				waiting:    p.HMGet(ctx, k.callbackWaiting, gids...),
-				evWaiting:  p.HMGet(ctx, k.eventWaiting, gids...),
-			})
+	calls := make([]scriptCall, 0, len(groups))
+	order := make([][]int, 0, len(groups))
+	for part, idx := range groups {
+		k := s.parts[part]
+		args := make([]any, 0, 3+len(idx))
+		args = append(args, k.tag, infixRecord, infixCallback)
+		for _, i := range idx {
+			args = append(args, ids[i])
 		}
-		return nil
-	})
+		calls = append(calls, scriptCall{snapshotScript,
+			[]string{k.eventLease, k.eventAttempts, k.callbackAttempts, k.callbackWaiting, k.eventWaiting}, args})
+		order = append(order, idx)
+	}
+	cmds, err := s.runScripts(ctx, calls)
 	if err != nil {
 		return nil, nil, err
 	}
 	snaps, raws = make([]*Snapshot, len(ids)), make([]string, len(ids))
-	for _, r := range all {
-		for j, i := range r.idx {
+	for g, cmd := range cmds {
+		res, _ := cmd.Val().([]any)
+		if len(res) != 7 {
+			return nil, nil, fmt.Errorf("snapshots: unexpected reply %v", cmd.Val())
+		}
+		r := snapshotReads{}
+		for i, v := range []*[]any{&r.recs, &r.cbs, &r.leases, &r.attempts, &r.cbAttempts, &r.waiting, &r.evWaiting} {
+			*v, _ = res[i].([]any)
+		}
+		for j, i := range order[g] {
 			if snaps[i], raws[i], err = r.snapshot(ids[i], j); err != nil {
 				return nil, nil, err
 			}
@@ -99,18 +122,17 @@ func (s *Redis) snapshots(ctx context.Context, ids []string) (snaps []*Snapshot,
 	return snaps, raws, nil
 }
 
-// snapshotReads are the replies of one partition's reads in snapshots:
-// idx[j] is the index in ids of the j-th value of each.
+// snapshotReads is the reply of one snapshotScript: the j-th value of each
+// is that of its j-th id.
 type snapshotReads struct {
-	idx                                              []int
-	recs, cbs                                        *redis.SliceCmd
-	leases, attempts, cbAttempts, waiting, evWaiting *redis.SliceCmd
+	recs, cbs                                        []any
+	leases, attempts, cbAttempts, waiting, evWaiting []any
 }
 
 // snapshot returns the j-th event's snapshot and its record as stored;
 // nil when the record is missing.
 func (r *snapshotReads) snapshot(id string, j int) (*Snapshot, string, error) {
-	raw, ok := r.recs.Val()[j].(string)
+	raw, ok := r.recs[j].(string)
 	if !ok {
 		return nil, "", nil
 	}
@@ -119,20 +141,20 @@ func (r *snapshotReads) snapshot(id string, j int) (*Snapshot, string, error) {
 		return nil, "", fmt.Errorf("decode record %s: %w", id, err)
 	}
 	rec := &snap.Record
-	if _, held := r.leases.Val()[j].(string); held && !rec.Status.Terminal() {
+	if _, held := r.leases[j].(string); held && !rec.Status.Terminal() {
 		rec.Status = event.StatusProcessing
 	}
-	rec.Attempts = max(rec.Attempts, hashInt(r.attempts.Val()[j]))
-	if w, ok := r.evWaiting.Val()[j].(string); ok && !rec.Status.Terminal() {
+	rec.Attempts = max(rec.Attempts, hashInt(r.attempts[j]))
+	if w, ok := r.evWaiting[j].(string); ok && !rec.Status.Terminal() {
 		snap.EventWaiting = parseWaiting(w)
 	}
-	if cbRaw, ok := r.cbs.Val()[j].(string); ok {
+	if cbRaw, ok := r.cbs[j].(string); ok {
 		snap.Callback = &Callback{}
 		if err := decode([]byte(cbRaw), snap.Callback); err != nil {
 			return nil, "", fmt.Errorf("decode callback %s: %w", id, err)
 		}
-		snap.Callback.Attempts = max(snap.Callback.Attempts, hashInt(r.cbAttempts.Val()[j]))
-		if w, ok := r.waiting.Val()[j].(string); ok && (snap.Callback.Status == event.CallbackPending || snap.Callback.Status == event.CallbackRetrying) {
+		snap.Callback.Attempts = max(snap.Callback.Attempts, hashInt(r.cbAttempts[j]))
+		if w, ok := r.waiting[j].(string); ok && (snap.Callback.Status == event.CallbackPending || snap.Callback.Status == event.CallbackRetrying) {
 			snap.Waiting = parseWaiting(w)
 		}
 	}
