@@ -20,13 +20,15 @@ import (
 	"github.com/boomerang-events/boomerang/internal/redistest"
 )
 
-// harness is one scenario's world: a private redis-server, a forward
-// target and a callback receiver in this process, and server processes.
+// harness is one scenario's world: a private redis-server (or a private
+// Redis Cluster), a forward target and a callback receiver in this process,
+// and server processes.
 type harness struct {
-	t      *testing.T
-	bin    string
-	dir    string
-	redis  *redistest.Server
+	t       *testing.T
+	bin     string
+	dir     string
+	redis   *redistest.Server       // nil on a cluster
+	cluster *redistest.LocalCluster // nil on a single server
 	target *target
 	recv   *receiver
 	insts  []*instance
@@ -47,7 +49,26 @@ type options struct {
 	callbackExtra, extra string
 	// gateFirst puts a gate between the first instance and Redis.
 	gateFirst bool
+	// cluster runs the scenario on a private Redis Cluster of this shape
+	// instead of one redis-server. With CHAOS_REDIS=cluster every scenario
+	// that does not need a single server runs on 3 masters.
+	cluster *clusterShape
 }
+
+// clusterShape is the size of a private Redis Cluster.
+type clusterShape struct{ masters, replicas int }
+
+// singleRedisOnly skips a scenario that stops, restarts or proxies its one
+// Redis server when the run is on clusters (CHAOS_REDIS=cluster).
+func singleRedisOnly(t *testing.T, why string) {
+	t.Helper()
+	if onCluster() {
+		t.Skip("chaos: CHAOS_REDIS=cluster: this scenario needs a single Redis server: " + why)
+	}
+}
+
+// onCluster reports whether this run puts the scenarios on clusters.
+func onCluster() bool { return os.Getenv("CHAOS_REDIS") == "cluster" }
 
 // newHarness starts Redis, the target and the receiver, writes one config
 // file per instance and starts the first opts.start instances. When the
@@ -61,7 +82,17 @@ func newHarness(t *testing.T, opts options) *harness {
 			t.Logf("cleanup: stopping redis-server took %s", d.Round(time.Millisecond))
 		}
 	})
-	h.redis = redistest.StartServer(t)
+	if opts.cluster == nil && onCluster() {
+		opts.cluster = &clusterShape{masters: 3}
+	}
+	var redisURL string
+	if opts.cluster != nil {
+		h.cluster = redistest.StartCluster(t, opts.cluster.masters, opts.cluster.replicas)
+		redisURL = h.cluster.URL
+	} else {
+		h.redis = redistest.StartServer(t)
+		redisURL = h.redis.URL
+	}
 	t.Cleanup(func() { redisStopped = time.Now() })
 	h.target = newTarget(t)
 	h.recv = newReceiver(t)
@@ -77,7 +108,7 @@ func newHarness(t *testing.T, opts options) *harness {
 		h.gate = newGate(t, fmt.Sprintf("127.0.0.1:%d", h.redis.Port))
 	}
 	for i := range opts.instances {
-		redisURL := h.redis.URL
+		redisURL := redisURL
 		if i == 0 && h.gate != nil {
 			redisURL = h.gate.url
 		}

@@ -148,6 +148,9 @@ func New(rdb redis.UniversalClient, cfg Config) (*Redis, error) {
 		return nil, fmt.Errorf("store: partitions %d: must be 1 to %d", cfg.Partitions, MaxPartitions)
 	}
 	if cfg.WaitReplicas > 0 {
+		if c, ok := rdb.(*Conn); ok {
+			rdb = c.UniversalClient
+		}
 		switch rdb.(type) {
 		case *redis.Client, *redis.ClusterClient:
 		default:
