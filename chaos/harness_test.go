@@ -29,11 +29,11 @@ type harness struct {
 	dir     string
 	redis   *redistest.Server       // nil on a cluster
 	cluster *redistest.LocalCluster // nil on a single server
-	target *target
-	recv   *receiver
-	insts  []*instance
-	gate   *gate        // between the first instance and Redis, if asked for
-	client *http.Client // for GETs of the audit and probes
+	target  *target
+	recv    *receiver
+	insts   []*instance
+	gate    *gate        // between the first instance and Redis, if asked for
+	client  *http.Client // for GETs of the audit and probes
 }
 
 // options are what a scenario changes in the shared configuration.

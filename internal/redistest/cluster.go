@@ -310,3 +310,40 @@ func (n *ClusterNode) Stop(t testing.TB) {
 		n.kill()
 	}
 }
+
+// Pause stops the node's process (SIGSTOP) without killing it: it neither
+// answers nor replicates until Resume, like a node stalled by its machine.
+func (n *ClusterNode) Pause(t testing.TB) {
+	t.Helper()
+	if n.Running() {
+		n.cmd.Process.Signal(syscall.SIGSTOP)
+	}
+}
+
+// Resume continues a paused node (SIGCONT).
+func (n *ClusterNode) Resume(t testing.TB) {
+	t.Helper()
+	if n.Running() {
+		n.cmd.Process.Signal(syscall.SIGCONT)
+	}
+}
+
+// ReplicaOf returns a running replica of master, or nil.
+func (c *LocalCluster) ReplicaOf(t testing.TB, master *ClusterNode) *ClusterNode {
+	t.Helper()
+	for _, n := range c.Nodes {
+		if n == master || !n.Running() {
+			continue
+		}
+		rdb := n.client()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		role, err := rdb.Do(ctx, "ROLE").Slice()
+		cancel()
+		rdb.Close()
+		// A replica's ROLE: "slave", master ip, master port, state, offset.
+		if err == nil && len(role) >= 3 && role[0] == "slave" && fmt.Sprint(role[1], ":", role[2]) == master.Addr {
+			return n
+		}
+	}
+	return nil
+}
