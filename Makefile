@@ -8,7 +8,7 @@ RACE ?= $(shell command -v cc >/dev/null 2>&1 && echo -race)
 # How long each fuzz target runs in `make fuzz`.
 FUZZTIME ?= 10s
 
-.PHONY: run test vet build fuzz chaos bench bench-quick
+.PHONY: run test vet build fuzz chaos chaos-cluster bench bench-quick
 
 run:
 	$(GO) run ./cmd/boomerang --config config/dev.yaml
@@ -37,6 +37,11 @@ fuzz:
 chaos:
 	$(GO) vet -tags chaos ./chaos
 	$(GO) test -tags chaos -count=1 -timeout 15m -v ./chaos
+
+# The fault-injection suite with each scenario on a private 3-master Redis
+# Cluster (redis-server and redis-cli on PATH).
+chaos-cluster:
+	CHAOS_REDIS=cluster $(GO) test -tags chaos -count=1 -timeout 15m -v ./chaos
 
 # Boomerang against the one-round-trip baseline and the seed-like server
 # (docs/benchmarks.md), about 70 s. BENCH_FLAGS passes flags, such as --memory.
