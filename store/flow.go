@@ -585,25 +585,9 @@ func (s *Redis) finishCallbacks(ctx context.Context, flow Flow, flowOn bool, now
 	if err != nil {
 		return nil, fmt.Errorf("store: finish %d callbacks: %w", len(items), err)
 	}
-	applied := make([]bool, len(items))
-	var outs []flowOutcome
-	for g, cmd := range cmds {
-		idx := order[g]
-		flags, held, err := finishReply(cmd, len(idx))
-		if err != nil {
-			return nil, err
-		}
-		h := 0
-		for j, ok := range flags {
-			applied[idx[j]] = ok
-			if !ok {
-				continue
-			}
-			if h < len(held) && held[h] != "" {
-				outs = append(outs, flowOutcome{id: items[idx[j]].lease.ID, dest: held[h], outcome: items[idx[j]].flow})
-			}
-			h++
-		}
+	applied, outs, err := finishReplies(cmds, order, len(items), func(i int) (string, string) { return items[i].lease.ID, items[i].flow })
+	if err != nil {
+		return nil, err
 	}
 	if flowOn {
 		s.feedFlowAfter(ctx, flow, now, outs)

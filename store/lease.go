@@ -317,19 +317,9 @@ func (s *Redis) renew(ctx context.Context, kind queueKind, flowOn bool, deadline
 	if len(leases) == 0 {
 		return nil, nil
 	}
-	groups := s.byPartition(len(leases), func(i int) string { return leases[i].ID })
-	calls := make([]scriptCall, 0, len(groups))
-	for p, idx := range groups {
-		k := s.parts[p]
-		q := k.queue(kind)
-		destHash, _ := k.flowHashes(kind)
-		args := make([]any, 0, 2+2*len(idx))
-		args = append(args, deadline.UnixMilli(), flag(flowOn))
-		for _, i := range idx {
-			args = append(args, leases[i].ID, leases[i].Token)
-		}
-		calls = append(calls, scriptCall{renewScript, []string{q.due, q.lease, destHash}, args})
-	}
+	calls := s.leaseCalls(kind, leases, func(k keys, q queue, destHash string) scriptCall {
+		return scriptCall{renewScript, []string{q.due, q.lease, destHash}, []any{deadline.UnixMilli(), flag(flowOn)}}
+	})
 	cmds, err := s.runScripts(ctx, calls)
 	if err != nil {
 		return nil, fmt.Errorf("store: renew %d leases: %w", len(leases), err)
@@ -470,13 +460,28 @@ func (s *Redis) finish(ctx context.Context, kind queueKind, flow *Flow, now time
 	if err != nil {
 		return nil, fmt.Errorf("store: finish %d items: %w", len(items), err)
 	}
-	applied := make([]bool, len(items))
+	applied, outs, err := finishReplies(cmds, order, len(items), func(i int) (string, string) { return items[i].lease.ID, items[i].flow })
+	if err != nil {
+		return nil, err
+	}
+	if flow != nil {
+		s.feedFlowAfter(ctx, *flow, now, outs)
+	}
+	return applied, nil
+}
+
+// finishReplies reads the replies of finish scripts run per partition
+// (order[g] the indexes of the items of the g-th) for n items: which were
+// applied, and the flow outcome of each applied item that has a
+// destination; item returns an item's id and flow outcome.
+func finishReplies(cmds []*redis.Cmd, order [][]int, n int, item func(i int) (id, flow string)) ([]bool, []flowOutcome, error) {
+	applied := make([]bool, n)
 	var outs []flowOutcome
 	for g, cmd := range cmds {
 		idx := order[g]
 		flags, held, err := finishReply(cmd, len(idx))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		h := 0
 		for j, ok := range flags {
@@ -485,15 +490,13 @@ func (s *Redis) finish(ctx context.Context, kind queueKind, flow *Flow, now time
 				continue
 			}
 			if h < len(held) && held[h] != "" {
-				outs = append(outs, flowOutcome{id: items[idx[j]].lease.ID, dest: held[h], outcome: items[idx[j]].flow})
+				id, flow := item(idx[j])
+				outs = append(outs, flowOutcome{id: id, dest: held[h], outcome: flow})
 			}
 			h++
 		}
 	}
-	if flow != nil {
-		s.feedFlowAfter(ctx, *flow, now, outs)
-	}
-	return applied, nil
+	return applied, outs, nil
 }
 
 // finishReply reads the reply of a finish script for n items: which were
@@ -545,19 +548,11 @@ func (s *Redis) release(ctx context.Context, kind queueKind, flowOn bool, now ti
 	if len(leases) == 0 {
 		return nil, nil
 	}
-	groups := s.byPartition(len(leases), func(i int) string { return leases[i].ID })
-	calls := make([]scriptCall, 0, len(groups))
-	for p, idx := range groups {
-		k := s.parts[p]
-		q := k.queue(kind)
-		destHash, _ := k.flowHashes(kind)
-		args := make([]any, 0, 2+2*len(idx))
-		args = append(args, now.UnixMilli(), flag(flowOn))
-		for _, i := range idx {
-			args = append(args, leases[i].ID, leases[i].Token)
-		}
-		calls = append(calls, scriptCall{releaseScript, []string{q.due, q.lease, q.attempts, destHash}, args})
-		s.pickers[kind].wake(p)
+	calls := s.leaseCalls(kind, leases, func(k keys, q queue, destHash string) scriptCall {
+		return scriptCall{releaseScript, []string{q.due, q.lease, q.attempts, destHash}, []any{now.UnixMilli(), flag(flowOn)}}
+	})
+	for _, l := range leases {
+		s.pickers[kind].wake(partitionOf(l.ID, len(s.parts)))
 	}
 	cmds, err := s.runScripts(ctx, calls)
 	if err != nil {
@@ -579,6 +574,24 @@ func (s *Redis) release(ctx context.Context, kind queueKind, flowOn bool, now ti
 		}
 	}
 	return released, s.touchInflight(ctx, inflight, time.Time{})
+}
+
+// leaseCalls groups leases by partition and returns one call per
+// partition: call's keys and first arguments, then each lease's id and
+// token.
+func (s *Redis) leaseCalls(kind queueKind, leases []Lease, call func(k keys, q queue, destHash string) scriptCall) []scriptCall {
+	groups := s.byPartition(len(leases), func(i int) string { return leases[i].ID })
+	calls := make([]scriptCall, 0, len(groups))
+	for p, idx := range groups {
+		k := s.parts[p]
+		destHash, _ := k.flowHashes(kind)
+		c := call(k, k.queue(kind), destHash)
+		for _, i := range idx {
+			c.args = append(c.args, leases[i].ID, leases[i].Token)
+		}
+		calls = append(calls, c)
+	}
+	return calls
 }
 
 func flag(b bool) string {
