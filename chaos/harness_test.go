@@ -60,9 +60,10 @@ type clusterShape struct{ masters, replicas int }
 
 // singleRedisOnly skips a scenario that stops, restarts or proxies its one
 // Redis server when the run is on clusters (CHAOS_REDIS=cluster).
-func singleRedisOnly(t *testing.T, why string) {
+func singleRedisOnly(t *testing.T, res *result, why string) {
 	t.Helper()
 	if onCluster() {
+		res.notes = "skipped on a cluster: needs a single Redis server: " + why
 		t.Skip("chaos: CHAOS_REDIS=cluster: this scenario needs a single Redis server: " + why)
 	}
 }

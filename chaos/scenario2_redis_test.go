@@ -35,7 +35,7 @@ type readyProbe struct {
 // every event accepted is processed and called back.
 func TestRedisOutage(t *testing.T) {
 	res := report(t, "redis stopped during load")
-	singleRedisOnly(t, "it stops and restarts it")
+	singleRedisOnly(t, res, "it stops and restarts it")
 	h := newHarness(t, options{instances: 2, start: 2})
 	l := newLoader(t, h, "redis")
 

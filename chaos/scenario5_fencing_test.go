@@ -69,7 +69,7 @@ func waitUntil(d time.Duration, cond func() bool) bool {
 // gets B's callback exactly once, and A's log reports the lost leases.
 func TestFencing(t *testing.T) {
 	res := report(t, "fencing: frozen lease holder")
-	singleRedisOnly(t, "a gate proxies its one connection to it")
+	singleRedisOnly(t, res, "a gate proxies its one connection to it")
 	h := newHarness(t, options{instances: 2, start: 1, gateFirst: true})
 	begin := time.Now()
 	phase := func(what string) { t.Logf("+%s %s", time.Since(begin).Round(time.Millisecond), what) }

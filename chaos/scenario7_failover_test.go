@@ -42,7 +42,7 @@ const (
 // accepted, so this scenario can tell.
 func TestRedisFailover(t *testing.T) {
 	res := report(t, "Redis Cluster master SIGKILL, lagging replica (wait_replicas: 1)")
-	h, l, f := failover(t, "wait_replicas: 1\nwait_timeout: 1s\n")
+	h, l, f := failover(t, res, "wait_replicas: 1\nwait_timeout: 1s\n")
 	repeats, gaveUp, bad := l.stats()
 	if gaveUp > 0 {
 		t.Errorf("the loader gave up on %d events", gaveUp)
@@ -61,7 +61,7 @@ func TestRedisFailover(t *testing.T) {
 // scenario could not tell whether wait_replicas keeps them.
 func TestRedisFailoverWithoutWait(t *testing.T) {
 	res := report(t, "control: the same without wait_replicas (loss expected)")
-	h, l, f := failover(t, "")
+	h, l, f := failover(t, res, "")
 	ids := l.acceptedIDs()
 	time.Sleep(5 * time.Second) // let what survived settle
 	views, _, _ := h.fetchRecords(ids)
@@ -91,8 +91,9 @@ func (f failoverRun) recovery() string {
 // 3-master cluster with a replica each, stalls a replica, kills its master
 // and restarts it once the replica took over; it returns when the load
 // ended and every answer came.
-func failover(t *testing.T, extra string) (*harness, *loader, failoverRun) {
+func failover(t *testing.T, res *result, extra string) (*harness, *loader, failoverRun) {
 	if onCluster() {
+		res.notes = "skipped with CHAOS_REDIS=cluster: it starts its own cluster, and runs in the default run"
 		t.Skip("chaos: CHAOS_REDIS=cluster: the failover scenarios start their own cluster, and run in the default run")
 	}
 	h := newHarness(t, options{instances: 2, start: 2, cluster: &clusterShape{masters: 3, replicas: 1}, extra: extra})
