@@ -69,6 +69,9 @@ func run(ctx context.Context, args []string, stdout, progress io.Writer) error {
 		return err
 	}
 	defer b.close()
+	if opts.scaling {
+		return b.scaling(ctx, stdout)
+	}
 	rep, err := b.run(ctx)
 	if err != nil {
 		return err
