@@ -50,7 +50,7 @@ bench-quick:
 
 # Scaling out (docs/benchmarks.md, issue 11): 1, 2 and 4 Boomerang instances
 # on one private redis-server and on a private 3-master Redis Cluster, with
-# Redis commands and CPU per event per node; about 3 minutes. Needs
+# Redis commands and CPU per event per node; about 2.5 minutes. Needs
 # redis-server and redis-cli. BENCH_FLAGS passes flags, such as --out FILE.
 bench-scaling:
 	$(GO) run ./bench/run --scaling $(BENCH_FLAGS)

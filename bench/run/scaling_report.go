@@ -137,5 +137,35 @@ func (r *scalingReport) markdown() string {
 			perNode(e.nodes, func(n nodeWork) string { return fmt.Sprintf("%.3f", perEvent(n.work.reads, e.events)) }),
 			perNode(e.nodes, func(n nodeWork) string { return fmt.Sprintf("%.3f", perEvent(n.work.requests(), e.events)) }))
 	}
+
+	p("\n### Commands per event by name, end to end, all nodes\n\n")
+	p("From INFO commandstats (scripts' commands counted under their own names), the benchmark's own taken out; the 12 most called.\n\n")
+	total := map[string]int64{}
+	for _, pt := range r.points {
+		for _, n := range pt.e2e.nodes {
+			for name, c := range n.work.calls {
+				total[name] += c
+			}
+		}
+	}
+	names := commandDelta{calls: total}.sorted()
+	names = names[:min(12, len(names))]
+	head, rule := "| command", "|---"
+	for _, pt := range r.points {
+		head += fmt.Sprintf(" | %s, %d", pt.kind, pt.instances)
+		rule += "|---"
+	}
+	p("%s |\n%s|\n", head, rule)
+	for _, name := range names {
+		row := "| `" + name + "`"
+		for _, pt := range r.points {
+			var c int64
+			for _, n := range pt.e2e.nodes {
+				c += n.work.calls[name]
+			}
+			row += fmt.Sprintf(" | %.3f", perEvent(c, pt.e2e.events))
+		}
+		p("%s |\n", row)
+	}
 	return w.String()
 }
