@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -63,3 +64,37 @@ func TestMachineBusyAddsCores(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestScalingReportRatiosAndCosts(t *testing.T) {
+	node := func(commands int64, cpu float64) nodeWork {
+		return nodeWork{commands: commands, cpu: cpu, work: commandDelta{calls: map[string]int64{"evalsha": commands / 4}}}
+	}
+	run := func(rate float64, events int64, nodes ...nodeWork) scalingRun {
+		return scalingRun{rate: rate, events: events, nodes: nodes, server: time.Duration(events) * 200 * time.Microsecond}
+	}
+	rep := &scalingReport{points: []scalingPoint{
+		{kind: kindSingle, instances: 1, sustained: run(1000, 1000, node(4000, 0.1)), e2e: run(500, 1000, node(8000, 0.2))},
+		{kind: kindSingle, instances: 2, sustained: run(1500, 1000, node(4000, 0.1)), e2e: run(1000, 1000, node(8000, 0.2))},
+		{kind: kindCluster, instances: 1, sustained: run(2000, 1000, node(1000, 0.03), node(1000, 0.03), node(2000, 0.04)),
+			e2e: run(750, 1000, node(3000, 0.05), node(3000, 0.05), node(2000, 0.05))},
+	}}
+	if err := rep.check(); err != nil {
+		t.Fatal(err)
+	}
+	md := rep.markdown()
+	for _, want := range []string{
+		"| 2 instances vs 1 | 1.50× | 2.00× | n/a | n/a |",
+		"| cluster vs single Redis, 1 instance(s) | 2.00× | 1.50× |",
+		"| single | 1 | 1000 | 500 |",
+		"| 8.00 | 200.0 | 200.0 |",                                   // single e2e: 8 commands, 200 µs Redis and server CPU per event
+		"| 8.00 (3.00 / 3.00 / 2.00) | 50.0 / 50.0 / 50.0 | 200.0 |", // cluster e2e, per node
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+	rep.points[0].e2e.rate = 0
+	if rep.check() == nil {
+		t.Error("check: got no error for a configuration without a rate")
+	}
+}
