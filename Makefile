@@ -8,7 +8,7 @@ RACE ?= $(shell command -v cc >/dev/null 2>&1 && echo -race)
 # How long each fuzz target runs in `make fuzz`.
 FUZZTIME ?= 10s
 
-.PHONY: run test vet build fuzz chaos chaos-cluster bench bench-quick
+.PHONY: run test vet build fuzz chaos chaos-cluster bench bench-quick bench-scaling
 
 run:
 	$(GO) run ./cmd/boomerang --config config/dev.yaml
@@ -52,3 +52,10 @@ bench:
 # numbers; targets are printed, not enforced.
 bench-quick:
 	$(GO) run ./bench/run --quick
+
+# Scaling out (docs/benchmarks.md, issue 11): 1, 2 and 4 Boomerang instances
+# on one private redis-server and on a private 3-master Redis Cluster, with
+# Redis commands and CPU per event per node; about 2.5 minutes. Needs
+# redis-server and redis-cli. BENCH_FLAGS passes flags, such as --out FILE.
+bench-scaling:
+	$(GO) run ./bench/run --scaling $(BENCH_FLAGS)

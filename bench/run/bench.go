@@ -32,6 +32,7 @@ type bench struct {
 	srvCore     string // core of the servers
 	loadCore    string // core of the load generator and Redis
 	redis       *privateRedis
+	clusterURL  string // the scaling mode's cluster, when the servers use it instead of redis
 	goVersion   string
 	revision    string // the code measured: git commit, and whether tracked files differ from it
 	refRevision string // --compare's ref and its commit

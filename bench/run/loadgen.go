@@ -136,16 +136,7 @@ func both(ws ...watchFunc) watchFunc {
 // returns its result and the CPU used meanwhile. Its progress lines go to
 // the benchmark's progress output.
 func (b *bench) loadgen(ctx context.Context, srv *server, spec loadSpec, watch watchFunc) (loadRun, error) {
-	argv := []string{filepath.Join(b.bin, "loadgen"), "--url", srv.url, "--json",
-		"--duration", spec.duration.String(), "--warmup", spec.warmup.String()}
-	if spec.rate > 0 {
-		argv = append(argv, "--mode", "rate", "--rate", strconv.FormatFloat(spec.rate, 'f', -1, 64))
-	} else {
-		argv = append(argv, "--mode", "closed", "--conns", strconv.Itoa(spec.conns))
-	}
-	if spec.callbacks {
-		argv = append(argv, "--callbacks", "--drain", spec.drain.String())
-	}
+	argv := b.loadgenArgv(srv, spec)
 	srvCPU0, _ := cpuTime(srv.proc.pid())
 	redisCPU0, _ := cpuTime(b.redis.proc.pid())
 	cores0 := readCoreTimes()
@@ -192,6 +183,21 @@ func (b *bench) loadgen(ctx context.Context, srv *server, spec loadSpec, watch w
 		return loadRun{}, ctx.Err()
 	}
 	return run, nil
+}
+
+// loadgenArgv is the command line of cmd/loadgen running spec against srv.
+func (b *bench) loadgenArgv(srv *server, spec loadSpec) []string {
+	argv := []string{filepath.Join(b.bin, "loadgen"), "--url", srv.url, "--json",
+		"--duration", spec.duration.String(), "--warmup", spec.warmup.String()}
+	if spec.rate > 0 {
+		argv = append(argv, "--mode", "rate", "--rate", strconv.FormatFloat(spec.rate, 'f', -1, 64))
+	} else {
+		argv = append(argv, "--mode", "closed", "--conns", strconv.Itoa(spec.conns))
+	}
+	if spec.callbacks {
+		argv = append(argv, "--callbacks", "--drain", spec.drain.String())
+	}
+	return argv
 }
 
 // prefixWriter writes each complete line it is given to w with a prefix.

@@ -20,6 +20,10 @@
 //	e. with --memory: server RSS and Redis memory per event with a backlog
 //	   of --memory-events queued events
 //
+// With --scaling it runs the scaling mode instead (scaling.go): 1, 2 and 4
+// instances on one private redis-server and on a private 3-master Redis
+// Cluster, with Redis commands and CPU per event per node.
+//
 // Servers run with GOMAXPROCS=1 pinned to core 0 (taskset -c 0); the load
 // generator and Redis share core 1. It prints a Markdown table of every
 // figure against the targets of the benchmark issue, PASS or MISS, and
@@ -69,6 +73,9 @@ func run(ctx context.Context, args []string, stdout, progress io.Writer) error {
 		return err
 	}
 	defer b.close()
+	if opts.scaling {
+		return b.scaling(ctx, stdout)
+	}
 	rep, err := b.run(ctx)
 	if err != nil {
 		return err

@@ -30,6 +30,7 @@ type options struct {
 	against       string        // YAML: phase f measures this tree's server with it beside this tree's without
 	phases        string        // letters of the phases to run; default "abcd", plus "e" with --memory
 	profile       string        // directory for CPU profiles of Boomerang's measured windows; "" = none
+	scaling       bool          // the scaling mode (scaling.go) instead of the phases
 	args          []string      // as given, for the report
 }
 
@@ -60,6 +61,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.StringVar(&o.phases, "phases", "abcd", "phases to run: a ingest, b latency, c sustained, d end to end, e memory (--memory adds e), f compare (--compare adds f)")
 	fs.StringVar(&o.compare, "compare", "", "git ref (commit, branch, tag) whose cmd/server is measured beside this tree's in phase f, alternated, with ratios")
 	fs.StringVar(&o.against, "against", "", "YAML added to the configuration of a second run of this tree's server, measured beside the first in phase f (instead of --compare), such as 'metrics_disabled: true'")
+	fs.BoolVar(&o.scaling, "scaling", false, "the scaling mode instead of the phases: 1, 2 and 4 Boomerang instances on one Redis and on a 3-master cluster (--duration defaults to 8s)")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
@@ -72,9 +74,12 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	if (o.compare != "" || o.against != "") && !strings.Contains(o.phases, "f") {
 		o.phases += "f"
 	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if o.scaling && !o.quick && !given["duration"] {
+		o.duration = scalingDuration
+	}
 	if o.quick {
-		given := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 		if !given["duration"] {
 			o.duration = 2 * time.Second
 		}

@@ -64,7 +64,16 @@ shutdown_timeout: 3s
 %s
 callback:
   allow_private_networks: true
-`, addr, b.redis.url(), b.opts.workers, extra, routes)
+`, addr, b.redisURL(), b.opts.workers, extra, routes)
+}
+
+// redisURL is Boomerang's redis_url: the scaling mode's cluster when one is
+// running, else the private redis-server.
+func (b *bench) redisURL() string {
+	if b.clusterURL != "" {
+		return b.clusterURL
+	}
+	return b.redis.url()
 }
 
 // startServer starts the named server on a free port, pinned to the
@@ -100,7 +109,7 @@ func (b *bench) startServer(ctx context.Context, name string, r route) (*server,
 		if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 			return nil, err
 		}
-		argv = []string{filepath.Join(b.bin, bin), "--config", cfg, "--addr", addr, "--redis-url", b.redis.url()}
+		argv = []string{filepath.Join(b.bin, bin), "--config", cfg, "--addr", addr, "--redis-url", b.redisURL()}
 	case seedlikeName:
 		argv = []string{filepath.Join(b.bin, "seedlike"), "--addr", addr}
 	default:
