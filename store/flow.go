@@ -80,12 +80,15 @@ type Flow struct {
 }
 
 // Deferral waits: a delivery deferred because its destination is at
-// MaxInFlight waits busyWait for each MaxInFlight deliveries ahead of it in
-// the same claim; one deferred while a half-open breaker's probe is out
-// waits probeWait.
+// MaxInFlight waits at least busyWait, one deferred while a half-open
+// breaker's probe is out at least probeWait; behind the deferrals before
+// it, busyWait/MaxInFlight apart for busy ones (see admitScript).
 const (
 	busyWait  = 100 * time.Millisecond
 	probeWait = 500 * time.Millisecond
+	// spreadStep is how far apart deferrals that wait for a breaker or a
+	// pause come back (see admitScript).
+	spreadStep = 2 * time.Millisecond
 )
 
 // DestinationOf returns the destination of a callback URL, the unit of flow
@@ -165,17 +168,28 @@ func (k keys) flowHashes(kind queueKind) (dest, waiting string) {
 // destination whose breaker is open admits nothing until its cool-down
 // ends; then one item goes out as the probe (half-open).
 //
+// Deferred items queue behind those deferred before them, by any claim
+// of any process: the destination's defer_next is the earliest time the
+// next deferral may come back, and each deferral moves it on by the time
+// the destination needs for one more delivery (busy: the busy wait over
+// the cap; rate: one token; otherwise a small step). So a backlog of
+// thousands waiting for a sick or slow destination comes back spread out,
+// at about the pace it can be served, instead of all at once to crowd
+// every claim (and delay the other destinations' deliveries).
+//
 //	KEYS[1]  the destination's flow state (hash)   KEYS[2]  its in-flight set (zset)
 //	ARGV[1]  now (unix ms)   ARGV[2]  lease deadline (unix ms)   ARGV[3]  busy wait (ms)
-//	ARGV[4]  probe wait (ms)   ARGV[5]  its limits (Limits.encode)   ARGV[6..]  the items' ids
+//	ARGV[4]  probe wait (ms)   ARGV[5]  its limits (Limits.encode)   ARGV[6]  spread step (ms)
+//	ARGV[7..]  the items' ids
 //
 // Returns, for each item, {reason, wait (ms)}: reason "" when admitted.
 var admitScript = redis.NewScript(parseLimitsLua + `
 local now, deadline = tonumber(ARGV[1]), ARGV[2]
-local busyWait, probeWait = tonumber(ARGV[3]), tonumber(ARGV[4])
+local busyWait, probeWait, spreadStep = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[6])
 local lim = parseLimits(ARGV[5])
-local h = redis.call('HMGET', KEYS[1], 'open_until', 'tokens', 'tokens_at', 'paused_until')
+local h = redis.call('HMGET', KEYS[1], 'open_until', 'tokens', 'tokens_at', 'paused_until', 'defer_next')
 local openUntil, tokens, paused = tonumber(h[1]) or 0, tonumber(h[2]) or lim.burst, tonumber(h[4]) or 0
+local deferNext = math.max(tonumber(h[5]) or 0, now)
 local inflight = 0
 -- The in-flight count matters for a cap, and for a half-open breaker (is
 -- its probe out?): only then is it read.
@@ -188,26 +202,33 @@ if lim.rate > 0 then
   tokens = math.min(lim.burst, tokens + since * lim.rate / 1000)
 end
 local out, admitted, deferred = {}, {}, 0
-for i = 6, #ARGV do
-  local wait, why = 0, ''
+for i = 7, #ARGV do
+  local wait, why, step = 0, '', spreadStep
   if paused > now then wait, why = paused - now, 'paused'
   elseif openUntil > now then wait, why = openUntil - now, 'open'
   elseif openUntil > 0 and inflight > 0 then wait, why = probeWait, 'half-open'
   elseif lim.cap > 0 and inflight >= lim.cap then
-    deferred = deferred + 1
-    wait, why = busyWait * math.ceil(deferred / lim.cap), 'busy'
+    wait, why, step = busyWait, 'busy', busyWait / lim.cap
   elseif lim.rate > 0 and tokens < 1 then
-    deferred = deferred + 1
-    wait, why = math.ceil((deferred - tokens) * 1000 / lim.rate), 'rate'
+    wait, why, step = math.ceil((1 - tokens) * 1000 / lim.rate), 'rate', 1000 / lim.rate
   else
     if lim.rate > 0 then tokens = tokens - 1 end
     inflight = inflight + 1
     admitted[#admitted+1] = deadline; admitted[#admitted+1] = ARGV[i]
   end
+  if why ~= '' then
+    -- Behind the deliveries deferred before it, by any claim: they come
+    -- back spread out, about as fast as the destination can take them.
+    local untilMs = math.max(now + wait, deferNext)
+    deferNext = untilMs + step
+    wait = math.ceil(untilMs - now)
+    deferred = deferred + 1
+  end
   out[#out+1] = why; out[#out+1] = wait
 end
 if #admitted > 0 then redis.call('ZADD', KEYS[2], unpack(admitted)) end
 if lim.rate > 0 then redis.call('HSET', KEYS[1], 'tokens', tokens, 'tokens_at', now) end
+if deferred > 0 then redis.call('HSET', KEYS[1], 'defer_next', deferNext) end
 return out
 `)
 
@@ -278,7 +299,8 @@ func (s *Redis) admit(ctx context.Context, kind queueKind, flow Flow, here map[s
 		calls := make([]scriptCall, len(order))
 		for j, d := range order {
 			key := s.destKey(d)
-			args := []any{now.UnixMilli(), deadline, busyWait.Milliseconds(), probeWait.Milliseconds(), flow.limitsOf(d).encode()}
+			args := []any{now.UnixMilli(), deadline, busyWait.Milliseconds(), probeWait.Milliseconds(), flow.limitsOf(d).encode(),
+				spreadStep.Milliseconds()}
 			for _, i := range byDest[d] {
 				args = append(args, c.ids[i])
 			}
