@@ -266,7 +266,8 @@ const (
 )
 
 // admit asks the destinations of the items c leased which may start now,
-// defers the others, and returns c with only the admitted ones.
+// defers the others, and returns c with only the admitted ones (and, as
+// its next, when the first deferral comes back).
 //
 // here counts what this process has in flight by destination, for
 // Flow.Local; admit adds the items it admits.
@@ -360,7 +361,13 @@ func (s *Redis) admit(ctx context.Context, kind queueKind, flow Flow, here map[s
 	if err := deferScript.Run(ctx, s.rdb, []string{q.due, q.lease, q.attempts, waitHash, destHash}, args...).Err(); err != nil {
 		return claimed{}, fmt.Errorf("store: defer %d items: %w", len(deferred), err)
 	}
+	// kept.next: when the first deferral comes back.
 	kept := claimed{part: c.part, token: c.token, reclaimed: c.reclaimed, values: make([][]string, len(c.values))}
+	for _, d := range deferred {
+		if at := now.Add(max(d.wait, time.Millisecond)); kept.next.IsZero() || at.Before(kept.next) {
+			kept.next = at
+		}
+	}
 	for i := range c.ids {
 		if out[i] {
 			continue

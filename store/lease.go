@@ -223,6 +223,13 @@ func (s *Redis) claim(ctx context.Context, kind queueKind, spec claimSpec, now t
 			if c, err = s.admit(ctx, kind, spec.flow, here, c, now, lease); err != nil {
 				return out, time.Time{}, err
 			}
+			if len(c.ids) == 0 {
+				// Everything it leased was deferred: look again when
+				// the first deferral comes back, not at once (a pool
+				// with workers free for other destinations only would
+				// spin).
+				pk.found(p, now, false, c.next)
+			}
 		}
 		if len(c.ids) > 0 {
 			out = append(out, c)
