@@ -362,7 +362,8 @@ func (s *Redis) admit(ctx context.Context, kind queueKind, flow Flow, here map[s
 		return claimed{}, fmt.Errorf("store: defer %d items: %w", len(deferred), err)
 	}
 	// kept.next: when the first deferral comes back.
-	kept := claimed{part: c.part, token: c.token, reclaimed: c.reclaimed, values: make([][]string, len(c.values))}
+	kept := claimed{part: c.part, token: c.token, reclaimed: c.reclaimed, values: make([][]string, len(c.values)),
+		localFull: len(local) > 0}
 	for _, d := range deferred {
 		if at := now.Add(max(d.wait, time.Millisecond)); kept.next.IsZero() || at.Before(kept.next) {
 			kept.next = at

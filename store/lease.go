@@ -107,6 +107,9 @@ type claimed struct {
 	dests     []string
 	values    [][]string
 	next      time.Time // when nothing was due: the first item's score, or zero
+	// localFull is set by admit when this process's share of a destination
+	// (Flow.Local) deferred some of the items.
+	localFull bool
 }
 
 // leaseAt returns the lease of the i-th item.
@@ -234,6 +237,12 @@ func (s *Redis) claim(ctx context.Context, kind queueKind, spec claimSpec, now t
 		if len(c.ids) > 0 {
 			out = append(out, c)
 			got += len(c.ids)
+		}
+		if c.localFull {
+			// This process has its share of a destination in flight:
+			// more partitions would mostly lease deliveries to defer
+			// again. The next claim starts at the next partition.
+			break
 		}
 	}
 	if got > 0 {
