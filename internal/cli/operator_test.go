@@ -49,13 +49,15 @@ func TestOperatorCommands(t *testing.T) {
 		cfg.Engine.Auth = boomerang.AuthConfig{AdminKeys: []string{admin}}
 		cfg.Routes = []Route{{EventType: "ok", Accept: true}, {EventType: "bad", Forward: target.URL, Retry: slow}}
 		base, _ := startServer(t, cfg)
-		for _, ev := range []string{eventJSON("e-ok", "ok", rcv), eventJSON("b1", "bad", nil), eventJSON("b2", "bad", nil)} {
-			if code, ans := post(t, base, ev); code != http.StatusAccepted {
+		// One after the other, so that b2 fails after b1 (events of
+		// different partitions run in no set order) and lists after it.
+		for _, ev := range []struct{ id, body string }{
+			{"e-ok", eventJSON("e-ok", "ok", rcv)}, {"b1", eventJSON("b1", "bad", nil)}, {"b2", eventJSON("b2", "bad", nil)},
+		} {
+			if code, ans := post(t, base, ev.body); code != http.StatusAccepted {
 				t.Fatalf("POST /event: got %d %v, want 202", code, ans)
 			}
-		}
-		for _, id := range []string{"e-ok", "b1", "b2"} {
-			waitDone(t, base, id, 10*time.Second)
+			waitDone(t, base, ev.id, 10*time.Second)
 		}
 		env := map[string]string{}
 		adminEnv := map[string]string{envAPIKey: admin}
