@@ -116,9 +116,10 @@ func failover(t *testing.T, res *result, extra string) (*harness, *loader, failo
 	if replica == nil {
 		t.Fatalf("no replica of %s", victim.Addr)
 	}
+	ballast := ballastWriter(t, h, victim.Addr) // before the pause: it reads the slot map
 	replica.Pause(t)
 	paused := time.Now()
-	fillReplicationBuffers(t, h, victim.Addr)
+	ballast()
 	time.Sleep(time.Until(paused.Add(replicaStall)))
 	killed := time.Now()
 	victim.Kill(t)
@@ -165,13 +166,15 @@ func failover(t *testing.T, res *result, extra string) (*harness, *loader, failo
 	return h, l, f
 }
 
-// fillReplicationBuffers writes stallBytes to a key of the master at addr,
-// in 1 MiB values, so that its replication stream outgrows the socket
-// buffers of a paused replica.
-func fillReplicationBuffers(t *testing.T, h *harness, addr string) {
+// ballastWriter finds a key of the master at addr and returns a function
+// that writes stallBytes to it, in 1 MiB values, so that the master's
+// replication stream outgrows the socket buffers of a paused replica. The
+// key is found first, while every node answers: the cluster client may ask
+// any node for the slot map.
+func ballastWriter(t *testing.T, h *harness, addr string) func() {
 	t.Helper()
 	rdb := h.cluster.Client(t)
-	ctx, cancel := context.WithTimeout(context.Background(), replicaStall)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	key := ""
 	for i := 0; i < 1000 && key == ""; i++ {
@@ -183,11 +186,18 @@ func fillReplicationBuffers(t *testing.T, h *harness, addr string) {
 	if key == "" {
 		t.Fatalf("no key of master %s found", addr)
 	}
-	value := strings.Repeat("x", 1<<20)
-	for range stallBytes >> 20 {
-		if err := rdb.Set(ctx, key, value, 0).Err(); err != nil {
-			t.Logf("ballast write to %s: %v", addr, err)
-			return
+	if err := rdb.Set(ctx, key, "warm", 0).Err(); err != nil {
+		t.Fatalf("ballast key on %s: %v", addr, err)
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), replicaStall)
+		defer cancel()
+		value := strings.Repeat("x", 1<<20)
+		for range stallBytes >> 20 {
+			if err := rdb.Set(ctx, key, value, 0).Err(); err != nil {
+				t.Logf("ballast write to %s: %v", addr, err)
+				return
+			}
 		}
 	}
 }
