@@ -225,24 +225,7 @@ func (d *deployment) zcard(ctx context.Context, names ...string) ([]int64, error
 // waitDrained polls the named queues until they are empty or bound has
 // passed, and returns what is left in them.
 func (d *deployment) waitDrained(ctx context.Context, bound time.Duration, names ...string) (int64, error) {
-	deadline := time.Now().Add(bound)
-	for {
-		n, err := d.zcard(ctx, names...)
-		if err != nil {
-			return 0, err
-		}
-		var left int64
-		for _, v := range n {
-			left += v
-		}
-		if left == 0 || time.Now().After(deadline) {
-			return left, nil
-		}
-		if err := ctx.Err(); err != nil {
-			return 0, err
-		}
-		sleep(ctx, 50*time.Millisecond)
-	}
+	return pollDrained(ctx, bound, func(ctx context.Context) ([]int64, error) { return d.zcard(ctx, names...) })
 }
 
 // nodeSnapshot is one node's counters at one moment.

@@ -68,9 +68,15 @@ func (b *bench) sustained(ctx context.Context, name string) (sustainedResult, er
 // waitDrained polls the queues until they are all empty or bound has
 // passed, and returns what is left in them.
 func (b *bench) waitDrained(ctx context.Context, bound time.Duration, keys ...string) (int64, error) {
+	return pollDrained(ctx, bound, func(ctx context.Context) ([]int64, error) { return b.redis.zcard(ctx, keys...) })
+}
+
+// pollDrained polls count every 50ms until the counts it returns sum to 0
+// or bound has passed, and returns that sum.
+func pollDrained(ctx context.Context, bound time.Duration, count func(context.Context) ([]int64, error)) (int64, error) {
 	deadline := time.Now().Add(bound)
 	for {
-		n, err := b.redis.zcard(ctx, keys...)
+		n, err := count(ctx)
 		if err != nil {
 			return 0, err
 		}
