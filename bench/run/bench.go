@@ -136,7 +136,7 @@ func (b *bench) pinned(core string, argv ...string) []string {
 	return append([]string{"taskset", "-c", core}, argv...)
 }
 
-// build compiles the four programs into b.bin.
+// build compiles the five programs into b.bin.
 func (b *bench) build(ctx context.Context) error {
 	if err := os.MkdirAll(b.bin, 0o755); err != nil {
 		return err
@@ -147,7 +147,7 @@ func (b *bench) build(ctx context.Context) error {
 		}
 	}
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", b.bin+string(filepath.Separator),
-		"./cmd/server", "./bench/baseline", "./cmd/loadgen", "./bench/seedlike")
+		"./cmd/server", "./bench/baseline", "./cmd/loadgen", "./bench/seedlike", "./bench/limit")
 	cmd.Dir = b.root
 	cmd.Env = b.env
 	if out, err := cmd.CombinedOutput(); err != nil {

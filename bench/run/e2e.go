@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"time"
 )
@@ -32,8 +34,13 @@ func (r e2eRun) backlogEnd() backlogSample {
 
 // e2eResult is phase d.
 type e2eResult struct {
-	rate float64 // of the fixed-rate runs
-	// Boomerang in a closed loop (its capacity), then at the fixed rate.
+	rate float64 // of the fixed-rate run
+	// closedRuns are Boomerang's closed-loop runs and limit the keep-nothing
+	// limit server's, alternated, --reps of each.
+	closedRuns []e2eRun
+	limit      []loadRun
+	// closed is the closed-loop run of median rate, whose Redis work is
+	// reported; fixed is Boomerang at the fixed rate.
 	closed, fixed e2eRun
 	// The seed-like server at the same fixed rate, and in a closed loop.
 	seedRate, seedClosed loadRun
@@ -46,6 +53,52 @@ func delivered(run loadRun) float64 {
 		return math.NaN()
 	}
 	return run.res.Callbacks.deliveredEPS(run.res.DurationSeconds)
+}
+
+// cpuPerCallback is the server's CPU time per callback of a run in
+// microseconds, every callback of the run (its warmup's too) against the
+// CPU of the whole run; NaN without callbacks.
+func cpuPerCallback(run loadRun) float64 {
+	if run.res.Callbacks == nil || run.res.Callbacks.Arrived == 0 {
+		return math.NaN()
+	}
+	return float64(run.use.server.Microseconds()) / float64(run.res.Callbacks.Arrived)
+}
+
+// medianCPU is the median CPU per callback of runs, in microseconds.
+func medianCPU(runs []loadRun) float64 {
+	v := make([]float64, 0, len(runs))
+	for _, r := range runs {
+		if c := cpuPerCallback(r); finite(c) {
+			v = append(v, c)
+		}
+	}
+	return median(v)
+}
+
+// medianDelivered is the median callbacks/s of runs.
+func medianDelivered(runs []loadRun) float64 {
+	v := make([]float64, 0, len(runs))
+	for _, r := range runs {
+		if d := delivered(r); finite(d) {
+			v = append(v, d)
+		}
+	}
+	return median(v)
+}
+
+// boomerangCapacity is Boomerang's median closed-loop end-to-end rate.
+func (r e2eResult) boomerangCapacity() float64 { return medianDelivered(r.boomerangRuns()) }
+
+// limitCapacity is the keep-nothing server's median closed-loop rate.
+func (r e2eResult) limitCapacity() float64 { return medianDelivered(r.limit) }
+
+func (r e2eResult) boomerangRuns() []loadRun {
+	out := make([]loadRun, len(r.closedRuns))
+	for i, x := range r.closedRuns {
+		out[i] = x.run
+	}
+	return out
 }
 
 // best returns the run that called events back fastest, preferring runs
@@ -73,15 +126,33 @@ func best(runs []loadRun, hows []string) (loadRun, string) {
 	return runs[bi], hows[bi]
 }
 
-// boomerangBest is Boomerang's best end-to-end run.
-func (r e2eResult) boomerangBest() (loadRun, string) {
-	return best([]loadRun{r.closed.run, r.fixed.run}, []string{"closed loop", "fixed rate"})
-}
-
 // seedBest is the seed-like server's best end-to-end run, the one
 // Boomerang is compared with.
 func (r e2eResult) seedBest() (loadRun, string) {
 	return best([]loadRun{r.seedRate, r.seedClosed}, []string{"same rate", "closed loop"})
+}
+
+// backlogGrowth is the slope of the backlog (events plus callbacks queued)
+// over the measured part of a run, in events per second, by least squares;
+// NaN with fewer than two samples.
+func backlogGrowth(samples []backlogSample, warmup time.Duration) float64 {
+	var n, sx, sy, sxx, sxy float64
+	for _, b := range samples {
+		if b.at < warmup {
+			continue
+		}
+		x, y := b.at.Seconds(), float64(b.events+b.callbacks)
+		n++
+		sx += x
+		sy += y
+		sxx += x * x
+		sxy += x * y
+	}
+	d := n*sxx - sx*sx
+	if n < 2 || d == 0 {
+		return math.NaN()
+	}
+	return (n*sxy - sx*sy) / d
 }
 
 // seedDrain bounds the wait for the seed-like server's callbacks: it gives
@@ -89,25 +160,49 @@ func (r e2eResult) seedBest() (loadRun, string) {
 // will not come.
 const seedDrain = 5 * time.Second
 
-// phaseE2E sends events with callbacks to Boomerang in a closed loop (its
-// capacity, drained) and at a fixed rate (0.8 x that capacity unless
-// --e2e-rate), each with INFO commandstats before and after; then to the
-// seed-like server at the same rate and in a closed loop.
+// phaseE2E sends events with callbacks in a closed loop to the
+// keep-nothing limit server and to Boomerang, alternated --reps times
+// (Boomerang drained after each), then to Boomerang at a fixed rate (0.8 x
+// its median closed-loop rate unless --e2e-rate) with the backlog sampled;
+// then to the seed-like server at the same rate and in a closed loop.
 func (b *bench) phaseE2E(ctx context.Context) (e2eResult, error) {
 	var res e2eResult
 	closed := loadSpec{conns: b.opts.conns, duration: b.opts.duration, warmup: b.opts.warmup, callbacks: true, drain: b.opts.drainMax}
-	b.logf("[d] end to end with callbacks: boomerang, closed loop %d conns", closed.conns)
-	var err error
-	if res.closed, err = b.boomerangE2E(ctx, boomerangName, closed, "d-e2e-closed"); err != nil {
-		return res, err
+	for i := range b.opts.reps {
+		b.logf("[d] end to end with callbacks: limit (keeps nothing), closed loop %d conns (%d/%d)", closed.conns, i+1, b.opts.reps)
+		err := b.withServer(ctx, limitName, route{}, func(srv *server) error {
+			run, err := b.loadgen(ctx, srv, closed, nil)
+			if err != nil {
+				return err
+			}
+			res.limit = append(res.limit, run)
+			if cb := run.res.Callbacks; cb != nil {
+				b.logf("[d] limit: accepted %.0f req/s, callbacks delivered %.0f/s, lost %d, duplicates %d, server CPU %.0f µs per callback",
+					run.res.AchievedRPS, delivered(run), cb.Lost, cb.Duplicates, cpuPerCallback(run))
+			}
+			return nil
+		})
+		if err != nil {
+			return res, err
+		}
+		b.logf("[d] end to end with callbacks: boomerang, closed loop %d conns (%d/%d)", closed.conns, i+1, b.opts.reps)
+		run, err := b.boomerangE2E(ctx, boomerangName, closed, fmt.Sprintf("d-e2e-closed-%d", i+1))
+		if err != nil {
+			return res, err
+		}
+		res.closedRuns = append(res.closedRuns, run)
 	}
+	byRate := slices.Clone(res.closedRuns)
+	slices.SortFunc(byRate, func(x, y e2eRun) int { return cmp.Compare(delivered(x.run), delivered(y.run)) })
+	res.closed = byRate[(len(byRate)-1)/2]
 	res.rate = b.opts.e2eRate
 	if res.rate == 0 {
-		res.rate = max(100, math.Floor(0.8*delivered(res.closed.run)/100)*100)
+		res.rate = max(100, math.Floor(0.8*res.boomerangCapacity()/100)*100)
 	}
 	fixed := closed
 	fixed.rate = res.rate
 	b.logf("[d] end to end with callbacks: boomerang at a fixed %.0f events/s", res.rate)
+	var err error
 	if res.fixed, err = b.boomerangE2E(ctx, boomerangName, fixed, "d-e2e-fixed-rate"); err != nil {
 		return res, err
 	}
@@ -194,8 +289,8 @@ func (b *bench) boomerangE2E(ctx context.Context, name string, spec loadSpec, pr
 		if cb == nil {
 			return fmt.Errorf("loadgen reported no callbacks")
 		}
-		b.logf("[d] %s: accepted %.0f req/s, callbacks delivered %.0f/s (last %.1fs after the load), delay p50 %.1fms p99 %.1fms, lost %d, duplicates %d; %.2f Redis commands/event",
-			name, run.res.AchievedRPS, delivered(run), cb.TailSeconds, cb.Delay.P50, cb.Delay.P99, cb.Lost, cb.Duplicates, perEvent(res.work.total(), res.delivered))
+		b.logf("[d] %s: accepted %.0f req/s, callbacks delivered %.0f/s (last %.1fs after the load), delay p50 %.1fms p99 %.1fms, lost %d, duplicates %d; %.2f Redis commands/event, server CPU %.0f µs per callback",
+			name, run.res.AchievedRPS, delivered(run), cb.TailSeconds, cb.Delay.P50, cb.Delay.P99, cb.Lost, cb.Duplicates, perEvent(res.work.total(), res.delivered), cpuPerCallback(run))
 		return nil
 	})
 	return res, err

@@ -43,9 +43,9 @@ type latencyResult struct {
 }
 
 // phaseLatency sends a fixed rate to the baseline, then to Boomerang.
-func (b *bench) phaseLatency(ctx context.Context) (latencyResult, error) {
-	res := latencyResult{rate: b.opts.rate, runs: map[string]loadRun{}}
-	spec := loadSpec{rate: b.opts.rate, duration: b.opts.duration, warmup: b.opts.warmup}
+func (b *bench) phaseLatency(ctx context.Context, rate float64) (latencyResult, error) {
+	res := latencyResult{rate: rate, runs: map[string]loadRun{}}
+	spec := loadSpec{rate: rate, duration: b.opts.duration, warmup: b.opts.warmup}
 	for _, name := range []string{baselineName, boomerangName} {
 		b.logf("[b] fixed rate %.0f req/s: %s", spec.rate, name)
 		err := b.withServer(ctx, name, route{}, func(srv *server) error {

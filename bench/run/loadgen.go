@@ -59,6 +59,7 @@ type callbacks struct {
 	Duplicates   int64   `json:"duplicates"`
 	Unmatched    int64   `json:"unmatched"`
 	Malformed    int64   `json:"malformed"`
+	Arrived      int64   `json:"arrived"` // every callback, warmup and duplicates included
 	TailSeconds  float64 `json:"tail_s"`
 	SustainedEPS float64 `json:"sustained_eps"`
 	Delay        latency `json:"delay"`

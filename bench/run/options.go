@@ -15,7 +15,7 @@ type options struct {
 	warmup        time.Duration // unmeasured load before it; default 1s (--quick 500ms)
 	reps          int           // closed-loop runs per server in phase a; default 2 (--quick 1)
 	conns         int           // closed-loop connections; default 128
-	rate          float64       // fixed rate of phase b; default 5000
+	rate          float64       // fixed rate of phase b; 0: half of Boomerang's sustained capacity (report.latencyRate)
 	e2eRate       float64       // fixed rate of phase d; 0: 0.8 x Boomerang's closed-loop end-to-end rate
 	workers       int           // Boomerang's workers; default 64, the server's default
 	backlogTarget int           // Boomerang's backlog_target; 0 leaves the server's default
@@ -46,7 +46,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured load before each run (--quick: 500ms)")
 	fs.IntVar(&o.reps, "reps", 2, "closed-loop runs per server in phase a, alternated; the median counts (--quick: 1)")
 	fs.IntVar(&o.conns, "conns", 128, "connections of the closed-loop phases")
-	fs.Float64Var(&o.rate, "rate", 5000, "fixed arrival rate of the latency phase, requests/s")
+	fs.Float64Var(&o.rate, "rate", 0, "fixed arrival rate of the latency phase, requests/s; 0: half of Boomerang's sustained capacity measured in phase c (or of its ingest in phase a)")
 	fs.Float64Var(&o.e2eRate, "e2e-rate", 0, "fixed rate of the end-to-end phase, events/s; 0: 0.8 x Boomerang's closed-loop end-to-end rate, measured just before")
 	fs.IntVar(&o.workers, "workers", 64, "Boomerang's workers setting (the server's default is 64)")
 	fs.IntVar(&o.backlogTarget, "backlog-target", 0, "Boomerang's backlog_target (ingest pacing; -1 turns it off); 0 keeps the server's default")
@@ -111,8 +111,8 @@ func (o options) validate() error {
 	if o.conns < 1 || o.conns > 4096 {
 		errs = append(errs, fmt.Errorf("--conns must be 1..4096, got %d", o.conns))
 	}
-	if !(o.rate > 0 && o.rate <= 200_000) {
-		errs = append(errs, fmt.Errorf("--rate must be > 0 and <= 200000, got %v", o.rate))
+	if !(o.rate >= 0 && o.rate <= 200_000) {
+		errs = append(errs, fmt.Errorf("--rate must be 0..200000, got %v", o.rate))
 	}
 	if o.e2eRate < 0 || o.e2eRate > 200_000 {
 		errs = append(errs, fmt.Errorf("--e2e-rate must be 0..200000, got %v", o.e2eRate))

@@ -24,7 +24,7 @@ func TestParseFlagsRefusesUnboundedRuns(t *testing.T) {
 		{"--duration", "0s"},
 		{"--duration", "1h"},
 		{"--reps", "0"},
-		{"--rate", "0"},
+		{"--rate", "-1"},
 		{"--drain-max", "100ms"},
 		{"--memory-events", "10"},
 		{"extra"},

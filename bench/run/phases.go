@@ -21,7 +21,7 @@ const (
 // run runs every phase and returns the report.
 func (b *bench) run(ctx context.Context) (*report, error) {
 	rep := &report{opts: b.opts, date: time.Now().UTC(), pinNote: b.pinNote}
-	b.logf("building cmd/server, bench/baseline, cmd/loadgen, bench/seedlike")
+	b.logf("building cmd/server, bench/baseline, cmd/loadgen, bench/seedlike, bench/limit")
 	if err := b.build(ctx); err != nil {
 		return nil, err
 	}
@@ -52,14 +52,14 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 			return nil, fmt.Errorf("phase a (ingest): %w", err)
 		}
 	}
-	if b.opts.runs("b") {
-		if rep.latency, err = b.phaseLatency(ctx); err != nil {
-			return nil, fmt.Errorf("phase b (latency): %w", err)
-		}
-	}
 	if b.opts.runs("c") {
 		if rep.sustained, err = b.phaseSustained(ctx); err != nil {
 			return nil, fmt.Errorf("phase c (sustained): %w", err)
+		}
+	}
+	if b.opts.runs("b") {
+		if rep.latency, err = b.phaseLatency(ctx, rep.latencyRate()); err != nil {
+			return nil, fmt.Errorf("phase b (latency): %w", err)
 		}
 	}
 	if b.opts.runs("d") {

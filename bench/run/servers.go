@@ -17,6 +17,9 @@ const (
 	baselineName  = "baseline"
 	boomerangName = "boomerang"
 	seedlikeName  = "seedlike"
+	// limitName is the keep-nothing limit server (bench/limit): Boomerang's
+	// HTTP work without durability, the ceiling of the end-to-end phase.
+	limitName = "limit"
 	// refName is Boomerang built from --compare's ref, run with the same
 	// configuration as boomerangName; with --against, it is this tree's
 	// Boomerang with --against's YAML added to its configuration.
@@ -112,6 +115,8 @@ func (b *bench) startServer(ctx context.Context, name string, r route) (*server,
 		argv = []string{filepath.Join(b.bin, bin), "--config", cfg, "--addr", addr, "--redis-url", b.redisURL()}
 	case seedlikeName:
 		argv = []string{filepath.Join(b.bin, "seedlike"), "--addr", addr}
+	case limitName:
+		argv = []string{filepath.Join(b.bin, "limit"), "--addr", addr, "--senders", strconv.Itoa(b.opts.workers)}
 	default:
 		return nil, fmt.Errorf("unknown server %q", name)
 	}

@@ -64,9 +64,13 @@ type CallbackResult struct {
 	Duplicates int64 `json:"duplicates"`
 	// Unmatched counts callbacks for event ids never seen accepted (their
 	// 202 was lost, or they came from somewhere else).
-	Unmatched int64            `json:"unmatched"`
-	Malformed int64            `json:"malformed"` // callbacks without a JSON body naming event_id
-	Statuses  map[string]int64 `json:"statuses"`  // the status field of the received callbacks
+	Unmatched int64 `json:"unmatched"`
+	Malformed int64 `json:"malformed"` // callbacks without a JSON body naming event_id
+	// Arrived is every callback request the receiver got, the warmup's
+	// events and duplicates included: the work the server did over the
+	// whole run, what CPU per event divides by.
+	Arrived  int64            `json:"arrived"`
+	Statuses map[string]int64 `json:"statuses"` // the status field of the received callbacks
 	// TailSeconds is the time from the end of the load to the last
 	// callback of a measured event.
 	TailSeconds float64 `json:"tail_s"`

@@ -151,6 +151,7 @@ func (t *tracker) result(loadEnd time.Time, window time.Duration) *CallbackResul
 		Duplicates: t.duplicates,
 		Unmatched:  unmatched,
 		Malformed:  t.malformed.Load(),
+		Arrived:    t.arrived.Load(),
 		Statuses:   statuses,
 		Delay:      summarize(&t.delays),
 	}
