@@ -155,6 +155,7 @@ func New(cfg Config) (*Engine, error) {
 		Logger:                e.log,
 		Metrics:               e.apiMetrics(),
 		Observer:              observer[handler.Observer](e.metrics),
+		Settler:               settler{e},
 	})
 	e.forward = forwardPolicy.Client(0)
 	if e.tp != nil {

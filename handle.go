@@ -90,19 +90,26 @@ func CheckForwardURL(url string) error {
 
 // Accept registers, as the business logic of eventType, success without
 // doing anything: for demos, and for events whose only point is their
-// callback and their record.
+// callback and their record. Such an event needs no worker: POST /event
+// records it as succeeded, with its callback queued, in the same atomic
+// step that records it (docs/architecture.md, "Settled at ingest").
 func (e *Engine) Accept(eventType string, opts ...HandleOption) error {
-	return e.handle(eventType, process.Accept(), opts, "")
+	return e.add(process.Route{EventType: eventType, Logic: process.Accept(), Instant: true}, opts)
 }
 
 // handle registers logic for eventType; dest is the destination its
 // requests go to, for flow control ("" for none).
 func (e *Engine) handle(eventType string, logic process.Logic, opts []HandleOption, dest string) error {
+	return e.add(process.Route{EventType: eventType, Logic: logic, Dest: dest}, opts)
+}
+
+// add registers rt with the options' retry policy and timeout.
+func (e *Engine) add(rt process.Route, opts []HandleOption) error {
 	var c handleConfig
 	for _, o := range opts {
 		o(&c)
 	}
-	rt := process.Route{EventType: eventType, Logic: logic, Retry: c.retry, Timeout: c.timeout, Dest: dest}
+	rt.Retry, rt.Timeout = c.retry, c.timeout
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.running {
@@ -122,3 +129,21 @@ func Permanent(err error) error { return retry.Permanent(err) }
 // policy's MaxInterval), as an HTTP Retry-After asks. RetryAfter(nil, d) is
 // nil.
 func RetryAfter(err error, d time.Duration) error { return retry.After(err, d) }
+
+// settler settles at ingest the events of the engine's Accept routes
+// (handler.Settler): an instance that only ingests settles them too, as
+// its routes say.
+type settler struct{ e *Engine }
+
+func (s settler) Settle(rec store.Record, now time.Time) *store.Settled {
+	s.e.mu.Lock()
+	defer s.e.mu.Unlock()
+	return process.Settle(s.e.routes, rec, now)
+}
+
+func (s settler) Settled(st *store.Settled) {
+	if m := s.e.metrics; m != nil {
+		m.Attempt(st.Record.EventType, process.Success, 0)
+	}
+	s.e.log.Debug("event done", "event_id", st.Record.ID, "status", st.Record.Status, "attempts", st.Record.Attempts, "settled_at_ingest", true)
+}

@@ -67,10 +67,25 @@ type ServerConfig struct {
 	// event, and of each enqueue. Default: none (no spans), and the
 	// producer's own context is stored, so it still propagates.
 	TracerProvider trace.TracerProvider
+	// Settler, when set, settles at ingest the events whose route needs no
+	// work (boomerang.Engine.Accept's): their outcome is recorded with them
+	// (store.NewEvent.Settled). Default: every event is queued for the
+	// workers.
+	Settler Settler
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
+}
+
+// Settler decides at ingest the outcome of the events that need no work.
+type Settler interface {
+	// Settle returns rec's outcome decided at now, or nil to queue the
+	// event for the workers.
+	Settle(rec store.Record, now time.Time) *store.Settled
+	// Settled is told of each event recorded with the outcome Settle
+	// decided (not of a repeat of an id already recorded).
+	Settled(st *store.Settled)
 }
 
 // Observer is told what the API does, for metrics. Its methods are called
@@ -176,9 +191,31 @@ func NewServer(st *store.Redis, cfg ServerConfig) *Server {
 			ctx, span = s.enqueueSpan(ctx, evs)
 			defer span.End()
 		}
-		return st.Enqueue(ctx, cfg.Now(), evs)
+		return s.enqueue(ctx, evs)
 	}, batch.Config{Timeout: cfg.IngestTimeout, Linger: ingestLinger})
 	return s
+}
+
+// enqueue records a batch of events, settling at ingest those the Settler
+// settles.
+func (s *Server) enqueue(ctx context.Context, evs []store.NewEvent) ([]error, error) {
+	now := s.cfg.Now()
+	st := s.cfg.Settler
+	if st == nil {
+		return s.st.Enqueue(ctx, now, evs)
+	}
+	for i := range evs {
+		evs[i].Settled = st.Settle(evs[i].Record, now)
+	}
+	errs, err := s.st.Enqueue(ctx, now, evs)
+	if err == nil {
+		for i, e := range errs {
+			if e == nil && evs[i].Settled != nil {
+				st.Settled(evs[i].Settled)
+			}
+		}
+	}
+	return errs, err
 }
 
 // enqueueSpan starts the span of an enqueue (whose Redis commands are its

@@ -17,27 +17,46 @@ import (
 type NewEvent struct {
 	Record Record
 	Body   []byte
+	// Settled, when set, is the event's outcome decided at ingest, for a
+	// route that needs no work (an accept route): Enqueue writes it as the
+	// event's record, with its callback queued for delivery, in the same
+	// atomic step that records the event, and the event never enters the
+	// event queue. Nil queues the event for the workers.
+	Settled *Settled
 }
 
-// enqueueScript records a batch of events and queues the new ones, in one
-// atomic step. An id already stored, or seen earlier in the batch, is left
-// as it is.
+// Settled is the outcome of an event decided at ingest: its terminal
+// record, and its callback record (nil for none; one with status
+// CallbackPending is queued for delivery). See NewEvent.Settled.
+type Settled struct {
+	Record   Record
+	Callback *Callback
+}
+
+// enqueueScript records a batch of events, in one atomic step: it queues
+// the new ones for the workers, or, for those settled at ingest, writes
+// their final record and queues their callback. An id already stored, or
+// seen earlier in the batch, is left as it is.
 //
 //	KEYS[1]  event queue (zset)      KEYS[2]  recent index (zset)
+//	KEYS[3]  callback queue (zset)   KEYS[4]  destinations of callbacks (hash)
 //	ARGV[1]  key tag                 ARGV[2]  now (unix ms)
-//	ARGV[3]  record key infix        ARGV[4]  body key infix
-//	ARGV[3i+2], ARGV[3i+3], ARGV[3i+4] for event i (1-based): id, record JSON, body JSON
+//	ARGV[3]  record key infix        ARGV[4]  body key infix   ARGV[5]  callback key infix
+//	ARGV[6i] .. ARGV[6i+5] for event i (1-based): id, record JSON, body JSON,
+//	         "1" when settled at ingest, callback JSON ("" for none),
+//	         "1" to queue the callback for delivery and its destination ("" for none)
 //
 // Returns, for each event, "" when it was created, or the stored record JSON.
 var enqueueScript = redis.NewScript(`
 local tag, now = ARGV[1], ARGV[2]
-local n = (#ARGV - 4) / 3
+local n = (#ARGV - 5) / 6
 local stkeys = {}
-for i = 1, n do stkeys[i] = tag .. ARGV[3] .. ARGV[3*i+2] end
+for i = 1, n do stkeys[i] = tag .. ARGV[3] .. ARGV[6*i] end
 local cur = redis.call('MGET', unpack(stkeys))
-local out, kv, scored, seen = {}, {}, {}, {}
+local out, kv, recent, queued, outbox, dests, seen = {}, {}, {}, {}, {}, {}, {}
 for i = 1, n do
-  local id, st = ARGV[3*i+2], ARGV[3*i+3]
+  local b = 6*i
+  local id, st = ARGV[b], ARGV[b+1]
   local old = cur[i] or seen[id]
   if old then
     out[i] = old
@@ -45,36 +64,84 @@ for i = 1, n do
     seen[id] = st
     out[i] = ''
     kv[#kv+1] = stkeys[i]; kv[#kv+1] = st
-    kv[#kv+1] = tag .. ARGV[4] .. id; kv[#kv+1] = ARGV[3*i+4]
-    scored[#scored+1] = now; scored[#scored+1] = id
+    kv[#kv+1] = tag .. ARGV[4] .. id; kv[#kv+1] = ARGV[b+2]
+    recent[#recent+1] = now; recent[#recent+1] = id
+    if ARGV[b+3] ~= '1' then
+      queued[#queued+1] = now; queued[#queued+1] = id
+    elseif ARGV[b+4] ~= '' then
+      kv[#kv+1] = tag .. ARGV[5] .. id; kv[#kv+1] = ARGV[b+4]
+      if ARGV[b+5] ~= '' then
+        outbox[#outbox+1] = now; outbox[#outbox+1] = id
+        dests[#dests+1] = id; dests[#dests+1] = ARGV[b+5]
+      end
+    end
   end
 end
 if #kv > 0 then
   redis.call('MSET', unpack(kv))
-  redis.call('ZADD', KEYS[1], unpack(scored))
-  redis.call('ZADD', KEYS[2], unpack(scored))
+  redis.call('ZADD', KEYS[2], unpack(recent))
+end
+if #queued > 0 then redis.call('ZADD', KEYS[1], unpack(queued)) end
+if #outbox > 0 then
+  redis.call('ZADD', KEYS[3], unpack(outbox))
+  redis.call('HSET', KEYS[4], unpack(dests))
 end
 return out
 `)
 
-// Enqueue records events and queues them for the workers, in one atomic
-// step per partition, all partitions in one round trip. For each event it returns nil when the event was created, or
-// a *DuplicateError holding the record already stored under its id. The
-// second result is an error of Redis itself: then the events of some
-// partitions may have been written and others not, and the caller does not
-// know which (an event is written whole or not at all).
+// enqueueArgs are one event's arguments of enqueueScript.
+type enqueueArgs struct {
+	record, callback []byte
+	settled          string // "1" when settled at ingest
+	dest             string // the destination of the callback to queue, "" for none
+}
+
+// newEnqueueArgs encodes ev's record as Enqueue stores it at now: queued
+// for the workers, or, settled at ingest, its final record and callback.
+func newEnqueueArgs(ev NewEvent, now time.Time) (enqueueArgs, error) {
+	var a enqueueArgs
+	rec := ev.Record
+	rec.Status, rec.Run = event.StatusQueued, 1
+	rec.AcceptedAt, rec.UpdatedAt = now, now
+	if st := ev.Settled; st != nil {
+		if !st.Record.Status.Terminal() {
+			return a, fmt.Errorf("store: enqueue %s: settled with status %s, which is not terminal", rec.ID, st.Record.Status)
+		}
+		rec, a.settled = st.Record, "1"
+		if cb := st.Callback; cb != nil {
+			var err error
+			if a.callback, err = json.Marshal(cb); err != nil {
+				return a, fmt.Errorf("store: enqueue %s: %w", rec.ID, err)
+			}
+			if cb.Status == event.CallbackPending {
+				a.dest = DestinationOf(cb.URL)
+			}
+		}
+	}
+	var err error
+	if a.record, err = json.Marshal(rec); err != nil {
+		return a, fmt.Errorf("store: enqueue %s: %w", rec.ID, err)
+	}
+	return a, nil
+}
+
+// Enqueue records events and queues them for the workers (or, settled at
+// ingest, queues their callbacks: NewEvent.Settled), in one atomic step
+// per partition, all partitions in one round trip. For each event it
+// returns nil when the event was created, or a *DuplicateError holding the
+// record already stored under its id. The second result is an error of
+// Redis itself: then the events of some partitions may have been written
+// and others not, and the caller does not know which (an event is written
+// whole or not at all).
 func (s *Redis) Enqueue(ctx context.Context, now time.Time, evs []NewEvent) ([]error, error) {
 	if len(evs) == 0 {
 		return nil, nil
 	}
-	recs := make([][]byte, len(evs))
+	enc := make([]enqueueArgs, len(evs))
 	for i := range evs {
-		rec := evs[i].Record
-		rec.Status, rec.Run = event.StatusQueued, 1
-		rec.AcceptedAt, rec.UpdatedAt = now, now
 		var err error
-		if recs[i], err = json.Marshal(rec); err != nil {
-			return nil, fmt.Errorf("store: enqueue %s: %w", rec.ID, err)
+		if enc[i], err = newEnqueueArgs(evs[i], now); err != nil {
+			return nil, err
 		}
 	}
 	// One script per partition, all in one pipeline.
@@ -84,12 +151,13 @@ func (s *Redis) Enqueue(ctx context.Context, now time.Time, evs []NewEvent) ([]e
 	parts := make([]int, 0, len(groups))
 	for p, idx := range groups {
 		k := s.parts[p]
-		args := make([]any, 0, 4+3*len(idx))
-		args = append(args, k.tag, now.UnixMilli(), infixRecord, infixBody)
+		args := make([]any, 0, 5+6*len(idx))
+		args = append(args, k.tag, now.UnixMilli(), infixRecord, infixBody, infixCallback)
 		for _, i := range idx {
-			args = append(args, evs[i].Record.ID, recs[i], evs[i].Body)
+			e := enc[i]
+			args = append(args, evs[i].Record.ID, e.record, evs[i].Body, e.settled, e.callback, e.dest)
 		}
-		calls = append(calls, scriptCall{enqueueScript, []string{k.events, k.recent}, args})
+		calls = append(calls, scriptCall{enqueueScript, []string{k.events, k.recent, k.callbacks, k.callbackDest}, args})
 		order = append(order, idx)
 		parts = append(parts, p)
 	}
@@ -107,6 +175,7 @@ func (s *Redis) Enqueue(ctx context.Context, now time.Time, evs []NewEvent) ([]e
 		return nil, fmt.Errorf("store: enqueue %d events: %w", len(evs), err)
 	}
 	out := make([]error, len(evs))
+	queued, called := false, false
 	for g, cmd := range cmds {
 		res, err := cmd.Slice()
 		if err != nil {
@@ -116,12 +185,18 @@ func (s *Redis) Enqueue(ctx context.Context, now time.Time, evs []NewEvent) ([]e
 		if len(res) != len(idx) {
 			return nil, fmt.Errorf("store: enqueue: got %d results, want %d", len(res), len(idx))
 		}
-		created := false
 		for j, v := range res {
 			i := idx[j]
 			old, _ := v.(string)
 			if old == "" {
-				created = true
+				switch {
+				case enc[i].settled == "":
+					queued = true
+					s.pickers[kindEvents].wake(parts[g])
+				case enc[i].dest != "":
+					called = true
+					s.pickers[kindCallbacks].wake(parts[g])
+				}
 				continue
 			}
 			var rec Record
@@ -130,10 +205,12 @@ func (s *Redis) Enqueue(ctx context.Context, now time.Time, evs []NewEvent) ([]e
 			}
 			out[i] = &DuplicateError{Record: rec}
 		}
-		if created {
-			s.pickers[kindEvents].wake(parts[g])
-			signal(s.eventsReady)
-		}
+	}
+	if queued {
+		signal(s.eventsReady)
+	}
+	if called {
+		signal(s.callbacksReady)
 	}
 	return out, nil
 }

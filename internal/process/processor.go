@@ -151,7 +151,7 @@ func (p *Processor) process(ctx context.Context, j store.Job) store.Outcome {
 	if rec.FirstAttemptAt.IsZero() {
 		rec.FirstAttemptAt = start
 	}
-	rt, ok := p.routes.match(rec.EventType)
+	rt, ok := p.routes.Match(rec.EventType)
 	var err error
 	spent := false
 	switch {

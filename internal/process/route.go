@@ -26,6 +26,10 @@ type Route struct {
 	// Dest is the destination of a forward route (store.DestinationOf of
 	// its URL), whose flow control its events go through; "" for none.
 	Dest string
+	// Instant marks a route whose Logic succeeds at once without doing
+	// anything (Accept): its events are settled at ingest (Settle) instead
+	// of going through the workers.
+	Instant bool
 }
 
 // Validate reports what is wrong with the route, naming its event type.
@@ -62,7 +66,8 @@ func (r Routes) Add(rt Route) error {
 	return nil
 }
 
-func (r Routes) match(eventType string) (Route, bool) {
+// Match returns eventType's route: its own, else the Wildcard's.
+func (r Routes) Match(eventType string) (Route, bool) {
 	if rt, ok := r[eventType]; ok {
 		return rt, true
 	}

@@ -1,0 +1,91 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/boomerang-events/boomerang/event"
+	"github.com/boomerang-events/boomerang/internal/redistest"
+	"github.com/boomerang-events/boomerang/store"
+)
+
+// settled is newEvent(id) settled at ingest: succeeded after one attempt,
+// with a pending callback when withCallback.
+func settled(id string, withCallback bool) store.NewEvent {
+	ev := newEvent(id)
+	rec := ev.Record
+	rec.Status, rec.Run, rec.Attempts = event.StatusSucceeded, 1, 1
+	rec.AcceptedAt, rec.CompletedAt, rec.UpdatedAt = t0, t0, t0
+	st := &store.Settled{Record: rec}
+	if withCallback {
+		st.Callback = &store.Callback{ID: "cb_" + id + "_1", EventID: id, URL: rec.SuccessURL, Status: event.CallbackPending, EventStatus: rec.Status, CreatedAt: t0}
+	}
+	ev.Settled = st
+	return ev
+}
+
+func TestEnqueueSettled(t *testing.T) {
+	redistest.Run(t, func(t *testing.T, b redistest.Backend) {
+		s := newStore(t, b)
+		ctx := context.Background()
+		errs, err := s.Enqueue(ctx, t0, []store.NewEvent{settled("s1", true), newEvent("q1"), settled("s2", false), settled("s1", true)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, e := range errs[:3] {
+			if e != nil {
+				t.Fatalf("event %d: got %v, want created", i, e)
+			}
+		}
+		var dup *store.DuplicateError
+		if !errors.As(errs[3], &dup) || dup.Record.Status != event.StatusSucceeded {
+			t.Fatalf("s1 twice in a batch: got %v, want a duplicate of the succeeded record", errs[3])
+		}
+
+		// Only the event that was not settled is queued for the workers.
+		jobs := claim(t, s, t0.Add(time.Hour), 10)
+		if len(jobs) != 1 || jobs[0].ID != "q1" {
+			t.Fatalf("claim events: got %d jobs (%v), want q1 alone", len(jobs), jobs)
+		}
+		snap := get(t, s, "s1")
+		if snap.Record.Status != event.StatusSucceeded || snap.Record.Attempts != 1 || snap.Callback == nil || snap.Callback.Status != event.CallbackPending {
+			t.Fatalf("s1: got %+v / %+v, want succeeded with a pending callback", snap.Record, snap.Callback)
+		}
+		if snap := get(t, s, "s2"); snap.Record.Status != event.StatusSucceeded || snap.Callback != nil {
+			t.Fatalf("s2: got %+v / %+v, want succeeded without a callback", snap.Record, snap.Callback)
+		}
+		// s1's callback is queued for delivery, s2 has none.
+		cjobs, _, err := s.Callbacks().Claim(ctx, t0, lease, 10)
+		if err != nil || len(cjobs) != 1 || cjobs[0].ID != "s1" || cjobs[0].Callback.URL != "http://example.com/ok" {
+			t.Fatalf("claim callbacks: got %+v, %v; want s1's callback alone", cjobs, err)
+		}
+		// Settled events are listed like any other.
+		snaps, _, err := s.List(ctx, store.ListOptions{Limit: 10, Status: event.StatusSucceeded})
+		if err != nil || len(snaps) != 2 {
+			t.Fatalf("list succeeded: got %d records, %v; want s1 and s2", len(snaps), err)
+		}
+
+		// A repeat of a settled id is a duplicate, and queues nothing more.
+		errs, err = s.Enqueue(ctx, t0.Add(time.Second), []store.NewEvent{settled("s1", true), newEvent("s2")})
+		if err != nil || !errors.As(errs[0], &dup) || !errors.As(errs[1], &dup) {
+			t.Fatalf("repeats: got %v, %v; want two duplicates", errs, err)
+		}
+		if jobs := claim(t, s, t0.Add(time.Hour), 10); len(jobs) != 0 {
+			t.Fatalf("claim after repeats: got %d jobs, want 0", len(jobs))
+		}
+	})
+}
+
+func TestEnqueueRefusesUnsettledOutcome(t *testing.T) {
+	s := newStore(t, redistest.Mini(t))
+	ev := settled("x", true)
+	ev.Settled.Record.Status = event.StatusRetrying
+	if _, err := s.Enqueue(context.Background(), t0, []store.NewEvent{ev}); err == nil {
+		t.Fatal("a settled outcome that is not terminal: got no error")
+	}
+	if snap, err := s.Get(context.Background(), "x"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("after a refused enqueue: got %+v, %v; want not found", snap, err)
+	}
+}
