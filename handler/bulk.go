@@ -3,6 +3,7 @@ package handler
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,7 +12,6 @@ import (
 	"github.com/boomerang-events/boomerang/event"
 	"github.com/boomerang-events/boomerang/store"
 	"github.com/gin-gonic/gin"
-	json "github.com/goccy/go-json"
 )
 
 // Bounds of a bulk dead-letter action.

@@ -9,11 +9,9 @@
 //
 // The key layout is documented on the keys type and in docs/architecture.md.
 //
-// Records are JSON, encoded with github.com/goccy/go-json: 2.4 times faster
-// than encoding/json on them, and they are encoded or decoded several times
-// per event. (It does not know omitzero, so unset times are stored as the
-// zero time; they read back the same.) It only ever decodes data that
-// encoding/json's scanner found well formed; see decode.
+// Records are JSON, encoded with encoding/json (see decode for why not a
+// faster codec). Records written before that by goccy/go-json hold unset
+// times as the zero time; they read back the same.
 package store
 
 import (

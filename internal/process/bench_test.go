@@ -1,7 +1,7 @@
 package process
 
 import (
-	json "github.com/goccy/go-json"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"testing"
