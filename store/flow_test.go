@@ -343,8 +343,9 @@ func TestPruneDestinations(t *testing.T) {
 	})
 }
 
-// A process's share of one destination (Flow.Local) defers what would go
-// past it, whatever the global limits.
+// A process's share of one destination (Flow.Local) leaves what would go
+// past it due and untouched (not leased, no attempt counted), whatever the
+// global limits, for a claim that has room.
 func TestFlowLocalShare(t *testing.T) {
 	b := redistest.Mini(t)
 	s := newStore(t, b)
@@ -370,9 +371,26 @@ func TestFlowLocalShare(t *testing.T) {
 	if nsick != 1 || len(got) != 3 {
 		t.Errorf("got %v, want 1 more of the destination with 1 of 2 in flight here, and 2 of the other", keys(got))
 	}
+	var left []string
 	for _, id := range []string{"s1", "s2", "s3"} {
-		if w := get(t, s, id).Waiting; got[id].ID == "" && (w == nil || w.Reason != "busy") {
-			t.Errorf("deferred delivery %s: got waiting %+v, want busy", id, w)
+		if got[id].ID != "" {
+			continue
+		}
+		left = append(left, id)
+		if snap := get(t, s, id); snap.Waiting != nil || snap.Callback.Attempts != 0 {
+			t.Errorf("delivery %s past the share: got waiting %+v after %d attempts, want neither", id, snap.Waiting, snap.Callback.Attempts)
+		}
+	}
+	// Once this process's deliveries to it end, the rest go out.
+	here = map[string]int{}
+	for range 5 {
+		for id := range claimIDs(t, q, t0.Add(time.Second), 10) {
+			got[id] = store.CallbackJob{}
+		}
+	}
+	for _, id := range left {
+		if _, ok := got[id]; !ok {
+			t.Errorf("delivery %s: not claimed once the share had room", id)
 		}
 	}
 }

@@ -26,13 +26,19 @@ type Lease struct {
 //	         (from the event type in the item's record, the first infix's key, recorded in KEYS[5])
 //	ARGV[6]  k, the number of infixes of per-item keys to read (":st:", ":ev:", ":cb:"), then those k
 //	then     with "types": m, the number of event types with a route, then m pairs: type ("*": any
-//	         other), and its destination ("" for a route with none)
+//	         other), and its destination ("" for a route with none);
+//	         with "hash": this process's local share of a destination (0: none), then q, then q
+//	         pairs: destination, and the room left in its share
 //
+// With "hash" and a local share, a due item whose destination has no room
+// left in this process's share is not leased: it stays due, untouched, for
+// a claim that has room (it used to be leased, then deferred by admit).
 // Each leased item gets the deadline as its score, the new token as its lease
 // and one more attempt; its waiting reason, if any, is dropped. Returns
 // {token, reclaimed, ids, attempts, destinations ({} without flow control),
 // values of the 1st infix's keys, ...}, or {0, score of the first item or
-// -1} when no item is due. reclaimed counts the leased items that still had
+// -1} when no item is due, or {0, -2} when the due items all wait for room
+// in the local share. reclaimed counts the leased items that still had
 // a lease: one that expired, its holder dead (a finished or released item
 // has none).
 var claimScript = redis.NewScript(`
@@ -40,6 +46,28 @@ local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, AR
 if #ids == 0 then
   local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
   return {0, first[2] or '-1'}
+end
+local nvals = tonumber(ARGV[6])
+local dests = {}
+if ARGV[5] == 'hash' then
+  dests = redis.call('HMGET', KEYS[5], unpack(ids))
+  local at = 7 + nvals
+  local share = tonumber(ARGV[at] or '0')
+  if share > 0 then
+    local room = {}
+    for i = 1, tonumber(ARGV[at + 1]) do room[ARGV[at + 2*i]] = tonumber(ARGV[at + 2*i + 1]) end
+    local kept, keptDests = {}, {}
+    for i, id in ipairs(ids) do
+      local d = dests[i]
+      local r = d and (room[d] or share) or 1
+      if r > 0 then
+        if d then room[d] = r - 1 end
+        kept[#kept+1] = id; keptDests[#keptDests+1] = d
+      end
+    end
+    if #kept == 0 then return {0, '-2'} end
+    ids, dests = kept, keptDests
+  end
 end
 local token = redis.call('INCR', KEYS[4])
 local prev, reclaimed = redis.call('HMGET', KEYS[2], unpack(ids)), 0
@@ -58,17 +86,13 @@ for i, id in ipairs(ids) do
   attset[2*i-1] = id; attset[2*i] = att[i]
 end
 redis.call('HSET', KEYS[3], unpack(attset))
-local nvals = tonumber(ARGV[6])
 local vals = {}
 for j = 1, nvals do
   local keys = {}
   for i, id in ipairs(ids) do keys[i] = ARGV[1] .. ARGV[6 + j] .. id end
   vals[j] = redis.call('MGET', unpack(keys))
 end
-local dests = {}
-if ARGV[5] == 'hash' then
-  dests = redis.call('HMGET', KEYS[5], unpack(ids))
-elseif ARGV[5] == 'types' then
+if ARGV[5] == 'types' then
   local typeDest = {}
   local at = 7 + nvals
   for i = 1, tonumber(ARGV[at]) do typeDest[ARGV[at + 2*i - 1]] = ARGV[at + 2*i] end
@@ -136,7 +160,10 @@ type claimSpec struct {
 }
 
 // claimPart runs claimScript on partition p.
-func (s *Redis) claimPart(ctx context.Context, p int, kind queueKind, spec claimSpec, now time.Time, lease time.Duration, n int) (claimed, error) {
+//
+// here counts this process's deliveries in flight by destination, for the
+// local share (Flow.Local) the script leaves room for; nil for none.
+func (s *Redis) claimPart(ctx context.Context, p int, kind queueKind, spec claimSpec, here map[string]int, now time.Time, lease time.Duration, n int) (claimed, error) {
 	k := s.parts[p]
 	q := k.queue(kind)
 	args := make([]any, 0, 8+len(spec.valueInfixes)+2*len(spec.destByType))
@@ -144,10 +171,16 @@ func (s *Redis) claimPart(ctx context.Context, p int, kind queueKind, spec claim
 	for _, in := range spec.valueInfixes {
 		args = append(args, in)
 	}
-	if spec.destMode == "types" {
+	switch spec.destMode {
+	case "types":
 		args = append(args, len(spec.destByType))
 		for t, d := range spec.destByType {
 			args = append(args, t, d)
+		}
+	case "hash":
+		args = append(args, spec.flow.Local, len(here))
+		for d, n := range here {
+			args = append(args, d, max(spec.flow.Local-n, 0))
 		}
 	}
 	destHash, waitHash := k.flowHashes(kind)
@@ -166,8 +199,12 @@ func (s *Redis) parseClaim(q queue, res []any) claimed {
 	token, _ := res[0].(int64)
 	if token == 0 {
 		var c claimed
-		if ms, err := strconv.ParseFloat(fmt.Sprint(res[1]), 64); err == nil && ms >= 0 {
+		ms, err := strconv.ParseFloat(fmt.Sprint(res[1]), 64)
+		switch {
+		case err == nil && ms >= 0:
 			c.next = time.UnixMilli(int64(ms))
+		case err == nil && ms == -2:
+			c.localFull = true
 		}
 		return c
 	}
@@ -214,9 +251,20 @@ func (s *Redis) claim(ctx context.Context, kind queueKind, spec claimSpec, now t
 		if got >= n {
 			break
 		}
-		c, err := s.claimPart(ctx, p, kind, spec, now, lease, n-got)
+		var local map[string]int
+		if spec.destMode == "hash" {
+			local = here
+		}
+		c, err := s.claimPart(ctx, p, kind, spec, local, now, lease, n-got)
 		if err != nil {
 			return out, time.Time{}, err
+		}
+		if c.localFull {
+			// Its due items all wait for room in this process's share,
+			// as the other partitions' mostly would: look again when a
+			// delivery ends, or soon.
+			pk.found(p, now, false, now.Add(localWait))
+			break
 		}
 		pk.found(p, now, len(c.ids) > 0, c.next)
 		if len(c.ids) == 0 {

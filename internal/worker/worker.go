@@ -220,7 +220,7 @@ func (p *Pool[J, O]) claimLoop(ctx context.Context, jobs chan<- J) {
 			if failures == 1 || failures%50 == 0 {
 				p.log.Error("claim failed", "failures", failures, "err", err)
 			}
-			sleep(ctx, min(p.cfg.PollInterval*time.Duration(failures), 2*time.Second), nil)
+			sleep(ctx, min(p.cfg.PollInterval*time.Duration(failures), 2*time.Second), nil, nil)
 			continue
 		}
 		if failures > 0 {
@@ -234,26 +234,30 @@ func (p *Pool[J, O]) claimLoop(ctx context.Context, jobs chan<- J) {
 		if len(claimed) > 0 && len(claimed) < free {
 			// The queue is drained for now: let jobs gather for the next
 			// claim rather than claiming them one by one.
-			sleep(ctx, p.cfg.ClaimLinger, nil)
+			sleep(ctx, p.cfg.ClaimLinger, nil, nil)
 		}
 		if len(claimed) == 0 {
 			wait := p.cfg.PollInterval
 			if !next.IsZero() {
 				wait = min(wait, max(next.Sub(now), time.Millisecond))
 			}
-			sleep(ctx, wait, p.q.Ready())
+			// A job ending may make room for due work that waited for it
+			// (a destination's local share): look again then too.
+			sleep(ctx, wait, p.q.Ready(), p.freed)
 		}
 	}
 }
 
-// sleep waits for d, ctx's end, or a signal on wake.
-func sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) {
+// sleep waits for d, ctx's end, or a signal on wake or freed (nil
+// channels never signal).
+func sleep(ctx context.Context, d time.Duration, wake, freed <-chan struct{}) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 	case <-ctx.Done():
 	case <-wake:
+	case <-freed:
 	}
 }
 
@@ -321,7 +325,7 @@ func (p *Pool[J, O]) commit(ctx context.Context, finisher *batch.Committer[O, er
 		if errors.Is(err, batch.ErrClosed) || ctx.Err() != nil || time.Now().Add(wait).After(deadline) {
 			return err
 		}
-		sleep(ctx, wait, nil)
+		sleep(ctx, wait, nil, nil)
 		wait = min(2*wait, time.Second)
 	}
 }
