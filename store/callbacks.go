@@ -57,7 +57,7 @@ func (q CallbackQueue) Ready() <-chan struct{} { return q.s.callbacksReady }
 func (q CallbackQueue) Claim(ctx context.Context, now time.Time, lease time.Duration, n int) ([]CallbackJob, time.Time, error) {
 	s := q.s
 	cs, next, err := s.claim(ctx, kindCallbacks, q.spec(), now, lease, n)
-	var jobs []CallbackJob
+	jobs := make([]CallbackJob, 0, claimedCount(cs))
 	for _, c := range cs {
 		var orphans []Lease
 		for i, id := range c.ids {

@@ -75,7 +75,7 @@ func (q EventQueue) Claim(ctx context.Context, now time.Time, lease time.Duratio
 		spec.destMode, spec.destByType, spec.flow = "types", q.destByType, q.flow
 	}
 	cs, next, err := s.claim(ctx, q.kind, spec, now, lease, n)
-	var jobs []Job
+	jobs := make([]Job, 0, claimedCount(cs))
 	for _, c := range cs {
 		var orphans []Lease
 		for i, id := range c.ids {

@@ -136,6 +136,15 @@ type claimed struct {
 	localFull bool
 }
 
+// claimedCount is the number of items leased by the claims cs.
+func claimedCount(cs []claimed) int {
+	n := 0
+	for _, c := range cs {
+		n += len(c.ids)
+	}
+	return n
+}
+
 // leaseAt returns the lease of the i-th item.
 func (c claimed) leaseAt(i int) Lease { return Lease{ID: c.ids[i], Token: c.token} }
 
