@@ -50,7 +50,7 @@ type Config struct {
 	PollInterval time.Duration
 	// ClaimLinger is how long the pool waits after a claim that found fewer
 	// due jobs than it had room for, so that the next claim takes the jobs
-	// that came meanwhile together: fewer, larger claims. Default 2ms.
+	// that came meanwhile together: fewer, larger claims. Default 500µs.
 	ClaimLinger time.Duration
 	// DrainTimeout is how long Run waits for running jobs after its context
 	// ends, before it cancels them and gives their leases back. Default 10s.
@@ -81,7 +81,7 @@ func (c *Config) setDefaults() {
 		c.DrainTimeout = 10 * time.Second
 	}
 	if c.ClaimLinger <= 0 {
-		c.ClaimLinger = 2 * time.Millisecond
+		c.ClaimLinger = 500 * time.Microsecond
 	}
 	if c.Now == nil {
 		c.Now = time.Now
