@@ -36,56 +36,71 @@ type Settled struct {
 // enqueueScript records a batch of events, in one atomic step: it queues
 // the new ones for the workers, or, for those settled at ingest, writes
 // their final record and queues their callback. An id already stored, or
-// seen earlier in the batch, is left as it is.
+// seen earlier in the batch, is left as it is. The batch is in g groups,
+// one per partition: on Redis Cluster a call has one group (its keys share
+// the partition's slot); on a single node one call takes every partition
+// of a flush, as slots mean nothing there.
 //
-//	KEYS[1]  event queue (zset)      KEYS[2]  recent index (zset)
-//	KEYS[3]  callback queue (zset)   KEYS[4]  destinations of callbacks (hash)
-//	ARGV[1]  key tag                 ARGV[2]  now (unix ms)
-//	ARGV[3]  record key infix        ARGV[4]  body key infix   ARGV[5]  callback key infix
-//	ARGV[6i] .. ARGV[6i+5] for event i (1-based): id, record JSON, body JSON,
+//	KEYS[4j-3..4j]  group j's partition: event queue (zset), recent index (zset),
+//	                callback queue (zset), destinations of callbacks (hash)
+//	ARGV[1]  now (unix ms)   ARGV[2]  record key infix   ARGV[3]  body key infix
+//	ARGV[4]  callback key infix   ARGV[5]  g
+//	ARGV[4+2j], ARGV[5+2j]  group j's key tag and number of events
+//	then 6 values per event, the groups' events in order: id, record JSON, body JSON,
 //	         "1" when settled at ingest, callback JSON ("" for none),
-//	         "1" to queue the callback for delivery and its destination ("" for none)
+//	         the destination of the callback to queue ("" for none)
 //
-// Returns, for each event, "" when it was created, or the stored record JSON.
+// Returns, for each event in order, "" when it was created, or the stored
+// record JSON.
 var enqueueScript = redis.NewScript(`
-local tag, now = ARGV[1], ARGV[2]
-local n = (#ARGV - 5) / 6
-local stkeys = {}
-for i = 1, n do stkeys[i] = tag .. ARGV[3] .. ARGV[6*i] end
+local now, g = ARGV[1], tonumber(ARGV[5])
+local base = 6 + 2*g
+local stkeys, e = {}, 0
+for j = 1, g do
+  local tag = ARGV[4 + 2*j]
+  for i = 1, tonumber(ARGV[5 + 2*j]) do
+    e = e + 1
+    stkeys[e] = tag .. ARGV[2] .. ARGV[base + 6*(e-1)]
+  end
+end
 local cur = redis.call('MGET', unpack(stkeys))
-local out, kv, recent, queued, outbox, dests, seen = {}, {}, {}, {}, {}, {}, {}
-for i = 1, n do
-  local b = 6*i
-  local id, st = ARGV[b], ARGV[b+1]
-  local old = cur[i] or seen[id]
-  if old then
-    out[i] = old
-  else
-    seen[id] = st
-    out[i] = ''
-    kv[#kv+1] = stkeys[i]; kv[#kv+1] = st
-    kv[#kv+1] = tag .. ARGV[4] .. id; kv[#kv+1] = ARGV[b+2]
-    recent[#recent+1] = now; recent[#recent+1] = id
-    if ARGV[b+3] ~= '1' then
-      queued[#queued+1] = now; queued[#queued+1] = id
-    elseif ARGV[b+4] ~= '' then
-      kv[#kv+1] = tag .. ARGV[5] .. id; kv[#kv+1] = ARGV[b+4]
-      if ARGV[b+5] ~= '' then
-        outbox[#outbox+1] = now; outbox[#outbox+1] = id
-        dests[#dests+1] = id; dests[#dests+1] = ARGV[b+5]
+local out, kv, seen = {}, {}, {}
+e = 0
+for j = 1, g do
+  local tag = ARGV[4 + 2*j]
+  local recent, queued, outbox, dests = {}, {}, {}, {}
+  for i = 1, tonumber(ARGV[5 + 2*j]) do
+    e = e + 1
+    local b = base + 6*(e-1)
+    local id, st = ARGV[b], ARGV[b+1]
+    local old = cur[e] or seen[stkeys[e]]
+    if old then
+      out[e] = old
+    else
+      seen[stkeys[e]] = st
+      out[e] = ''
+      kv[#kv+1] = stkeys[e]; kv[#kv+1] = st
+      kv[#kv+1] = tag .. ARGV[3] .. id; kv[#kv+1] = ARGV[b+2]
+      recent[#recent+1] = now; recent[#recent+1] = id
+      if ARGV[b+3] ~= '1' then
+        queued[#queued+1] = now; queued[#queued+1] = id
+      elseif ARGV[b+4] ~= '' then
+        kv[#kv+1] = tag .. ARGV[4] .. id; kv[#kv+1] = ARGV[b+4]
+        if ARGV[b+5] ~= '' then
+          outbox[#outbox+1] = now; outbox[#outbox+1] = id
+          dests[#dests+1] = id; dests[#dests+1] = ARGV[b+5]
+        end
       end
     end
   end
+  if #recent > 0 then redis.call('ZADD', KEYS[4*j-2], unpack(recent)) end
+  if #queued > 0 then redis.call('ZADD', KEYS[4*j-3], unpack(queued)) end
+  if #outbox > 0 then
+    redis.call('ZADD', KEYS[4*j-1], unpack(outbox))
+    redis.call('HSET', KEYS[4*j], unpack(dests))
+  end
 end
-if #kv > 0 then
-  redis.call('MSET', unpack(kv))
-  redis.call('ZADD', KEYS[2], unpack(recent))
-end
-if #queued > 0 then redis.call('ZADD', KEYS[1], unpack(queued)) end
-if #outbox > 0 then
-  redis.call('ZADD', KEYS[3], unpack(outbox))
-  redis.call('HSET', KEYS[4], unpack(dests))
-end
+if #kv > 0 then redis.call('MSET', unpack(kv)) end
 return out
 `)
 
@@ -144,22 +159,32 @@ func (s *Redis) Enqueue(ctx context.Context, now time.Time, evs []NewEvent) ([]e
 			return nil, err
 		}
 	}
-	// One script per partition, all in one pipeline.
+	// One script per partition, all in one pipeline; on a single node,
+	// one script for all of them.
 	groups := s.byPartition(len(evs), func(i int) string { return evs[i].Record.ID })
-	calls := make([]scriptCall, 0, len(groups))
-	order := make([][]int, 0, len(groups))
-	parts := make([]int, 0, len(groups))
+	var calls []scriptCall
+	var order [][]int // the events of each call, in the order of its reply
+	var parts [][]int // the partition of each of those events
 	for p, idx := range groups {
 		k := s.parts[p]
-		args := make([]any, 0, 5+6*len(idx))
-		args = append(args, k.tag, now.UnixMilli(), infixRecord, infixBody, infixCallback)
-		for _, i := range idx {
-			e := enc[i]
-			args = append(args, evs[i].Record.ID, e.record, evs[i].Body, e.settled, e.callback, e.dest)
+		if len(calls) == 0 || !s.crossSlot {
+			calls = append(calls, scriptCall{script: enqueueScript, args: []any{now.UnixMilli(), infixRecord, infixBody, infixCallback, 0}})
+			order, parts = append(order, nil), append(parts, nil)
 		}
-		calls = append(calls, scriptCall{enqueueScript, []string{k.events, k.recent, k.callbacks, k.callbackDest}, args})
-		order = append(order, idx)
-		parts = append(parts, p)
+		c := len(calls) - 1
+		calls[c].keys = append(calls[c].keys, k.events, k.recent, k.callbacks, k.callbackDest)
+		calls[c].args[4] = calls[c].args[4].(int) + 1
+		calls[c].args = append(calls[c].args, k.tag, len(idx))
+		order[c] = append(order[c], idx...)
+		for range idx {
+			parts[c] = append(parts[c], p)
+		}
+	}
+	for c := range calls {
+		for _, i := range order[c] {
+			e := enc[i]
+			calls[c].args = append(calls[c].args, evs[i].Record.ID, e.record, evs[i].Body, e.settled, e.callback, e.dest)
+		}
 	}
 	var cmds []*redis.Cmd
 	var err error
@@ -192,10 +217,10 @@ func (s *Redis) Enqueue(ctx context.Context, now time.Time, evs []NewEvent) ([]e
 				switch {
 				case enc[i].settled == "":
 					queued = true
-					s.pickers[kindEvents].wake(parts[g])
+					s.pickers[kindEvents].wake(parts[g][j])
 				case enc[i].dest != "":
 					called = true
-					s.pickers[kindCallbacks].wake(parts[g])
+					s.pickers[kindCallbacks].wake(parts[g][j])
 				}
 				continue
 			}

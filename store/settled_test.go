@@ -3,12 +3,15 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/boomerang-events/boomerang/event"
 	"github.com/boomerang-events/boomerang/internal/redistest"
 	"github.com/boomerang-events/boomerang/store"
+	"github.com/redis/go-redis/v9"
 )
 
 // settled is newEvent(id) settled at ingest: succeeded after one attempt,
@@ -88,4 +91,69 @@ func TestEnqueueRefusesUnsettledOutcome(t *testing.T) {
 	if snap, err := s.Get(context.Background(), "x"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("after a refused enqueue: got %+v, %v; want not found", snap, err)
 	}
+}
+
+// scriptCalls counts the scripts a client sends (EVALSHA and EVAL).
+type scriptCalls struct{ n atomic.Int64 }
+
+func (h *scriptCalls) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *scriptCalls) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.count(cmd)
+		return next(ctx, cmd)
+	}
+}
+
+func (h *scriptCalls) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			h.count(cmd)
+		}
+		return next(ctx, cmds)
+	}
+}
+
+func (h *scriptCalls) count(cmd redis.Cmder) {
+	if n := cmd.Name(); n == "evalsha" || n == "eval" {
+		h.n.Add(1)
+	}
+}
+
+// A flush of events of many partitions is one script on a single node,
+// where slots mean nothing, and one per partition on a cluster.
+func TestEnqueueScriptsPerFlush(t *testing.T) {
+	redistest.Run(t, func(t *testing.T, b redistest.Backend) {
+		s := newStore(t, b)
+		ctx := context.Background()
+		enqueue(t, s, t0, "warm") // the script is cached from here on
+		var evs []store.NewEvent
+		parts := map[int]bool{}
+		for i := range 64 {
+			id := fmt.Sprintf("e%02d", i)
+			evs = append(evs, newEvent(id))
+			parts[store.PartitionOf(s, id)] = true
+		}
+		h := &scriptCalls{}
+		b.Client.AddHook(h)
+		errs, err := s.Enqueue(ctx, t0, evs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, e := range errs {
+			if e != nil {
+				t.Fatalf("event %d: %v", i, e)
+			}
+		}
+		want := int64(1)
+		if _, cluster := b.Client.(*redis.ClusterClient); cluster {
+			want = int64(len(parts))
+		}
+		if got := h.n.Load(); got != want {
+			t.Errorf("64 events in %d partitions: got %d scripts, want %d", len(parts), got, want)
+		}
+		if jobs := claim(t, s, t0.Add(time.Hour), 100); len(jobs) != 65 {
+			t.Errorf("claim: got %d jobs, want all 65 queued", len(jobs))
+		}
+	})
 }

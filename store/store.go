@@ -113,6 +113,10 @@ type Redis struct {
 
 	waitReplicas int
 	waitTimeout  time.Duration
+	// crossSlot is true on a single node (or a Sentinel group's master),
+	// where one script may take the keys of several partitions: slots
+	// mean nothing there. On a cluster each script stays in one slot.
+	crossSlot bool
 
 	// Which partition each queue's claims look at (by queueKind).
 	pickers [3]*picker
@@ -145,10 +149,13 @@ func New(rdb redis.UniversalClient, cfg Config) (*Redis, error) {
 	case cfg.Partitions < 0 || cfg.Partitions > MaxPartitions:
 		return nil, fmt.Errorf("store: partitions %d: must be 1 to %d", cfg.Partitions, MaxPartitions)
 	}
+	client := rdb
+	if c, ok := client.(*Conn); ok {
+		client = c.UniversalClient
+	}
+	_, single := client.(*redis.Client)
 	if cfg.WaitReplicas > 0 {
-		if c, ok := rdb.(*Conn); ok {
-			rdb = c.UniversalClient
-		}
+		rdb = client
 		switch rdb.(type) {
 		case *redis.Client, *redis.ClusterClient:
 		default:
@@ -160,7 +167,7 @@ func New(rdb redis.UniversalClient, cfg Config) (*Redis, error) {
 	}
 	s := &Redis{
 		rdb: rdb, prefix: cfg.Prefix, meta: "{" + cfg.Prefix + "}:meta", dests: "{" + cfg.Prefix + "}:dests",
-		log: cfg.Logger, obs: cfg.Observer, waitReplicas: cfg.WaitReplicas, waitTimeout: cfg.WaitTimeout,
+		log: cfg.Logger, obs: cfg.Observer, waitReplicas: cfg.WaitReplicas, waitTimeout: cfg.WaitTimeout, crossSlot: single,
 		eventsReady: make(chan struct{}, 1), callbacksReady: make(chan struct{}, 1),
 	}
 	for _, tag := range partitionTags(cfg.Prefix, cfg.Partitions) {
