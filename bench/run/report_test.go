@@ -79,6 +79,11 @@ func TestChecks(t *testing.T) {
 			x.res.Latency.P99 = 5
 			r.latency.runs[boomerangName] = x
 		}, "p99", "MISS"},
+		{"p99 with the load generator behind", func(r *report) {
+			x := r.latency.runs[baselineName]
+			x.res.SendLag = &latency{P99: 1.5}
+			r.latency.runs[baselineName] = x
+		}, "p99", "not measured"},
 		{"p99 with drops", func(r *report) {
 			x := r.latency.runs[boomerangName]
 			x.res.Dropped = 1
