@@ -54,6 +54,10 @@ func (q CallbackQueue) Ready() <-chan struct{} { return q.s.callbacksReady }
 
 // Claim leases up to n due callbacks for lease. When none is due, it
 // returns when the first queued one will be (zero when none is queued).
+// When it leased some, it returns zero, or now when it left due ones for
+// want of room in this process's share of their destination (Flow.Local):
+// the caller should claim again once its running deliveries make room,
+// not wait for more to arrive.
 func (q CallbackQueue) Claim(ctx context.Context, now time.Time, lease time.Duration, n int) ([]CallbackJob, time.Time, error) {
 	s := q.s
 	cs, next, err := s.claim(ctx, kindCallbacks, q.spec(), now, lease, n)
@@ -74,9 +78,6 @@ func (q CallbackQueue) Claim(ctx context.Context, now time.Time, lease time.Dura
 		if err := s.dropOrphans(ctx, s.parts[c.part].queue(kindCallbacks), orphans); err != nil {
 			return jobs, time.Time{}, err
 		}
-	}
-	if len(jobs) > 0 {
-		next = time.Time{}
 	}
 	return jobs, next, err
 }

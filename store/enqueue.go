@@ -162,30 +162,13 @@ func (s *Redis) Enqueue(ctx context.Context, now time.Time, evs []NewEvent) ([]e
 	// One script per partition, all in one pipeline; on a single node,
 	// one script for all of them.
 	groups := s.byPartition(len(evs), func(i int) string { return evs[i].Record.ID })
-	var calls []scriptCall
-	var order [][]int // the events of each call, in the order of its reply
-	var parts [][]int // the partition of each of those events
-	for p, idx := range groups {
-		k := s.parts[p]
-		if len(calls) == 0 || !s.crossSlot {
-			calls = append(calls, scriptCall{script: enqueueScript, args: []any{now.UnixMilli(), infixRecord, infixBody, infixCallback, 0}})
-			order, parts = append(order, nil), append(parts, nil)
-		}
-		c := len(calls) - 1
-		calls[c].keys = append(calls[c].keys, k.events, k.recent, k.callbacks, k.callbackDest)
-		calls[c].args[4] = calls[c].args[4].(int) + 1
-		calls[c].args = append(calls[c].args, k.tag, len(idx))
-		order[c] = append(order[c], idx...)
-		for range idx {
-			parts[c] = append(parts[c], p)
-		}
-	}
-	for c := range calls {
-		for _, i := range order[c] {
+	calls, order, parts := s.groupCalls(enqueueScript, groups,
+		[]any{now.UnixMilli(), infixRecord, infixBody, infixCallback},
+		func(k keys) []string { return []string{k.events, k.recent, k.callbacks, k.callbackDest} },
+		func(to []any, i int) []any {
 			e := enc[i]
-			calls[c].args = append(calls[c].args, evs[i].Record.ID, e.record, evs[i].Body, e.settled, e.callback, e.dest)
-		}
-	}
+			return append(to, evs[i].Record.ID, e.record, evs[i].Body, e.settled, e.callback, e.dest)
+		})
 	var cmds []*redis.Cmd
 	var err error
 	if s.waitReplicas > 0 {

@@ -67,7 +67,9 @@ func (q EventQueue) Ready() <-chan struct{} { return q.ready }
 
 // Claim leases up to n due events for lease. When none is due, it returns
 // when the first queued event will be (zero when the queue is empty), so
-// the caller knows how long it may sleep.
+// the caller knows how long it may sleep. When it leased some, it returns
+// zero, or now when it left due ones for want of room in this process's
+// share of their destination (as CallbackQueue.Claim).
 func (q EventQueue) Claim(ctx context.Context, now time.Time, lease time.Duration, n int) ([]Job, time.Time, error) {
 	s := q.s
 	spec := claimSpec{valueInfixes: []string{infixRecord, infixBody}}
@@ -92,9 +94,6 @@ func (q EventQueue) Claim(ctx context.Context, now time.Time, lease time.Duratio
 		if err := s.dropOrphans(ctx, s.parts[c.part].queue(q.kind), orphans); err != nil {
 			return jobs, time.Time{}, err
 		}
-	}
-	if len(jobs) > 0 {
-		next = time.Time{}
 	}
 	return jobs, next, err
 }

@@ -363,7 +363,7 @@ func (s *Redis) admit(ctx context.Context, kind queueKind, flow Flow, here map[s
 	}
 	// kept.next: when the first deferral comes back.
 	kept := claimed{part: c.part, token: c.token, reclaimed: c.reclaimed, values: make([][]string, len(c.values)),
-		localFull: len(local) > 0}
+		localFull: c.localFull || len(local) > 0}
 	for _, d := range deferred {
 		if at := now.Add(max(d.wait, time.Millisecond)); kept.next.IsZero() || at.Before(kept.next) {
 			kept.next = at
@@ -526,53 +526,61 @@ func (s *Redis) touchInflight(ctx context.Context, ids map[string][]string, dead
 }
 
 // finishCallbackScript records delivery outcomes whose lease is still held,
-// like finishScript, with multi-key commands for the whole batch, on one
-// partition.
+// like finishScript, with multi-key commands for the whole batch. The
+// batch is in g groups, one per partition, as enqueueScript's (see
+// groupCalls).
 //
-//	KEYS[1]  due (zset)   KEYS[2]  leases (hash)   KEYS[3]  attempts (hash)   KEYS[4]  dead letters (zset)
-//	KEYS[5]  destinations of callbacks (hash)   KEYS[6]  waiting reasons (hash)
-//	ARGV[1]  key tag   ARGV[2]  now (unix ms)   ARGV[3]  callback record infix
-//	ARGV[4..]  for each item 5 values: id, token, due (unix ms, "" when done), record JSON,
-//	          "1" when failed for good
+//	KEYS[6j-5..6j]  group j's partition: due (zset), leases (hash), attempts (hash),
+//	                dead letters (zset), destinations of callbacks (hash), waiting reasons (hash)
+//	ARGV[1]  now (unix ms)   ARGV[2]  callback record infix   ARGV[3]  g
+//	ARGV[2+2j], ARGV[3+2j]  group j's key tag and number of items
+//	then 5 values per item, the groups' items in order: id, token,
+//	         due (unix ms, "" when done), record JSON, "1" when failed for good
 //
-// Returns {for each item 1 when applied and 0 when its lease was lost, the
-// destinations of the applied items in order (false for none)}.
+// Returns {for each item in order 1 when applied and 0 when its lease was
+// lost, the destinations of the applied items in order (false for none)}.
 var finishCallbackScript = redis.NewScript(`
-local n = (#ARGV - 3) / 5
-local ids = {}
-for i = 1, n do ids[i] = ARGV[4 + 5*(i-1)] end
-local cur = redis.call('HMGET', KEYS[2], unpack(ids))
-local out, kv, requeue, done, applied, dead = {}, {}, {}, {}, {}, {}
-for i = 1, n do
-  local b = 4 + 5*(i-1)
-  local id = ids[i]
-  if cur[i] == ARGV[b+1] then
-    out[i] = 1
-    applied[#applied+1] = id
-    kv[#kv+1] = ARGV[1] .. ARGV[3] .. id; kv[#kv+1] = ARGV[b+3]
-    if ARGV[b+2] ~= '' then
-      requeue[#requeue+1] = ARGV[b+2]; requeue[#requeue+1] = id
+local now, g = ARGV[1], tonumber(ARGV[3])
+local base = 4 + 2*g
+local out, held, kv, e = {}, {}, {}, 0
+for j = 1, g do
+  local tag, n, K = ARGV[2 + 2*j], tonumber(ARGV[3 + 2*j]), 6*(j-1)
+  local ids = {}
+  for i = 1, n do ids[i] = ARGV[base + 5*(e+i-1)] end
+  local cur = redis.call('HMGET', KEYS[K+2], unpack(ids))
+  local requeue, done, applied, dead = {}, {}, {}, {}
+  for i = 1, n do
+    local b = base + 5*(e+i-1)
+    local id = ids[i]
+    if cur[i] == ARGV[b+1] then
+      out[e+i] = 1
+      applied[#applied+1] = id
+      kv[#kv+1] = tag .. ARGV[2] .. id; kv[#kv+1] = ARGV[b+3]
+      if ARGV[b+2] ~= '' then
+        requeue[#requeue+1] = ARGV[b+2]; requeue[#requeue+1] = id
+      else
+        done[#done+1] = id
+      end
+      if ARGV[b+4] == '1' then dead[#dead+1] = now; dead[#dead+1] = id end
     else
-      done[#done+1] = id
+      out[e+i] = 0
     end
-    if ARGV[b+4] == '1' then dead[#dead+1] = ARGV[2]; dead[#dead+1] = id end
-  else
-    out[i] = 0
   end
+  e = e + n
+  if #applied > 0 then
+    redis.call('HDEL', KEYS[K+2], unpack(applied))
+    redis.call('HDEL', KEYS[K+6], unpack(applied))
+    local h = redis.call('HMGET', KEYS[K+5], unpack(applied))
+    for x = 1, #applied do held[#held+1] = h[x] end
+  end
+  if #requeue > 0 then redis.call('ZADD', KEYS[K+1], unpack(requeue)) end
+  if #done > 0 then
+    redis.call('ZREM', KEYS[K+1], unpack(done))
+    redis.call('HDEL', KEYS[K+3], unpack(done))
+  end
+  if #dead > 0 then redis.call('ZADD', KEYS[K+4], unpack(dead)) end
 end
-local held = {}
-if #applied > 0 then
-  redis.call('MSET', unpack(kv))
-  redis.call('HDEL', KEYS[2], unpack(applied))
-  redis.call('HDEL', KEYS[6], unpack(applied))
-  held = redis.call('HMGET', KEYS[5], unpack(applied))
-end
-if #requeue > 0 then redis.call('ZADD', KEYS[1], unpack(requeue)) end
-if #done > 0 then
-  redis.call('ZREM', KEYS[1], unpack(done))
-  redis.call('HDEL', KEYS[3], unpack(done))
-end
-if #dead > 0 then redis.call('ZADD', KEYS[4], unpack(dead)) end
+if #kv > 0 then redis.call('MSET', unpack(kv)) end
 return {out, held}
 `)
 
@@ -585,32 +593,27 @@ type callbackItem struct {
 	flow   string
 }
 
-// finishCallbacks runs finishCallbackScript on each partition of items, in
-// one round trip, then feeds the destinations.
+// finishCallbacks runs finishCallbackScript on the partitions of items (one
+// script per partition on a cluster, one in all on a single node), in one
+// round trip, then feeds the destinations.
 func (s *Redis) finishCallbacks(ctx context.Context, flow Flow, flowOn bool, now time.Time, items []callbackItem) ([]bool, error) {
 	if len(items) == 0 {
 		return nil, nil
 	}
 	groups := s.byPartition(len(items), func(i int) string { return items[i].lease.ID })
-	calls := make([]scriptCall, 0, len(groups))
-	order := make([][]int, 0, len(groups))
-	for p, idx := range groups {
-		k := s.parts[p]
-		q := k.queue(kindCallbacks)
-		args := make([]any, 0, 3+5*len(idx))
-		args = append(args, k.tag, now.UnixMilli(), infixCallback)
-		for _, i := range idx {
+	calls, order, _ := s.groupCalls(finishCallbackScript, groups, []any{now.UnixMilli(), infixCallback},
+		func(k keys) []string {
+			q := k.queue(kindCallbacks)
+			return []string{q.due, q.lease, q.attempts, k.dead, k.callbackDest, k.callbackWaiting}
+		},
+		func(to []any, i int) []any {
 			it := items[i]
 			due := ""
 			if !it.due.IsZero() {
 				due = strconv.FormatInt(it.due.UnixMilli(), 10)
 			}
-			args = append(args, it.lease.ID, it.lease.Token, due, it.record, flag(it.dead))
-		}
-		calls = append(calls, scriptCall{finishCallbackScript, []string{q.due, q.lease, q.attempts, k.dead,
-			k.callbackDest, k.callbackWaiting}, args})
-		order = append(order, idx)
-	}
+			return append(to, it.lease.ID, it.lease.Token, due, it.record, flag(it.dead))
+		})
 	cmds, err := s.runScripts(ctx, calls)
 	if err != nil {
 		return nil, fmt.Errorf("store: finish %d callbacks: %w", len(items), err)

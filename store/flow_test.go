@@ -423,3 +423,27 @@ func TestFlowReleaseOfALeaseTakenOver(t *testing.T) {
 		}
 	})
 }
+
+// A claim says when it left due deliveries for want of room in this
+// process's share of their destination (the time it returns is now), so
+// the pool claims again as soon as running deliveries make room; a claim
+// that emptied the queue returns zero.
+func TestClaimSaysWhenItLeftDueWork(t *testing.T) {
+	s := newStore(t, redistest.Mini(t))
+	ctx := context.Background()
+	here := map[string]int{}
+	q := s.Callbacks().WithFlow(store.Flow{Local: 2, LocalInFlight: func() map[string]int { return maps.Clone(here) }})
+	queueCallbacks(t, s, t0, sick, "s1", "s2", "s3")
+	jobs, next, err := q.Claim(ctx, t0, lease, 10)
+	if err != nil || len(jobs) != 2 || !next.Equal(t0) {
+		t.Fatalf("claim with room for 2 of 3: got %d jobs, next %v, %v; want 2 and now", len(jobs), next, err)
+	}
+	here[store.DestinationOf(sick)] = 2
+	if jobs, next, err := q.Claim(ctx, t0.Add(time.Second), lease, 10); err != nil || len(jobs) != 0 || next.IsZero() {
+		t.Fatalf("claim with no room: got %d jobs, next %v, %v; want none, and a time to look again", len(jobs), next, err)
+	}
+	here[store.DestinationOf(sick)] = 0
+	if jobs, next, err := q.Claim(ctx, t0.Add(2*time.Second), lease, 10); err != nil || len(jobs) != 1 || !next.IsZero() {
+		t.Fatalf("claim of the last: got %d jobs, next %v, %v; want 1 and zero", len(jobs), next, err)
+	}
+}

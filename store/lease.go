@@ -36,6 +36,7 @@ type Lease struct {
 // Each leased item gets the deadline as its score, the new token as its lease
 // and one more attempt; its waiting reason, if any, is dropped. Returns
 // {token, reclaimed, ids, attempts, destinations ({} without flow control),
+// 1 when due items were left for want of room in the local share else 0,
 // values of the 1st infix's keys, ...}, or {0, score of the first item or
 // -1} when no item is due, or {0, -2} when the due items all wait for room
 // in the local share. reclaimed counts the leased items that still had
@@ -48,7 +49,7 @@ if #ids == 0 then
   return {0, first[2] or '-1'}
 end
 local nvals = tonumber(ARGV[6])
-local dests = {}
+local dests, cut = {}, 0
 if ARGV[5] == 'hash' then
   dests = redis.call('HMGET', KEYS[5], unpack(ids))
   local at = 7 + nvals
@@ -66,6 +67,7 @@ if ARGV[5] == 'hash' then
       end
     end
     if #kept == 0 then return {0, '-2'} end
+    if #kept < #ids then cut = 1 end
     ids, dests = kept, keptDests
   end
 end
@@ -113,7 +115,7 @@ if ARGV[5] == 'types' then
   if #held > 0 then redis.call('HSET', KEYS[5], unpack(held)) end
 end
 if ARGV[5] ~= '' then redis.call('HDEL', KEYS[6], unpack(ids)) end
-local out = {token, reclaimed, ids, att, dests}
+local out = {token, reclaimed, ids, att, dests, cut}
 for j = 1, nvals do out[#out+1] = vals[j] end
 return out
 `)
@@ -131,7 +133,8 @@ type claimed struct {
 	dests     []string
 	values    [][]string
 	next      time.Time // when nothing was due: the first item's score, or zero
-	// localFull is set by admit when this process's share of a destination
+	// localFull is set by the claim script, or by admit, when this
+	// process's share of a destination left due items unclaimed, or
 	// (Flow.Local) deferred some of the items.
 	localFull bool
 }
@@ -229,7 +232,8 @@ func (s *Redis) parseClaim(q queue, res []any) claimed {
 	if c.reclaimed > 0 {
 		s.obs.LeasesReclaimed(q.name, c.reclaimed)
 	}
-	for _, vals := range res[5:] {
+	c.localFull = res[5] == int64(1)
+	for _, vals := range res[6:] {
 		c.values = append(c.values, replyStrings(vals))
 	}
 	return c
@@ -256,6 +260,7 @@ func (s *Redis) claim(ctx context.Context, kind queueKind, spec claimSpec, now t
 	}
 	var out []claimed
 	got := 0
+	left := false // due items were left for want of room in this process's share
 	for _, p := range cands {
 		if got >= n {
 			break
@@ -268,11 +273,12 @@ func (s *Redis) claim(ctx context.Context, kind queueKind, spec claimSpec, now t
 		if err != nil {
 			return out, time.Time{}, err
 		}
-		if c.localFull {
+		if c.localFull && len(c.ids) == 0 {
 			// Its due items all wait for room in this process's share,
 			// as the other partitions' mostly would: look again when a
 			// delivery ends, or soon.
 			pk.found(p, now, false, now.Add(localWait))
+			left = true
 			break
 		}
 		pk.found(p, now, len(c.ids) > 0, c.next)
@@ -297,12 +303,16 @@ func (s *Redis) claim(ctx context.Context, kind queueKind, spec claimSpec, now t
 		}
 		if c.localFull {
 			// This process has its share of a destination in flight:
-			// more partitions would mostly lease deliveries to defer
-			// again. The next claim starts at the next partition.
+			// more partitions would mostly have deliveries to leave or
+			// defer again. The next claim starts at the next partition.
+			left = true
 			break
 		}
 	}
 	if got > 0 {
+		if left {
+			return out, now, nil
+		}
 		return out, time.Time{}, nil
 	}
 	return nil, pk.earliest(now), nil

@@ -228,6 +228,51 @@ func (s *Redis) byPartition(n int, id func(i int) string) map[int][]int {
 	return groups
 }
 
+// groupCalls builds the calls of a script that takes its items in groups,
+// one per partition (enqueueScript, finishCallbackScript): one call per
+// partition on a cluster, where a script stays in one slot, and one call
+// for all of them on a single node. A call's arguments are head, the
+// number of groups g, g pairs (the partition's key tag, its number of
+// items), then the items' own arguments (args appends item i's), group
+// after group; its keys are keysOf of each group's partition, in turn.
+// order[c] lists the items of call c in that order, parts[c] their
+// partitions.
+func (s *Redis) groupCalls(script *redis.Script, groups map[int][]int, head []any, keysOf func(k keys) []string, args func(to []any, i int) []any) (calls []scriptCall, order, parts [][]int) {
+	type call struct {
+		keys  []string
+		pairs []any
+		idx   []int
+		parts []int
+	}
+	var cs []*call
+	for p, idx := range groups {
+		if len(cs) == 0 || !s.crossSlot {
+			cs = append(cs, &call{})
+		}
+		c := cs[len(cs)-1]
+		k := s.parts[p]
+		c.keys = append(c.keys, keysOf(k)...)
+		c.pairs = append(c.pairs, k.tag, len(idx))
+		c.idx = append(c.idx, idx...)
+		for range idx {
+			c.parts = append(c.parts, p)
+		}
+	}
+	for _, c := range cs {
+		a := make([]any, 0, len(head)+1+len(c.pairs)+6*len(c.idx))
+		a = append(a, head...)
+		a = append(a, len(c.pairs)/2)
+		a = append(a, c.pairs...)
+		for _, i := range c.idx {
+			a = args(a, i)
+		}
+		calls = append(calls, scriptCall{script, c.keys, a})
+		order = append(order, c.idx)
+		parts = append(parts, c.parts)
+	}
+	return calls, order, parts
+}
+
 // scriptCall is one script to run with its keys and arguments.
 type scriptCall struct {
 	script *redis.Script

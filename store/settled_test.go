@@ -93,7 +93,8 @@ func TestEnqueueRefusesUnsettledOutcome(t *testing.T) {
 	}
 }
 
-// scriptCalls counts the scripts a client sends (EVALSHA and EVAL).
+// scriptCalls counts the scripts a client runs: its EVALSHAs (an EVAL is
+// only sent again after a NOSCRIPT, for a script the node had not cached).
 type scriptCalls struct{ n atomic.Int64 }
 
 func (h *scriptCalls) DialHook(next redis.DialHook) redis.DialHook { return next }
@@ -115,7 +116,7 @@ func (h *scriptCalls) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.
 }
 
 func (h *scriptCalls) count(cmd redis.Cmder) {
-	if n := cmd.Name(); n == "evalsha" || n == "eval" {
+	if cmd.Name() == "evalsha" {
 		h.n.Add(1)
 	}
 }
@@ -154,6 +155,67 @@ func TestEnqueueScriptsPerFlush(t *testing.T) {
 		}
 		if jobs := claim(t, s, t0.Add(time.Hour), 100); len(jobs) != 65 {
 			t.Errorf("claim: got %d jobs, want all 65 queued", len(jobs))
+		}
+	})
+}
+
+// Delivery outcomes of many partitions are recorded by one script on a
+// single node, and one per partition on a cluster.
+func TestFinishCallbacksScriptsPerFlush(t *testing.T) {
+	redistest.Run(t, func(t *testing.T, b redistest.Backend) {
+		s := newStore(t, b)
+		ctx := context.Background()
+		var evs []store.NewEvent
+		for i := range 48 {
+			evs = append(evs, settled(fmt.Sprintf("s%02d", i), true))
+		}
+		if _, err := s.Enqueue(ctx, t0, evs); err != nil {
+			t.Fatal(err)
+		}
+		jobs, _, err := s.Callbacks().Claim(ctx, t0, lease, 100)
+		if err != nil || len(jobs) != 48 {
+			t.Fatalf("claim: got %d, %v; want 48", len(jobs), err)
+		}
+		parts := map[int]bool{}
+		var outs []store.CallbackOutcome
+		for i, j := range jobs {
+			parts[store.PartitionOf(s, j.ID)] = true
+			cb := j.Callback
+			cb.Status = event.CallbackDelivered
+			if i == 0 {
+				cb.Status, cb.NextAttemptAt = event.CallbackRetrying, t0.Add(time.Minute)
+			}
+			outs = append(outs, store.CallbackOutcome{Lease: j.Lease, Callback: cb})
+		}
+		// One outcome whose lease is not held any more is refused.
+		stale := outs[1]
+		stale.Token++
+		outs = append(outs, stale)
+		h := &scriptCalls{}
+		b.Client.AddHook(h)
+		errs, err := s.Callbacks().Finish(ctx, t0, outs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, e := range errs {
+			if want := i == len(outs)-1; (e != nil) != want {
+				t.Errorf("outcome %d: got %v, want lease lost %v", i, e, want)
+			}
+		}
+		want := int64(1)
+		if _, cluster := b.Client.(*redis.ClusterClient); cluster {
+			want = int64(len(parts))
+		}
+		if got := h.n.Load(); got != want {
+			t.Errorf("48 outcomes in %d partitions: got %d scripts, want %d", len(parts), got, want)
+		}
+		if snap := get(t, s, jobs[5].ID); snap.Callback.Status != event.CallbackDelivered {
+			t.Errorf("%s: got %s, want delivered", jobs[5].ID, snap.Callback.Status)
+		}
+		// The retried one is due again in a minute, and nothing else is.
+		again, _, err := s.Callbacks().Claim(ctx, t0.Add(2*time.Minute), lease, 100)
+		if err != nil || len(again) != 1 || again[0].ID != jobs[0].ID {
+			t.Errorf("claim after: got %d (%v), want %s alone", len(again), err, jobs[0].ID)
 		}
 	})
 }

@@ -22,6 +22,10 @@ import (
 // outcomes of type O: store.EventQueue, store.InlineQueue and
 // store.CallbackQueue are ones.
 type Queue[J, O any] interface {
+	// Claim leases up to n due jobs. With none, the time is when the first
+	// job will be due (zero: none queued). With some, it is zero when the
+	// queue had no more due, or now when due jobs were left that this
+	// process could not take yet (a destination's share of the workers).
 	Claim(ctx context.Context, now time.Time, lease time.Duration, n int) ([]J, time.Time, error)
 	Renew(ctx context.Context, now time.Time, lease time.Duration, leases []store.Lease) ([]string, error)
 	Finish(ctx context.Context, now time.Time, outs []O) ([]error, error)
@@ -50,7 +54,9 @@ type Config struct {
 	PollInterval time.Duration
 	// ClaimLinger is how long the pool waits after a claim that found fewer
 	// due jobs than it had room for, so that the next claim takes the jobs
-	// that came meanwhile together: fewer, larger claims. Default 500µs.
+	// that came meanwhile together: fewer, larger claims. After a claim
+	// that left due jobs for want of room (see Queue), it waits a quarter
+	// of it. Default 2ms.
 	ClaimLinger time.Duration
 	// DrainTimeout is how long Run waits for running jobs after its context
 	// ends, before it cancels them and gives their leases back. Default 10s.
@@ -81,7 +87,7 @@ func (c *Config) setDefaults() {
 		c.DrainTimeout = 10 * time.Second
 	}
 	if c.ClaimLinger <= 0 {
-		c.ClaimLinger = 500 * time.Microsecond
+		c.ClaimLinger = 2 * time.Millisecond
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -232,9 +238,15 @@ func (p *Pool[J, O]) claimLoop(ctx context.Context, jobs chan<- J) {
 			jobs <- j // never blocks: at most free jobs were claimed
 		}
 		if len(claimed) > 0 && len(claimed) < free {
-			// The queue is drained for now: let jobs gather for the next
-			// claim rather than claiming them one by one.
-			sleep(ctx, p.cfg.ClaimLinger, nil, nil)
+			linger := p.cfg.ClaimLinger
+			if !next.IsZero() {
+				// Due jobs were left until running ones make room: come
+				// back once a few have, not after a whole linger.
+				linger /= 4
+			}
+			// Else the queue is drained for now: let jobs gather for the
+			// next claim rather than claiming them one by one.
+			sleep(ctx, linger, nil, nil)
 		}
 		if len(claimed) == 0 {
 			wait := p.cfg.PollInterval
