@@ -265,35 +265,40 @@ const (
 	spreadMax = time.Second
 )
 
-// admit asks the destinations of the items c leased which may start now,
-// defers the others, and returns c with only the admitted ones (and, as
-// its next, when the first deferral comes back).
+// admit asks the destinations of the items the claims cs leased which may
+// start now, defers the others, and returns each claim with only its
+// admitted items (and, as its next, when its first deferral comes back):
+// one round trip for every destination of all of them, and one more when
+// some must wait.
 //
 // here counts what this process has in flight by destination, for
 // Flow.Local; admit adds the items it admits.
-func (s *Redis) admit(ctx context.Context, kind queueKind, flow Flow, here map[string]int, c claimed, now time.Time, lease time.Duration) (claimed, error) {
+func (s *Redis) admit(ctx context.Context, kind queueKind, flow Flow, here map[string]int, cs []claimed, now time.Time, lease time.Duration) ([]claimed, error) {
+	type item struct{ c, i int } // cs[c]'s i-th item
 	type deferral struct {
-		i      int
+		item
 		wait   time.Duration
 		reason string
 	}
 	var deferred []deferral
-	byDest := make(map[string][]int)
+	byDest := make(map[string][]item)
 	var order []string
 	local := make(map[string]int) // deferred for this process's share, by destination
-	for i, d := range c.dests {
-		if d == "" {
-			continue
+	for ci, c := range cs {
+		for i, d := range c.dests {
+			if d == "" {
+				continue
+			}
+			if flow.Local > 0 && here[d]+len(byDest[d]) >= flow.Local {
+				local[d]++
+				deferred = append(deferred, deferral{item{ci, i}, localWait * time.Duration((local[d]+flow.Local-1)/flow.Local), "busy"})
+				continue
+			}
+			if _, ok := byDest[d]; !ok {
+				order = append(order, d)
+			}
+			byDest[d] = append(byDest[d], item{ci, i})
 		}
-		if flow.Local > 0 && here[d]+len(byDest[d]) >= flow.Local {
-			local[d]++
-			deferred = append(deferred, deferral{i, localWait * time.Duration((local[d]+flow.Local-1)/flow.Local), "busy"})
-			continue
-		}
-		if _, ok := byDest[d]; !ok {
-			order = append(order, d)
-		}
-		byDest[d] = append(byDest[d], i)
 	}
 	if len(order) > 0 {
 		deadline := now.Add(lease).UnixMilli()
@@ -302,8 +307,8 @@ func (s *Redis) admit(ctx context.Context, kind queueKind, flow Flow, here map[s
 			key := s.destKey(d)
 			args := []any{now.UnixMilli(), deadline, busyWait.Milliseconds(), probeWait.Milliseconds(), flow.limitsOf(d).encode(),
 				spreadStep.Milliseconds()}
-			for _, i := range byDest[d] {
-				args = append(args, c.ids[i])
+			for _, it := range byDest[d] {
+				args = append(args, cs[it.c].ids[it.i])
 			}
 			calls[j] = scriptCall{admitScript, []string{key, key + ":inflight"}, args}
 		}
@@ -316,15 +321,15 @@ func (s *Redis) admit(ctx context.Context, kind queueKind, flow Flow, here map[s
 		if err != nil {
 			// The items stay leased to nobody: they come back when the
 			// lease expires.
-			return claimed{}, fmt.Errorf("store: admit to destinations: %w", err)
+			return nil, fmt.Errorf("store: admit to destinations: %w", err)
 		}
 		for j, d := range order {
 			res, _ := cmds[j].Val().([]any)
-			idx := byDest[d]
-			if len(res) != 2*len(idx) {
-				return claimed{}, fmt.Errorf("store: admit to %s: unexpected reply %v", d, cmds[j].Val())
+			its := byDest[d]
+			if len(res) != 2*len(its) {
+				return nil, fmt.Errorf("store: admit to %s: unexpected reply %v", d, cmds[j].Val())
 			}
-			for k, i := range idx {
+			for k, it := range its {
 				why, _ := res[2*k].(string)
 				if why == "" {
 					continue
@@ -332,53 +337,84 @@ func (s *Redis) admit(ctx context.Context, kind queueKind, flow Flow, here map[s
 				ms, _ := res[2*k+1].(int64)
 				wait := time.Duration(ms) * time.Millisecond
 				if why == "open" || why == "paused" || why == "half-open" {
-					wait += spread(c.ids[i], now, min(wait, spreadMax))
+					wait += spread(cs[it.c].ids[it.i], now, min(wait, spreadMax))
 				}
-				deferred = append(deferred, deferral{i, wait, why})
+				deferred = append(deferred, deferral{it, wait, why})
 			}
 		}
 	}
-	out := make([]bool, len(c.ids)) // deferred
-	for _, d := range deferred {
-		out[d.i] = true
+	out := make([][]bool, len(cs)) // deferred
+	for ci, c := range cs {
+		out[ci] = make([]bool, len(c.ids))
 	}
-	for i, d := range c.dests {
-		if here != nil && d != "" && !out[i] {
-			here[d]++
+	for _, d := range deferred {
+		out[d.c][d.i] = true
+	}
+	for ci, c := range cs {
+		for i, d := range c.dests {
+			if here != nil && d != "" && !out[ci][i] {
+				here[d]++
+			}
 		}
 	}
 	if len(deferred) == 0 {
-		return c, nil
+		return cs, nil
 	}
-	k := s.parts[c.part]
-	q := k.queue(kind)
-	destHash, waitHash := k.flowHashes(kind)
-	args := make([]any, 0, 2+3*len(deferred))
-	args = append(args, c.token, flag(kind != kindCallbacks))
+	// One defer script per claim that deferred some, all in one round trip.
+	byClaim := make(map[int][]deferral)
+	var claims []int
 	for _, d := range deferred {
-		args = append(args, c.ids[d.i], now.Add(max(d.wait, time.Millisecond)).UnixMilli(), d.reason)
-	}
-	if err := deferScript.Run(ctx, s.rdb, []string{q.due, q.lease, q.attempts, waitHash, destHash}, args...).Err(); err != nil {
-		return claimed{}, fmt.Errorf("store: defer %d items: %w", len(deferred), err)
-	}
-	// kept.next: when the first deferral comes back.
-	kept := claimed{part: c.part, token: c.token, reclaimed: c.reclaimed, values: make([][]string, len(c.values)),
-		localFull: c.localFull || len(local) > 0}
-	for _, d := range deferred {
-		if at := now.Add(max(d.wait, time.Millisecond)); kept.next.IsZero() || at.Before(kept.next) {
-			kept.next = at
+		if _, ok := byClaim[d.c]; !ok {
+			claims = append(claims, d.c)
 		}
+		byClaim[d.c] = append(byClaim[d.c], d)
 	}
-	for i := range c.ids {
-		if out[i] {
+	calls := make([]scriptCall, 0, len(claims))
+	for _, ci := range claims {
+		c := cs[ci]
+		k := s.parts[c.part]
+		q := k.queue(kind)
+		destHash, waitHash := k.flowHashes(kind)
+		args := make([]any, 0, 2+3*len(byClaim[ci]))
+		args = append(args, c.token, flag(kind != kindCallbacks))
+		for _, d := range byClaim[ci] {
+			args = append(args, c.ids[d.i], now.Add(max(d.wait, time.Millisecond)).UnixMilli(), d.reason)
+		}
+		calls = append(calls, scriptCall{deferScript, []string{q.due, q.lease, q.attempts, waitHash, destHash}, args})
+	}
+	if _, err := s.runScripts(ctx, calls); err != nil {
+		return nil, fmt.Errorf("store: defer %d items: %w", len(deferred), err)
+	}
+	kept := make([]claimed, len(cs))
+	for ci, c := range cs {
+		ds := byClaim[ci]
+		if len(ds) == 0 {
+			kept[ci] = c
 			continue
 		}
-		kept.ids = append(kept.ids, c.ids[i])
-		kept.attempts = append(kept.attempts, c.attempts[i])
-		kept.dests = append(kept.dests, c.dests[i])
-		for j := range c.values {
-			kept.values[j] = append(kept.values[j], c.values[j][i])
+		// k.next: when the first deferral comes back.
+		k := claimed{part: c.part, token: c.token, reclaimed: c.reclaimed, values: make([][]string, len(c.values)),
+			localFull: c.localFull}
+		for _, d := range ds {
+			if d.reason == "busy" {
+				k.localFull = true
+			}
+			if at := now.Add(max(d.wait, time.Millisecond)); k.next.IsZero() || at.Before(k.next) {
+				k.next = at
+			}
 		}
+		for i := range c.ids {
+			if out[ci][i] {
+				continue
+			}
+			k.ids = append(k.ids, c.ids[i])
+			k.attempts = append(k.attempts, c.attempts[i])
+			k.dests = append(k.dests, c.dests[i])
+			for j := range c.values {
+				k.values[j] = append(k.values[j], c.values[j][i])
+			}
+		}
+		kept[ci] = k
 	}
 	return kept, nil
 }

@@ -17,107 +17,135 @@ type Lease struct {
 	Token int64
 }
 
-// claimScript leases up to a number of due items of one partition's queue.
+// claimScript leases up to a number of due items, from the queues of g
+// partitions in turn (one on a cluster, where a script stays in one slot;
+// any number on a single node, see groupCalls) until it has that many.
 //
-//	KEYS[1]  due (zset)   KEYS[2]  leases (hash)   KEYS[3]  attempts (hash)   KEYS[4]  token counter
-//	KEYS[5]  destinations of items (hash)   KEYS[6]  waiting reasons (hash): only with flow control
-//	ARGV[1]  key tag      ARGV[2]  now (unix ms)   ARGV[3]  lease deadline (unix ms)   ARGV[4]  max items
-//	ARGV[5]  where the items' destinations are: "" (none), "hash" (in KEYS[5]), or "types"
-//	         (from the event type in the item's record, the first infix's key, recorded in KEYS[5])
-//	ARGV[6]  k, the number of infixes of per-item keys to read (":st:", ":ev:", ":cb:"), then those k
+//	KEYS[6j-5..6j]  partition j: due (zset), leases (hash), attempts (hash), token counter,
+//	                destinations of items (hash), waiting reasons (hash): the last two only
+//	                with flow control
+//	ARGV[1]  now (unix ms)   ARGV[2]  lease deadline (unix ms)   ARGV[3]  max items, in all
+//	ARGV[4]  where the items' destinations are: "" (none), "hash" (in the destinations hash),
+//	         or "types" (from the event type in the item's record, the first infix's key,
+//	         recorded in the destinations hash)
+//	ARGV[5]  k, the number of infixes of per-item keys to read (":st:", ":ev:", ":cb:"), then those k
 //	then     with "types": m, the number of event types with a route, then m pairs: type ("*": any
 //	         other), and its destination ("" for a route with none);
 //	         with "hash": this process's local share of a destination (0: none), then q, then q
 //	         pairs: destination, and the room left in its share
+//	then     g, then the g partitions' key tags
 //
 // With "hash" and a local share, a due item whose destination has no room
 // left in this process's share is not leased: it stays due, untouched, for
-// a claim that has room (it used to be leased, then deferred by admit).
-// Each leased item gets the deadline as its score, the new token as its lease
-// and one more attempt; its waiting reason, if any, is dropped. Returns
-// {token, reclaimed, ids, attempts, destinations ({} without flow control),
-// 1 when due items were left for want of room in the local share else 0,
-// values of the 1st infix's keys, ...}, or {0, score of the first item or
-// -1} when no item is due, or {0, -2} when the due items all wait for room
-// in the local share. reclaimed counts the leased items that still had
-// a lease: one that expired, its holder dead (a finished or released item
-// has none).
+// a claim that has room (the room is shared by the partitions of a call,
+// and a partition that had such items is the last one looked at).
+// Each leased item gets the deadline as its score, the partition's new
+// token as its lease and one more attempt; its waiting reason, if any, is
+// dropped. Returns one reply per partition: {token, reclaimed, ids,
+// attempts, destinations ({} without flow control), 1 when due items were
+// left for want of room in the local share else 0, values of the 1st
+// infix's keys, ...}, or {0, score of the first item or -1} when no item is
+// due, or {0, -2} when its due items all wait for room in the local share,
+// or {0, -3} when it was not looked at (the call had its items already).
+// reclaimed counts the leased items that still had a lease: one that
+// expired, its holder dead (a finished or released item has none).
 var claimScript = redis.NewScript(`
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, ARGV[4])
-if #ids == 0 then
-  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return {0, first[2] or '-1'}
+local now, deadline, budget, mode, nvals = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+local at = 6 + nvals
+local typeDest, share, room = {}, 0, {}
+if mode == 'types' then
+  local m = tonumber(ARGV[at])
+  for i = 1, m do typeDest[ARGV[at + 2*i - 1]] = ARGV[at + 2*i] end
+  at = at + 1 + 2*m
+elseif mode == 'hash' then
+  share = tonumber(ARGV[at])
+  local q = tonumber(ARGV[at + 1])
+  for i = 1, q do room[ARGV[at + 2*i]] = tonumber(ARGV[at + 2*i + 1]) end
+  at = at + 2 + 2*q
 end
-local nvals = tonumber(ARGV[6])
-local dests, cut = {}, 0
-if ARGV[5] == 'hash' then
-  dests = redis.call('HMGET', KEYS[5], unpack(ids))
-  local at = 7 + nvals
-  local share = tonumber(ARGV[at] or '0')
-  if share > 0 then
-    local room = {}
-    for i = 1, tonumber(ARGV[at + 1]) do room[ARGV[at + 2*i]] = tonumber(ARGV[at + 2*i + 1]) end
-    local kept, keptDests = {}, {}
-    for i, id in ipairs(ids) do
-      local d = dests[i]
-      local r = d and (room[d] or share) or 1
-      if r > 0 then
-        if d then room[d] = r - 1 end
-        kept[#kept+1] = id; keptDests[#keptDests+1] = d
+local g = tonumber(ARGV[at])
+local replies, full = {}, false
+for j = 1, g do
+  local tag, K = ARGV[at + j], 6*(j-1)
+  if budget <= 0 or full then
+    replies[j] = {0, '-3'}
+  else
+    local ids = redis.call('ZRANGEBYSCORE', KEYS[K+1], '-inf', now, 'LIMIT', 0, budget)
+    local dests, cut = {}, 0
+    if #ids > 0 and mode == 'hash' then
+      dests = redis.call('HMGET', KEYS[K+5], unpack(ids))
+      if share > 0 then
+        local kept, keptDests = {}, {}
+        for i, id in ipairs(ids) do
+          local d = dests[i]
+          local r = d and (room[d] or share) or 1
+          if r > 0 then
+            if d then room[d] = r - 1 end
+            kept[#kept+1] = id; keptDests[#keptDests+1] = d
+          else
+            cut = 1
+          end
+        end
+        ids, dests = kept, keptDests
+        if #ids == 0 then replies[j] = {0, '-2'} end
+        -- The next partitions would mostly hold more of the same: they
+        -- wait for the next claim, which starts at the next partition.
+        if cut == 1 then full = true end
       end
+    elseif #ids == 0 then
+      local first = redis.call('ZRANGE', KEYS[K+1], 0, 0, 'WITHSCORES')
+      replies[j] = {0, first[2] or '-1'}
     end
-    if #kept == 0 then return {0, '-2'} end
-    if #kept < #ids then cut = 1 end
-    ids, dests = kept, keptDests
+    if #ids > 0 then
+      budget = budget - #ids
+      local token = redis.call('INCR', KEYS[K+4])
+      local prev, reclaimed = redis.call('HMGET', KEYS[K+2], unpack(ids)), 0
+      for i = 1, #ids do if prev[i] then reclaimed = reclaimed + 1 end end
+      local due, lease = {}, {}
+      for i, id in ipairs(ids) do
+        due[2*i-1] = deadline; due[2*i] = id
+        lease[2*i-1] = id; lease[2*i] = token
+      end
+      redis.call('ZADD', KEYS[K+1], unpack(due))
+      redis.call('HSET', KEYS[K+2], unpack(lease))
+      local att = redis.call('HMGET', KEYS[K+3], unpack(ids))
+      local attset = {}
+      for i, id in ipairs(ids) do
+        att[i] = (tonumber(att[i]) or 0) + 1
+        attset[2*i-1] = id; attset[2*i] = att[i]
+      end
+      redis.call('HSET', KEYS[K+3], unpack(attset))
+      local vals = {}
+      for v = 1, nvals do
+        local keys = {}
+        for i, id in ipairs(ids) do keys[i] = tag .. ARGV[5 + v] .. id end
+        vals[v] = redis.call('MGET', unpack(keys))
+      end
+      if mode == 'types' then
+        local held = {}
+        for i, id in ipairs(ids) do
+          -- Records start {"id":"<id>","event_type":"<type>": both are letters,
+          -- digits and ._:- only (event.ValidateID, ValidateEventType).
+          local t = vals[1][i] and string.match(vals[1][i], '"event_type":"([^"]*)"')
+          local d = t and typeDest[t]
+          if d == nil and t then d = typeDest['*'] end
+          if d == nil or d == '' then
+            dests[i] = false
+          else
+            dests[i] = d
+            held[#held+1] = id; held[#held+1] = d
+          end
+        end
+        if #held > 0 then redis.call('HSET', KEYS[K+5], unpack(held)) end
+      end
+      if mode ~= '' then redis.call('HDEL', KEYS[K+6], unpack(ids)) end
+      local out = {token, reclaimed, ids, att, dests, cut}
+      for v = 1, nvals do out[#out+1] = vals[v] end
+      replies[j] = out
+    end
   end
 end
-local token = redis.call('INCR', KEYS[4])
-local prev, reclaimed = redis.call('HMGET', KEYS[2], unpack(ids)), 0
-for i = 1, #ids do if prev[i] then reclaimed = reclaimed + 1 end end
-local due, lease = {}, {}
-for i, id in ipairs(ids) do
-  due[2*i-1] = ARGV[3]; due[2*i] = id
-  lease[2*i-1] = id; lease[2*i] = token
-end
-redis.call('ZADD', KEYS[1], unpack(due))
-redis.call('HSET', KEYS[2], unpack(lease))
-local att = redis.call('HMGET', KEYS[3], unpack(ids))
-local attset = {}
-for i, id in ipairs(ids) do
-  att[i] = (tonumber(att[i]) or 0) + 1
-  attset[2*i-1] = id; attset[2*i] = att[i]
-end
-redis.call('HSET', KEYS[3], unpack(attset))
-local vals = {}
-for j = 1, nvals do
-  local keys = {}
-  for i, id in ipairs(ids) do keys[i] = ARGV[1] .. ARGV[6 + j] .. id end
-  vals[j] = redis.call('MGET', unpack(keys))
-end
-if ARGV[5] == 'types' then
-  local typeDest = {}
-  local at = 7 + nvals
-  for i = 1, tonumber(ARGV[at]) do typeDest[ARGV[at + 2*i - 1]] = ARGV[at + 2*i] end
-  local held = {}
-  for i, id in ipairs(ids) do
-    -- Records start {"id":"<id>","event_type":"<type>": both are letters,
-    -- digits and ._:- only (event.ValidateID, ValidateEventType).
-    local t = vals[1][i] and string.match(vals[1][i], '"event_type":"([^"]*)"')
-    local d = t and typeDest[t]
-    if d == nil and t then d = typeDest['*'] end
-    if d == nil or d == '' then
-      dests[i] = false
-    else
-      dests[i] = d
-      held[#held+1] = id; held[#held+1] = d
-    end
-  end
-  if #held > 0 then redis.call('HSET', KEYS[5], unpack(held)) end
-end
-if ARGV[5] ~= '' then redis.call('HDEL', KEYS[6], unpack(ids)) end
-local out = {token, reclaimed, ids, att, dests, cut}
-for j = 1, nvals do out[#out+1] = vals[j] end
-return out
+return replies
 `)
 
 // claimed is what one claim on one partition leased: ids[i] with
@@ -171,15 +199,15 @@ type claimSpec struct {
 	flow         Flow
 }
 
-// claimPart runs claimScript on partition p.
+// claimParts runs claimScript on partitions parts, in that order, for up
+// to n items in all, in one call (several partitions only on a single
+// node), and returns what it found in each partition it looked at.
 //
 // here counts this process's deliveries in flight by destination, for the
 // local share (Flow.Local) the script leaves room for; nil for none.
-func (s *Redis) claimPart(ctx context.Context, p int, kind queueKind, spec claimSpec, here map[string]int, now time.Time, lease time.Duration, n int) (claimed, error) {
-	k := s.parts[p]
-	q := k.queue(kind)
-	args := make([]any, 0, 8+len(spec.valueInfixes)+2*len(spec.destByType))
-	args = append(args, k.tag, now.UnixMilli(), now.Add(lease).UnixMilli(), n, spec.destMode, len(spec.valueInfixes))
+func (s *Redis) claimParts(ctx context.Context, parts []int, kind queueKind, spec claimSpec, here map[string]int, now time.Time, lease time.Duration, n int) ([]claimed, error) {
+	args := make([]any, 0, 8+len(spec.valueInfixes)+2*len(spec.destByType)+2*len(here)+len(parts))
+	args = append(args, now.UnixMilli(), now.Add(lease).UnixMilli(), n, spec.destMode, len(spec.valueInfixes))
 	for _, in := range spec.valueInfixes {
 		args = append(args, in)
 	}
@@ -195,14 +223,37 @@ func (s *Redis) claimPart(ctx context.Context, p int, kind queueKind, spec claim
 			args = append(args, d, max(spec.flow.Local-n, 0))
 		}
 	}
-	destHash, waitHash := k.flowHashes(kind)
-	res, err := claimScript.Run(ctx, s.rdb, []string{q.due, q.lease, q.attempts, k.token, destHash, waitHash}, args...).Slice()
-	if err != nil {
-		return claimed{}, fmt.Errorf("store: claim from %s: %w", q.due, err)
+	args = append(args, len(parts))
+	keys := make([]string, 0, 6*len(parts))
+	for _, p := range parts {
+		k := s.parts[p]
+		q := k.queue(kind)
+		destHash, waitHash := k.flowHashes(kind)
+		keys = append(keys, q.due, q.lease, q.attempts, k.token, destHash, waitHash)
+		args = append(args, k.tag)
 	}
-	c := s.parseClaim(q, res)
-	c.part = p
-	return c, nil
+	q := s.parts[parts[0]].queue(kind)
+	res, err := claimScript.Run(ctx, s.rdb, keys, args...).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("store: claim from %s: %w", q.due, err)
+	}
+	if len(res) != len(parts) {
+		return nil, fmt.Errorf("store: claim from %s: got %d replies, want %d", q.due, len(res), len(parts))
+	}
+	out := make([]claimed, 0, len(parts))
+	for j, r := range res {
+		reply, _ := r.([]any)
+		if len(reply) < 2 {
+			return nil, fmt.Errorf("store: claim from %s: unexpected reply %v", q.due, r)
+		}
+		if fmt.Sprint(reply[1]) == "-3" && reply[0] == int64(0) {
+			continue // not looked at
+		}
+		c := s.parseClaim(q, reply)
+		c.part = parts[j]
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 // parseClaim reads the reply of claimScript. It tells the observer of the
@@ -258,55 +309,61 @@ func (s *Redis) claim(ctx context.Context, kind queueKind, spec claimSpec, now t
 			here = make(map[string]int)
 		}
 	}
+	var local map[string]int
+	if spec.destMode == "hash" {
+		local = here
+	}
 	var out []claimed
 	got := 0
 	left := false // due items were left for want of room in this process's share
-	for _, p := range cands {
-		if got >= n {
-			break
+	for len(cands) > 0 && got < n && !left {
+		// One partition per call on a cluster; all of them on a single node.
+		batch := cands[:1]
+		if s.crossSlot {
+			batch = cands
 		}
-		var local map[string]int
-		if spec.destMode == "hash" {
-			local = here
-		}
-		c, err := s.claimPart(ctx, p, kind, spec, local, now, lease, n-got)
+		cands = cands[len(batch):]
+		cs, err := s.claimParts(ctx, batch, kind, spec, local, now, lease, n-got)
 		if err != nil {
 			return out, time.Time{}, err
 		}
-		if c.localFull && len(c.ids) == 0 {
-			// Its due items all wait for room in this process's share,
-			// as the other partitions' mostly would: look again when a
-			// delivery ends, or soon.
-			pk.found(p, now, false, now.Add(localWait))
-			left = true
-			break
+		var leased []claimed
+		for _, c := range cs {
+			if c.localFull && len(c.ids) == 0 {
+				// Its due items all wait for room in this process's
+				// share: look again when a delivery ends, or soon.
+				pk.found(c.part, now, false, now.Add(localWait))
+				left = true
+				continue
+			}
+			pk.found(c.part, now, len(c.ids) > 0, c.next)
+			if len(c.ids) > 0 {
+				leased = append(leased, c)
+			}
 		}
-		pk.found(p, now, len(c.ids) > 0, c.next)
-		if len(c.ids) == 0 {
-			continue
-		}
-		if spec.destMode != "" {
-			if c, err = s.admit(ctx, kind, spec.flow, here, c, now, lease); err != nil {
+		if spec.destMode != "" && len(leased) > 0 {
+			if leased, err = s.admit(ctx, kind, spec.flow, here, leased, now, lease); err != nil {
 				return out, time.Time{}, err
 			}
-			if len(c.ids) == 0 {
+		}
+		for _, c := range leased {
+			if len(c.ids) > 0 {
+				out = append(out, c)
+				got += len(c.ids)
+			} else {
 				// Everything it leased was deferred: look again when
 				// the first deferral comes back, not at once (a pool
 				// with workers free for other destinations only would
 				// spin).
-				pk.found(p, now, false, c.next)
+				pk.found(c.part, now, false, c.next)
 			}
-		}
-		if len(c.ids) > 0 {
-			out = append(out, c)
-			got += len(c.ids)
-		}
-		if c.localFull {
-			// This process has its share of a destination in flight:
-			// more partitions would mostly have deliveries to leave or
-			// defer again. The next claim starts at the next partition.
-			left = true
-			break
+			if c.localFull {
+				// This process has its share of a destination in
+				// flight: more partitions would mostly have deliveries
+				// to leave or defer again. The next claim starts at the
+				// next partition.
+				left = true
+			}
 		}
 	}
 	if got > 0 {

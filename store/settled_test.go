@@ -219,3 +219,42 @@ func TestFinishCallbacksScriptsPerFlush(t *testing.T) {
 		}
 	})
 }
+
+// A claim over many partitions is one script on a single node, and one per
+// partition on a cluster; its admission by their destination is one more.
+func TestClaimScriptsPerCall(t *testing.T) {
+	redistest.Run(t, func(t *testing.T, b redistest.Backend) {
+		s := newStore(t, b)
+		ctx := context.Background()
+		q := s.Callbacks().WithFlow(store.Flow{})
+		if _, err := s.Enqueue(ctx, t0, []store.NewEvent{settled("warm", true)}); err != nil {
+			t.Fatal(err)
+		}
+		if jobs, _, err := q.Claim(ctx, t0, lease, 10); err != nil || len(jobs) != 1 { // the scripts are cached from here on
+			t.Fatalf("warm-up claim: %d, %v", len(jobs), err)
+		}
+		var evs []store.NewEvent
+		parts := map[int]bool{}
+		for i := range 48 {
+			id := fmt.Sprintf("s%02d", i)
+			evs = append(evs, settled(id, true))
+			parts[store.PartitionOf(s, id)] = true
+		}
+		if _, err := s.Enqueue(ctx, t0, evs); err != nil {
+			t.Fatal(err)
+		}
+		h := &scriptCalls{}
+		b.Client.AddHook(h)
+		jobs, _, err := q.Claim(ctx, t0, lease, 100)
+		if err != nil || len(jobs) != 48 {
+			t.Fatalf("claim: got %d, %v; want 48", len(jobs), err)
+		}
+		want := int64(2) // claim, admit
+		if _, cluster := b.Client.(*redis.ClusterClient); cluster {
+			want = 2 * int64(len(parts)) // a claim and an admission per partition
+		}
+		if got := h.n.Load(); got != want {
+			t.Errorf("claim of 48 in %d partitions: got %d scripts, want %d", len(parts), got, want)
+		}
+	})
+}
