@@ -141,11 +141,14 @@ func (r *report) checks() []check {
 		metric:   fmt.Sprintf("ingest p99 at a fixed %.0f req/s (%s)", r.latency.rate, how),
 		baseline: ms(bl.Latency.P99), boomerang: ms(bm.Latency.P99), ratio: ratio(bm.Latency.P99, bl.Latency.P99),
 		target:   fmt.Sprintf("< %.0f ms, none dropped", targetP99Ms),
-		measured: bm.Latency.Count > 0 && lag <= maxSendLagMs,
 		ok:       bm.Latency.P99 < targetP99Ms && bm.Dropped == 0 && bm.errors() == 0,
 	}
+	// Latency runs from each request's scheduled time, so a generator that
+	// falls behind only adds to it (and sends in bursts): a pass despite
+	// the lag stands, a miss with it measured the generator.
+	p99.measured = bm.Latency.Count > 0 && (lag <= maxSendLagMs || p99.ok)
 	if bm.Latency.Count > 0 && lag > maxSendLagMs {
-		p99.boomerang += fmt.Sprintf(" (load generator behind: send lag p99 %.1f ms)", lag)
+		p99.boomerang += fmt.Sprintf(" (load generator behind: send lag p99 %.1f ms, counted in the latency)", lag)
 	}
 
 	s := r.sustained
