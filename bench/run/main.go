@@ -2,23 +2,27 @@
 //
 //	go run ./bench/run [--duration 5s] [--quick] [--memory] [--out docs/bench-result.md]
 //
-// It builds cmd/server, bench/baseline, cmd/loadgen and bench/seedlike into
-// a temporary directory, starts a private redis-server on a free loopback
-// port (no persistence), and measures, in one run and under the same
-// conditions, the one-round-trip baseline server and Boomerang side by side:
+// It builds cmd/server, bench/baseline, bench/limit, cmd/loadgen and
+// bench/seedlike into a temporary directory, starts a private redis-server
+// on a free loopback port (no persistence), and measures, in one run and
+// under the same conditions:
 //
-//	a. ingest, closed loop, 128 connections: requests/s (baseline and
-//	   Boomerang alternated and repeated, median of each)
-//	b. ingest latency at a fixed 5000 requests/s (no coordinated omission)
+//	a. ingest, closed loop, 128 connections: requests/s of the one-round-trip
+//	   baseline and Boomerang, alternated and repeated, median of each
 //	c. sustained ingest plus processing, route accept, no callbacks:
 //	   events accepted / (load time + time to drain the backlog)
-//	d. end to end with callbacks, in a closed loop and then at a fixed rate
-//	   (0.8 x the closed-loop rate): events/s from accept to callback, delay,
-//	   backlog, lost and duplicate callbacks, and the Redis commands and
-//	   round trips per event from INFO commandstats; and the seed-like server
-//	   (bench/seedlike) the same two ways, as the comparison
+//	b. ingest latency at a fixed rate, half of c's rate, stepped down while
+//	   the load generator itself falls behind (no coordinated omission)
+//	d. end to end with callbacks: the keep-nothing limit server (bench/limit)
+//	   and Boomerang alternated in a closed loop (the headline ratio, with
+//	   server CPU per callback), then Boomerang at 0.8 x its rate: delay,
+//	   backlog growth, lost and duplicate callbacks, and the Redis commands
+//	   and round trips per event from INFO commandstats; and the seed-like
+//	   server (bench/seedlike) at that rate and in a closed loop
 //	e. with --memory: server RSS and Redis memory per event with a backlog
 //	   of --memory-events queued events
+//	f. with --compare REF or --against YAML: this tree's server beside
+//	   another build or configuration, alternated, with ratios
 //
 // With --scaling it runs the scaling mode instead (scaling.go): 1, 2 and 4
 // instances on one private redis-server and on a private 3-master Redis
@@ -26,7 +30,7 @@
 //
 // Servers run with GOMAXPROCS=1 pinned to core 0 (taskset -c 0); the load
 // generator and Redis share core 1. It prints a Markdown table of every
-// figure against the targets of the benchmark issue, PASS or MISS, and
+// figure against the targets of the benchmark issues, PASS or MISS, and
 // writes it to --out when given. Every child process runs in its own
 // process group and is killed on every exit path; all traffic stays on
 // 127.0.0.1. docs/benchmarks.md explains each phase.
