@@ -140,8 +140,8 @@ func (r *report) checks() []check {
 	p99 := check{
 		metric:   fmt.Sprintf("ingest p99 at a fixed %.0f req/s (%s)", r.latency.rate, how),
 		baseline: ms(bl.Latency.P99), boomerang: ms(bm.Latency.P99), ratio: ratio(bm.Latency.P99, bl.Latency.P99),
-		target:   fmt.Sprintf("< %.0f ms, none dropped", targetP99Ms),
-		ok:       bm.Latency.P99 < targetP99Ms && bm.Dropped == 0 && bm.errors() == 0,
+		target: fmt.Sprintf("< %.0f ms, none dropped", targetP99Ms),
+		ok:     bm.Latency.P99 < targetP99Ms && bm.Dropped == 0 && bm.errors() == 0,
 	}
 	// Latency runs from each request's scheduled time, so a generator that
 	// falls behind only adds to it (and sends in bursts): a pass despite
