@@ -4,16 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
+	"github.com/boomerang-events/boomerang/internal/loopback"
 	"github.com/gin-gonic/gin"
 )
 
@@ -61,17 +60,21 @@ func newServer(client *http.Client, senders int) *server {
 	return &server{client: client, senders: senders, jobs: make(chan job, queueSize)}
 }
 
-// newCallbackClient keeps up to senders connections alive per receiver and
-// dials loopback addresses only.
+// newCallbackClient keeps up to senders connections per receiver, alive
+// between callbacks, and dials loopback addresses only.
 func newCallbackClient(senders int) *http.Client {
 	return &http.Client{
 		Timeout: callbackTimeout,
 		Transport: &http.Transport{
 			Proxy:               nil,
-			DialContext:         (&net.Dialer{Timeout: callbackTimeout, Control: loopbackOnly}).DialContext,
+			DialContext:         (&net.Dialer{Timeout: callbackTimeout, Control: loopback.Only}).DialContext,
 			MaxIdleConns:        senders,
 			MaxIdleConnsPerHost: senders,
-			IdleConnTimeout:     time.Minute,
+			// At most one connection per sender: a request issued while
+			// the previous one's connection is still going back to the
+			// idle pool waits for it instead of dialling another.
+			MaxConnsPerHost: senders,
+			IdleConnTimeout: time.Minute,
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
@@ -166,17 +169,4 @@ func (s *server) post(ctx context.Context, j job) {
 	if resp.StatusCode/100 != 2 {
 		s.failed.Add(1)
 	}
-}
-
-// loopbackOnly is a net.Dialer Control function that refuses every address
-// but loopback ones.
-func loopbackOnly(_, address string, _ syscall.RawConn) error {
-	host, _, err := net.SplitHostPort(address)
-	if err != nil {
-		return err
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("limit: refusing to connect to non-loopback %s", address)
-	}
-	return nil
 }

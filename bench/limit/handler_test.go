@@ -116,14 +116,3 @@ func TestEventRefusesBadInput(t *testing.T) {
 		t.Errorf("%d callbacks queued by bad input, want 0", n)
 	}
 }
-
-func TestLoopbackOnly(t *testing.T) {
-	for addr, ok := range map[string]bool{
-		"127.0.0.1:80": true, "[::1]:443": true,
-		"10.0.0.1:80": false, "192.0.2.1:80": false, "example.com:80": false,
-	} {
-		if err := loopbackOnly("tcp", addr, nil); (err == nil) != ok {
-			t.Errorf("loopbackOnly(%s) = %v, want allowed %v", addr, err, ok)
-		}
-	}
-}

@@ -65,33 +65,23 @@ func cpuPerCallback(run loadRun) float64 {
 	return float64(run.use.server.Microseconds()) / float64(run.res.Callbacks.Arrived)
 }
 
-// medianCPU is the median CPU per callback of runs, in microseconds.
-func medianCPU(runs []loadRun) float64 {
+// medianOf is the median of f over runs, leaving out the runs it has no
+// figure for (NaN).
+func medianOf(runs []loadRun, f func(loadRun) float64) float64 {
 	v := make([]float64, 0, len(runs))
 	for _, r := range runs {
-		if c := cpuPerCallback(r); finite(c) {
-			v = append(v, c)
-		}
-	}
-	return median(v)
-}
-
-// medianDelivered is the median callbacks/s of runs.
-func medianDelivered(runs []loadRun) float64 {
-	v := make([]float64, 0, len(runs))
-	for _, r := range runs {
-		if d := delivered(r); finite(d) {
-			v = append(v, d)
+		if x := f(r); finite(x) {
+			v = append(v, x)
 		}
 	}
 	return median(v)
 }
 
 // boomerangCapacity is Boomerang's median closed-loop end-to-end rate.
-func (r e2eResult) boomerangCapacity() float64 { return medianDelivered(r.boomerangRuns()) }
+func (r e2eResult) boomerangCapacity() float64 { return medianOf(r.boomerangRuns(), delivered) }
 
 // limitCapacity is the keep-nothing server's median closed-loop rate.
-func (r e2eResult) limitCapacity() float64 { return medianDelivered(r.limit) }
+func (r e2eResult) limitCapacity() float64 { return medianOf(r.limit, delivered) }
 
 func (r e2eResult) boomerangRuns() []loadRun {
 	out := make([]loadRun, len(r.closedRuns))

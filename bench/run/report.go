@@ -162,7 +162,7 @@ func (r *report) checks() []check {
 
 	e := r.e2e
 	limit, capacity := e.limitCapacity(), e.boomerangCapacity()
-	limitCPU, boomCPU := medianCPU(e.limit), medianCPU(e.boomerangRuns())
+	limitCPU, boomCPU := medianOf(e.limit, cpuPerCallback), medianOf(e.boomerangRuns(), cpuPerCallback)
 	var lost, dups int64
 	for _, x := range e.closedRuns {
 		if cb := x.run.res.Callbacks; cb != nil {

@@ -3,15 +3,14 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
+	"github.com/boomerang-events/boomerang/internal/loopback"
 	"github.com/gin-gonic/gin"
 )
 
@@ -61,7 +60,7 @@ func newCallbackClient() *http.Client {
 		Timeout: callbackTimeout,
 		Transport: &http.Transport{
 			Proxy:             nil,
-			DialContext:       (&net.Dialer{Timeout: callbackTimeout, Control: loopbackOnly}).DialContext,
+			DialContext:       (&net.Dialer{Timeout: callbackTimeout, Control: loopback.Only}).DialContext,
 			DisableKeepAlives: true,
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -133,17 +132,4 @@ func (s *server) wait(d time.Duration) {
 	case <-done:
 	case <-t.C:
 	}
-}
-
-// loopbackOnly is a net.Dialer Control function that refuses every address
-// but loopback ones.
-func loopbackOnly(_, address string, _ syscall.RawConn) error {
-	host, _, err := net.SplitHostPort(address)
-	if err != nil {
-		return err
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("seedlike: refusing to connect to non-loopback %s", address)
-	}
-	return nil
 }

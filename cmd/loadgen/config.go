@@ -7,9 +7,9 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"strings"
-	"syscall"
 	"time"
+
+	"github.com/boomerang-events/boomerang/internal/loopback"
 )
 
 // Modes of load.
@@ -156,7 +156,7 @@ func checkLoopbackURL(raw string) error {
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return fmt.Errorf("--url must be http:// or https://, got %q", raw)
 	}
-	if !isLoopbackHost(u.Hostname()) {
+	if !loopback.IsHost(u.Hostname()) {
 		return fmt.Errorf("--url: host %q is not a loopback address or localhost; loadgen only sends to this machine", u.Hostname())
 	}
 	return nil
@@ -168,29 +168,8 @@ func checkLoopbackAddr(addr string) error {
 	if err != nil {
 		return err
 	}
-	if !isLoopbackHost(host) {
+	if !loopback.IsHost(host) {
 		return fmt.Errorf("host %q is not a loopback address or localhost", host)
-	}
-	return nil
-}
-
-func isLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// loopbackOnly is a net.Dialer Control function: it refuses to connect to
-// anything but a loopback address, whatever a name resolved to.
-func loopbackOnly(network, address string, _ syscall.RawConn) error {
-	host, _, err := net.SplitHostPort(address)
-	if err != nil {
-		return err
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("loadgen: refusing to connect to non-loopback %s", address)
 	}
 	return nil
 }

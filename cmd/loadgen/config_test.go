@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/boomerang-events/boomerang/internal/loopback"
 )
 
 func TestParseFlagsRefusesNonLoopback(t *testing.T) {
@@ -94,7 +96,7 @@ func TestDialerRefusesNonLoopback(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.addr, func(t *testing.T) {
-			if err := loopbackOnly("tcp", tt.addr, nil); (err != nil) != tt.wantErr {
+			if err := loopback.Only("tcp", tt.addr, nil); (err != nil) != tt.wantErr {
 				t.Errorf("got error %v, want error %v", err, tt.wantErr)
 			}
 		})

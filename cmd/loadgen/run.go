@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/boomerang-events/boomerang/internal/loopback"
 )
 
 // Result is the outcome of one run. Counts and latencies are of the
@@ -158,7 +160,7 @@ func run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	tr := &http.Transport{
 		Proxy:               nil, // never a proxy: the traffic stays on loopback
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second, Control: loopbackOnly}).DialContext,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second, Control: loopback.Only}).DialContext,
 		MaxIdleConns:        conns,
 		MaxIdleConnsPerHost: conns,
 		MaxConnsPerHost:     conns,
