@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -111,7 +110,7 @@ func (q CallbackQueue) Finish(ctx context.Context, now time.Time, outs []Callbac
 			return nil, fmt.Errorf("store: finish callback %s: status %s is not an outcome", o.ID, o.Callback.Status)
 		}
 		var err error
-		if it.record, err = json.Marshal(o.Callback); err != nil {
+		if it.record, err = marshalCallback(&o.Callback); err != nil {
 			return nil, fmt.Errorf("store: finish callback %s: %w", o.ID, err)
 		}
 		items[i] = it

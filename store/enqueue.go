@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -125,7 +124,7 @@ func newEnqueueArgs(ev NewEvent, now time.Time) (enqueueArgs, error) {
 		rec, a.settled = st.Record, "1"
 		if cb := st.Callback; cb != nil {
 			var err error
-			if a.callback, err = json.Marshal(cb); err != nil {
+			if a.callback, err = marshalCallback(cb); err != nil {
 				return a, fmt.Errorf("store: enqueue %s: %w", rec.ID, err)
 			}
 			if cb.Status == event.CallbackPending {
@@ -134,7 +133,7 @@ func newEnqueueArgs(ev NewEvent, now time.Time) (enqueueArgs, error) {
 		}
 	}
 	var err error
-	if a.record, err = json.Marshal(rec); err != nil {
+	if a.record, err = marshalRecord(&rec); err != nil {
 		return a, fmt.Errorf("store: enqueue %s: %w", rec.ID, err)
 	}
 	return a, nil

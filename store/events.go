@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -163,11 +162,11 @@ func (q EventQueue) Finish(ctx context.Context, now time.Time, outs []Outcome) (
 			return nil, fmt.Errorf("store: finish %s: status %s is not an outcome", o.ID, o.Record.Status)
 		}
 		var err error
-		if it.record, err = json.Marshal(o.Record); err != nil {
+		if it.record, err = marshalRecord(&o.Record); err != nil {
 			return nil, fmt.Errorf("store: finish %s: %w", o.ID, err)
 		}
 		if o.Callback != nil {
-			if it.callback, err = json.Marshal(o.Callback); err != nil {
+			if it.callback, err = marshalCallback(o.Callback); err != nil {
 				return nil, fmt.Errorf("store: finish %s: %w", o.ID, err)
 			}
 			it.queueCallback = o.Callback.Status == event.CallbackPending

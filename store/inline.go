@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -68,7 +67,7 @@ func (q InlineQueue) Begin(ctx context.Context, now time.Time, lease time.Durati
 	rec := ev.Record
 	rec.Status, rec.Run = event.StatusQueued, 1
 	rec.AcceptedAt, rec.UpdatedAt = now, now
-	st, err := json.Marshal(rec)
+	st, err := marshalRecord(&rec)
 	if err != nil {
 		return Job{}, fmt.Errorf("store: begin %s: %w", rec.ID, err)
 	}
