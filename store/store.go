@@ -9,9 +9,10 @@
 //
 // The key layout is documented on the keys type and in docs/architecture.md.
 //
-// Records are JSON, encoded with encoding/json (see decode for why not a
-// faster codec). Records written before that by goccy/go-json hold unset
-// times as the zero time; they read back the same.
+// Records are JSON: written by hand-written encoders that produce exactly
+// encoding/json's bytes (encode.go), read with encoding/json (see decode
+// for why not a faster codec). Records written earlier by goccy/go-json
+// hold unset times as the zero time; they read back the same.
 package store
 
 import (
