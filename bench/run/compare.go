@@ -54,7 +54,7 @@ func (b *bench) phaseCompare(ctx context.Context) (compareResult, error) {
 			if err != nil {
 				return res, err
 			}
-			sus, err := b.sustained(ctx, name)
+			sus, err := b.sustained(ctx, name, route{})
 			if err != nil {
 				return res, err
 			}

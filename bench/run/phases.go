@@ -53,7 +53,7 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 		}
 	}
 	if b.opts.runs("c") {
-		if rep.sustained, err = b.phaseSustained(ctx); err != nil {
+		if rep.sustained, rep.sustainedForward, err = b.phaseSustained(ctx); err != nil {
 			return nil, fmt.Errorf("phase c (sustained): %w", err)
 		}
 	}

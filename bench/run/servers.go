@@ -82,6 +82,11 @@ func (b *bench) redisURL() string {
 // startServer starts the named server on a free port, pinned to the
 // servers' core with GOMAXPROCS=1, and waits until /healthz answers.
 func (b *bench) startServer(ctx context.Context, name string, r route) (*server, error) {
+	return b.startServerOn(ctx, b.srvCore, name, r)
+}
+
+// startServerOn starts the named server as startServer does, on core.
+func (b *bench) startServerOn(ctx context.Context, core, name string, r route) (*server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -121,7 +126,7 @@ func (b *bench) startServer(ctx context.Context, name string, r route) (*server,
 		return nil, fmt.Errorf("unknown server %q", name)
 	}
 	env := append(append([]string(nil), b.env...), "GOMAXPROCS=1")
-	p, err := b.kids.startChild(ctx, name, b.tmp, b.pinned(b.srvCore, argv...), env, nil, nil)
+	p, err := b.kids.startChild(ctx, name, b.tmp, b.pinned(core, argv...), env, nil, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -18,17 +19,31 @@ type sustainedResult struct {
 }
 
 // phaseSustained loads Boomerang (route accept, no callbacks) in a closed
-// loop, then waits for the backlog to drain.
-func (b *bench) phaseSustained(ctx context.Context) (sustainedResult, error) {
+// loop, then waits for the backlog to drain; then the same through the
+// workers, its route forwarding every event to a keep-nothing target
+// (bench/limit on the load core), which the accept route, settled at
+// ingest, no longer measures.
+func (b *bench) phaseSustained(ctx context.Context) (sustainedResult, sustainedResult, error) {
 	b.logf("[c] sustained ingest + processing, no callbacks: boomerang, closed loop %d conns", b.opts.conns)
-	return b.sustained(ctx, boomerangName)
+	accept, err := b.sustained(ctx, boomerangName, route{})
+	if err != nil {
+		return accept, sustainedResult{}, err
+	}
+	target, err := b.startServerOn(ctx, b.loadCore, limitName, route{})
+	if err != nil {
+		return accept, sustainedResult{}, fmt.Errorf("forward target: %w", err)
+	}
+	defer b.stopServer(target)
+	b.logf("[c] the same through the workers: route forward to a keep-nothing target")
+	forward, err := b.sustained(ctx, boomerangName, route{forward: target.url + "/event", timeout: 5 * time.Second})
+	return accept, forward, err
 }
 
-// sustained measures the named Boomerang as phase c does.
-func (b *bench) sustained(ctx context.Context, name string) (sustainedResult, error) {
+// sustained measures the named Boomerang as phase c does, with route r.
+func (b *bench) sustained(ctx context.Context, name string, r route) (sustainedResult, error) {
 	var res sustainedResult
 	spec := loadSpec{conns: b.opts.conns, duration: b.opts.duration, warmup: b.opts.warmup}
-	err := b.withServer(ctx, name, route{}, func(srv *server) error {
+	err := b.withServer(ctx, name, r, func(srv *server) error {
 		run, err := b.loadgen(ctx, srv, spec, nil)
 		if err != nil {
 			return err
