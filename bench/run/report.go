@@ -11,23 +11,23 @@ import (
 
 // report is everything one benchmark run measured.
 type report struct {
-	opts        options
-	date        time.Time
-	elapsed     time.Duration
-	machine     machine
-	pinNote     string
-	calib       calibration
-	ingest      ingestResult
-	latency     latencyResult
-	sustained   sustainedResult
+	opts      options
+	date      time.Time
+	elapsed   time.Duration
+	machine   machine
+	pinNote   string
+	calib     calibration
+	ingest    ingestResult
+	latency   latencyResult
+	sustained sustainedResult
 	// sustainedForward is phase c through the workers: the route forwards
 	// every event to a keep-nothing target. No target; reported.
 	sustainedForward sustainedResult
-	e2e         e2eResult
-	memory      *memoryResult  // nil without --memory
-	compare     *compareResult // nil without --compare
-	refRevision string         // --compare's ref and commit
-	loadEnd     string         // load average at the end
+	e2e              e2eResult
+	memory           *memoryResult  // nil without --memory
+	compare          *compareResult // nil without --compare
+	refRevision      string         // --compare's ref and commit
+	loadEnd          string         // load average at the end
 }
 
 // Targets of the benchmark issues (the first benchmark issue, raised by
