@@ -92,23 +92,3 @@ func TestEncodersKnowEveryField(t *testing.T) {
 		}
 	}
 }
-
-func BenchmarkEncoders(b *testing.B) {
-	rec, cb := benchRecord(), benchCallback()
-	b.Run("record", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := marshalRecord(&rec); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("callback", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := marshalCallback(&cb); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-}

@@ -246,19 +246,20 @@ func (s *Redis) claimParts(ctx context.Context, parts []int, kind queueKind, spe
 		if len(reply) < 2 {
 			return nil, fmt.Errorf("store: claim from %s: unexpected reply %v", q.due, r)
 		}
-		if fmt.Sprint(reply[1]) == "-3" && reply[0] == int64(0) {
-			continue // not looked at
+		c, looked := s.parseClaim(q, reply)
+		if !looked {
+			continue
 		}
-		c := s.parseClaim(q, reply)
 		c.part = parts[j]
 		out = append(out, c)
 	}
 	return out, nil
 }
 
-// parseClaim reads the reply of claimScript. It tells the observer of the
+// parseClaim reads one partition's reply of claimScript, and whether the
+// script looked at that partition at all. It tells the observer of the
 // leases reclaimed.
-func (s *Redis) parseClaim(q queue, res []any) claimed {
+func (s *Redis) parseClaim(q queue, res []any) (claimed, bool) {
 	token, _ := res[0].(int64)
 	if token == 0 {
 		var c claimed
@@ -268,8 +269,10 @@ func (s *Redis) parseClaim(q queue, res []any) claimed {
 			c.next = time.UnixMilli(int64(ms))
 		case err == nil && ms == -2:
 			c.localFull = true
+		case err == nil && ms == -3:
+			return c, false
 		}
-		return c
+		return c, true
 	}
 	reclaimed, _ := res[1].(int64)
 	c := claimed{token: token, reclaimed: int(reclaimed), ids: replyStrings(res[2])}
@@ -287,7 +290,7 @@ func (s *Redis) parseClaim(q queue, res []any) claimed {
 	for _, vals := range res[6:] {
 		c.values = append(c.values, replyStrings(vals))
 	}
-	return c
+	return c, true
 }
 
 // claim leases up to n due items of a queue, going round the partitions

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -93,34 +92,6 @@ func TestEnqueueRefusesUnsettledOutcome(t *testing.T) {
 	}
 }
 
-// scriptCalls counts the scripts a client runs: its EVALSHAs (an EVAL is
-// only sent again after a NOSCRIPT, for a script the node had not cached).
-type scriptCalls struct{ n atomic.Int64 }
-
-func (h *scriptCalls) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (h *scriptCalls) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		h.count(cmd)
-		return next(ctx, cmd)
-	}
-}
-
-func (h *scriptCalls) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		for _, cmd := range cmds {
-			h.count(cmd)
-		}
-		return next(ctx, cmds)
-	}
-}
-
-func (h *scriptCalls) count(cmd redis.Cmder) {
-	if cmd.Name() == "evalsha" {
-		h.n.Add(1)
-	}
-}
-
 // A flush of events of many partitions is one script on a single node,
 // where slots mean nothing, and one per partition on a cluster.
 func TestEnqueueScriptsPerFlush(t *testing.T) {
@@ -135,7 +106,7 @@ func TestEnqueueScriptsPerFlush(t *testing.T) {
 			evs = append(evs, newEvent(id))
 			parts[store.PartitionOf(s, id)] = true
 		}
-		h := &scriptCalls{}
+		h := &roundTrips{}
 		b.Client.AddHook(h)
 		errs, err := s.Enqueue(ctx, t0, evs)
 		if err != nil {
@@ -150,7 +121,7 @@ func TestEnqueueScriptsPerFlush(t *testing.T) {
 		if _, cluster := b.Client.(*redis.ClusterClient); cluster {
 			want = int64(len(parts))
 		}
-		if got := h.n.Load(); got != want {
+		if got := h.scripts.Load(); got != want {
 			t.Errorf("64 events in %d partitions: got %d scripts, want %d", len(parts), got, want)
 		}
 		if jobs := claim(t, s, t0.Add(time.Hour), 100); len(jobs) != 65 {
@@ -191,7 +162,7 @@ func TestFinishCallbacksScriptsPerFlush(t *testing.T) {
 		stale := outs[1]
 		stale.Token++
 		outs = append(outs, stale)
-		h := &scriptCalls{}
+		h := &roundTrips{}
 		b.Client.AddHook(h)
 		errs, err := s.Callbacks().Finish(ctx, t0, outs)
 		if err != nil {
@@ -206,7 +177,7 @@ func TestFinishCallbacksScriptsPerFlush(t *testing.T) {
 		if _, cluster := b.Client.(*redis.ClusterClient); cluster {
 			want = int64(len(parts))
 		}
-		if got := h.n.Load(); got != want {
+		if got := h.scripts.Load(); got != want {
 			t.Errorf("48 outcomes in %d partitions: got %d scripts, want %d", len(parts), got, want)
 		}
 		if snap := get(t, s, jobs[5].ID); snap.Callback.Status != event.CallbackDelivered {
@@ -243,7 +214,7 @@ func TestClaimScriptsPerCall(t *testing.T) {
 		if _, err := s.Enqueue(ctx, t0, evs); err != nil {
 			t.Fatal(err)
 		}
-		h := &scriptCalls{}
+		h := &roundTrips{}
 		b.Client.AddHook(h)
 		jobs, _, err := q.Claim(ctx, t0, lease, 100)
 		if err != nil || len(jobs) != 48 {
@@ -253,7 +224,7 @@ func TestClaimScriptsPerCall(t *testing.T) {
 		if _, cluster := b.Client.(*redis.ClusterClient); cluster {
 			want = 2 * int64(len(parts)) // a claim and an admission per partition
 		}
-		if got := h.n.Load(); got != want {
+		if got := h.scripts.Load(); got != want {
 			t.Errorf("claim of 48 in %d partitions: got %d scripts, want %d", len(parts), got, want)
 		}
 	})

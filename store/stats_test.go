@@ -13,9 +13,11 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// roundTrips is a go-redis hook counting round trips: one per command, or
-// per pipeline, leaving out those that set up a new connection.
-type roundTrips struct{ n atomic.Int64 }
+// roundTrips is a go-redis hook counting round trips (n): one per command,
+// or per pipeline, leaving out those that set up a new connection; and the
+// scripts run (scripts): the EVALSHAs, an EVAL being only sent again after
+// a NOSCRIPT, for a script the node had not cached.
+type roundTrips struct{ n, scripts atomic.Int64 }
 
 func (h *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
 
@@ -24,6 +26,7 @@ func (h *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		if !connSetup(cmd) {
 			h.n.Add(1)
 		}
+		h.countScript(cmd)
 		return next(ctx, cmd)
 	}
 }
@@ -33,7 +36,16 @@ func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 		if !connSetup(cmds[0]) {
 			h.n.Add(1)
 		}
+		for _, cmd := range cmds {
+			h.countScript(cmd)
+		}
 		return next(ctx, cmds)
+	}
+}
+
+func (h *roundTrips) countScript(cmd redis.Cmder) {
+	if cmd.Name() == "evalsha" {
+		h.scripts.Add(1)
 	}
 }
 
