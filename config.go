@@ -47,7 +47,9 @@ const (
 	// and Config.MaxBatchBytes.
 	MaxMaxBatchEvents = 10000
 	MaxMaxBatchBytes  = 256 << 20
-	MaxKeyPrefixLen   = 64
+	// MaxMaxWaiters bounds Config.MaxWaiters.
+	MaxMaxWaiters   = 100000
+	MaxKeyPrefixLen = 64
 	// DefaultWaitTimeout is Config.WaitTimeout when it names none.
 	DefaultWaitTimeout = 500 * time.Millisecond
 	// maxWaitTimeout stays below the Redis client's read timeout (3s), so
@@ -137,6 +139,13 @@ type Config struct {
 	// handler.DefaultMaxBatchBytes (16 MiB), or MaxBodyBytes when that is
 	// larger.
 	MaxBatchBytes int64
+	// MaxWaiters is how many requests may wait at once for events'
+	// outcomes (Prefer: wait=N on POST /event, GET /callback?wait=N): 1
+	// to MaxMaxWaiters, or -1 to turn waiting off. Past it a request is
+	// answered at once, as if it had not asked to wait. Each waiter holds
+	// a goroutine and its connection; all of a process's share one Redis
+	// subscription. Default handler.DefaultMaxWaiters (1000).
+	MaxWaiters int
 	// IngestTimeout bounds how long POST /event waits for Redis before it
 	// answers 503. Default handler.DefaultIngestTimeout (5s).
 	IngestTimeout time.Duration
@@ -260,6 +269,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = handler.DefaultMaxBodyBytes
 	}
+	if c.MaxWaiters == 0 {
+		c.MaxWaiters = handler.DefaultMaxWaiters
+	}
 	if c.MaxBatchEvents == 0 {
 		c.MaxBatchEvents = handler.DefaultMaxBatchEvents
 	}
@@ -330,6 +342,9 @@ func (c Config) validate() error {
 	}
 	if c.MaxBodyBytes < MinMaxBodyBytes || c.MaxBodyBytes > MaxMaxBodyBytes {
 		add("max_body_bytes: must be between %d and %d, got %d", MinMaxBodyBytes, MaxMaxBodyBytes, c.MaxBodyBytes)
+	}
+	if c.MaxWaiters != -1 && (c.MaxWaiters < 1 || c.MaxWaiters > MaxMaxWaiters) {
+		add("max_waiters: must be between 1 and %d, or -1 for no waiting, got %d", MaxMaxWaiters, c.MaxWaiters)
 	}
 	if c.MaxBatchEvents < 1 || c.MaxBatchEvents > MaxMaxBatchEvents {
 		add("max_batch_events: must be between 1 and %d, got %d", MaxMaxBatchEvents, c.MaxBatchEvents)

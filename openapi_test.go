@@ -114,6 +114,19 @@ func TestOpenAPIContract(t *testing.T) {
 		c.do(t, call{method: "POST", url: up.URL + "/events", body: `[{"event_type":"ok"}]`, want: 401, invalid: true})
 		c.do(t, call{method: "POST", url: down.URL + "/events", header: user, body: `[{"id":"c-down","event_type":"ok"},{"event_type":""}]`, want: 503, invalid: true})
 
+		// Producer features: a delayed event, canceled; an ordered one;
+		// waiting for the outcome.
+		c.do(t, call{method: "POST", url: up.URL + "/event", header: user, body: `{"id":"c-later","event_type":"ok","delay":"1h","ordering_key":"k1"}`, want: 202})
+		c.do(t, call{method: "POST", url: up.URL + "/event", header: user, body: `{"id":"c-next","event_type":"ok","ordering_key":"k1"}`, want: 202})
+		c.do(t, call{method: "GET", url: up.URL + "/callback?event_id=c-next", header: user, want: 200})
+		c.do(t, call{method: "DELETE", url: up.URL + "/events/c-later", header: user, want: 200})
+		c.do(t, call{method: "DELETE", url: up.URL + "/events/c-later", header: user, want: 409})
+		c.do(t, call{method: "DELETE", url: up.URL + "/events/c-none", header: user, want: 404})
+		c.do(t, call{method: "DELETE", url: up.URL + "/events/c-later", want: 401, invalid: true})
+		c.do(t, call{method: "DELETE", url: down.URL + "/events/c-later", header: user, want: 503})
+		c.do(t, call{method: "GET", url: up.URL + "/callback?event_id=c-next&wait=5", header: user, want: 200})
+		c.do(t, call{method: "POST", url: up.URL + "/event", header: withKey(user, "Prefer", "wait=5"), body: `{"id":"c-wait","event_type":"fails"}`, want: 200})
+
 		// GET /callback, one record and the listing; POST /callback
 		c.do(t, call{method: "GET", url: up.URL + "/callback?event_id=c-ok", header: user, want: 200})
 		page := c.do(t, call{method: "GET", url: up.URL + "/callback?limit=1&status=succeeded", header: user, want: 200})

@@ -62,6 +62,7 @@ var allStatuses = []struct {
 	{event.StatusRetrying, "retrying"},
 	{event.StatusSucceeded, "succeeded"},
 	{event.StatusFailed, "failed"},
+	{event.StatusCanceled, "canceled"},
 }
 
 func TestStatusJSONRoundTrip(t *testing.T) {
@@ -95,7 +96,7 @@ func TestStatusJSONRoundTrip(t *testing.T) {
 }
 
 func TestStatusInvalid(t *testing.T) {
-	for _, s := range []event.Status{0, event.StatusFailed + 1, 255} {
+	for _, s := range []event.Status{0, event.StatusCanceled + 1, 255} {
 		t.Run(fmt.Sprintf("marshal %d", s), func(t *testing.T) {
 			if data, err := json.Marshal(struct{ S event.Status }{s}); err == nil {
 				t.Errorf("Marshal(Status(%d)): got %s, want an error", s, data)
@@ -134,8 +135,9 @@ func TestStatusTerminal(t *testing.T) {
 		{event.StatusRetrying, false},
 		{event.StatusSucceeded, true},
 		{event.StatusFailed, true},
+		{event.StatusCanceled, true},
 		{0, false},
-		{event.StatusFailed + 1, false},
+		{event.StatusCanceled + 1, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.s.String(), func(t *testing.T) {

@@ -39,6 +39,7 @@ func marshalRecord(r *Record) ([]byte, error) {
 	b = appendOptString(b, `,"fail_url":`, r.FailURL)
 	b = appendOptString(b, `,"trace_parent":`, r.TraceParent)
 	b = appendOptString(b, `,"trace_state":`, r.TraceState)
+	b = appendOptString(b, `,"ordering_key":`, r.OrderingKey)
 	for _, t := range []struct {
 		key     string
 		t       time.Time
@@ -49,6 +50,7 @@ func marshalRecord(r *Record) ([]byte, error) {
 		{`,"first_attempt_at":`, r.FirstAttemptAt, r.FirstAttemptAt.IsZero()},
 		{`,"next_attempt_at":`, r.NextAttemptAt, r.NextAttemptAt.IsZero()},
 		{`,"completed_at":`, r.CompletedAt, r.CompletedAt.IsZero()},
+		{`,"deliver_at":`, r.DeliverAt, r.DeliverAt.IsZero()},
 	} {
 		if t.omitted {
 			continue

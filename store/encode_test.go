@@ -33,8 +33,8 @@ func randTime(r *rand.Rand) time.Time {
 func randRecord(r *rand.Rand) Record {
 	s := func() string { return strs[r.IntN(len(strs))] }
 	rec := Record{ID: s(), EventType: s(), Status: event.Status(1 + r.IntN(5)), Run: r.IntN(3), Attempts: r.IntN(9) - 1,
-		LastError: s(), BodyHash: s(), SuccessURL: s(), FailURL: s(), TraceParent: s(), TraceState: s(),
-		AcceptedAt: randTime(r), UpdatedAt: randTime(r), FirstAttemptAt: randTime(r), NextAttemptAt: randTime(r), CompletedAt: randTime(r)}
+		LastError: s(), BodyHash: s(), SuccessURL: s(), FailURL: s(), TraceParent: s(), TraceState: s(), OrderingKey: s(),
+		AcceptedAt: randTime(r), UpdatedAt: randTime(r), FirstAttemptAt: randTime(r), NextAttemptAt: randTime(r), CompletedAt: randTime(r), DeliverAt: randTime(r)}
 	for range r.IntN(4) {
 		rec.History = append(rec.History, Attempt{Run: r.IntN(3), Number: r.IntN(5), StartedAt: randTime(r),
 			Duration: time.Duration(r.Int64N(1e10)), Outcome: event.Status(1 + r.IntN(5)), Error: s(), Note: s()})
@@ -84,7 +84,7 @@ func TestEncodersKnowEveryField(t *testing.T) {
 		typ    reflect.Type
 		fields int
 	}{
-		{reflect.TypeFor[Record](), 17}, {reflect.TypeFor[Attempt](), 7},
+		{reflect.TypeFor[Record](), 19}, {reflect.TypeFor[Attempt](), 7},
 		{reflect.TypeFor[Callback](), 21}, {reflect.TypeFor[Delivery](), 7},
 	} {
 		if n := tc.typ.NumField(); n != tc.fields {

@@ -32,12 +32,19 @@ type Record struct {
 	// are not part of the body, so the body and its hash do not change.
 	TraceParent string `json:"trace_parent,omitempty"`
 	TraceState  string `json:"trace_state,omitempty"`
+	// OrderingKey, when set, puts the event in its key's sequence: it
+	// starts only once the event accepted before it with the same key has
+	// reached a terminal status.
+	OrderingKey string `json:"ordering_key,omitempty"`
 
 	AcceptedAt     time.Time `json:"accepted_at"`
 	UpdatedAt      time.Time `json:"updated_at"`
 	FirstAttemptAt time.Time `json:"first_attempt_at,omitzero"`
 	NextAttemptAt  time.Time `json:"next_attempt_at,omitzero"`
 	CompletedAt    time.Time `json:"completed_at,omitzero"`
+	// DeliverAt is when the event was scheduled to run first (deliver_at
+	// or delay); zero for at once.
+	DeliverAt time.Time `json:"deliver_at,omitzero"`
 
 	// History lists the finished attempts, oldest first, at most
 	// MaxHistory of them (the newest).

@@ -176,6 +176,7 @@ type fileConfig struct {
 	MaxBodyBytes    *int64         `yaml:"max_body_bytes"`
 	MaxBatchEvents  *int           `yaml:"max_batch_events"`
 	MaxBatchBytes   *int64         `yaml:"max_batch_bytes"`
+	MaxWaiters      *int           `yaml:"max_waiters"`
 	IngestTimeout   *time.Duration `yaml:"ingest_timeout"`
 	RequestTimeout  *time.Duration `yaml:"request_timeout"`
 	Lease           *time.Duration `yaml:"lease"`
@@ -392,6 +393,7 @@ func (f fileConfig) resolve() (Config, error) {
 	set(&e.MaxBodyBytes, f.MaxBodyBytes)
 	set(&e.MaxBatchEvents, f.MaxBatchEvents)
 	set(&e.MaxBatchBytes, f.MaxBatchBytes)
+	set(&e.MaxWaiters, f.MaxWaiters)
 	set(&e.IngestTimeout, f.IngestTimeout)
 	set(&e.RequestTimeout, f.RequestTimeout)
 	set(&e.Lease, f.Lease)

@@ -31,8 +31,22 @@ type incoming struct {
 	Timestamp json.RawMessage `json:"timestamp,omitempty"`
 	Payload   json.RawMessage `json:"payload,omitempty"`
 	Metadata  metadata        `json:"metadata,omitempty"`
-	Callback  *callbackURLs   `json:"callback,omitempty"`
+	// OrderingKey puts the event in a sequence: events with the same key
+	// run one at a time, in acceptance order. Part of the body.
+	OrderingKey string        `json:"ordering_key,omitempty"`
+	Callback    *callbackURLs `json:"callback,omitempty"`
+	// DeliverAt (an RFC 3339 time) or Delay (a duration: a Go duration
+	// string such as "90s", or a number of seconds) schedule the first
+	// attempt. Not part of the stored body: when an event runs is not
+	// what it is, and a repeat sent later with the same delay is the same
+	// event.
+	DeliverAt json.RawMessage `json:"deliver_at,omitempty"`
+	Delay     json.RawMessage `json:"delay,omitempty"`
 }
+
+// MaxDelay bounds how far ahead an event may be scheduled (deliver_at,
+// delay).
+const MaxDelay = 90 * 24 * time.Hour
 
 // metadata is the metadata of an event: string values. null means absent,
 // for the object (as for any field) and for each value: a key whose value
@@ -121,6 +135,15 @@ func Parse(body []byte, idemKey string, guard outbound.Policy) (store.NewEvent, 
 	if string(in.Timestamp) == "null" {
 		in.Timestamp = nil
 	}
+	if in.OrderingKey != "" {
+		if err := event.ValidateOrderingKey(in.OrderingKey); err != nil {
+			return store.NewEvent{}, err
+		}
+	}
+	deliverAt, delay, err := schedule(in.DeliverAt, in.Delay)
+	if err != nil {
+		return store.NewEvent{}, err
+	}
 	if len(in.Payload) > 0 {
 		var buf bytes.Buffer
 		if err := json.Compact(&buf, in.Payload); err != nil {
@@ -128,7 +151,7 @@ func Parse(body []byte, idemKey string, guard outbound.Policy) (store.NewEvent, 
 		}
 		in.Payload = buf.Bytes()
 	}
-	rec := store.Record{ID: in.ID, EventType: in.EventType}
+	rec := store.Record{ID: in.ID, EventType: in.EventType, OrderingKey: in.OrderingKey, DeliverAt: deliverAt}
 	if cb := in.Callback; cb != nil {
 		if err := CheckCallbackURLs(guard, cb.SuccessURL, cb.FailURL); err != nil {
 			return store.NewEvent{}, err
@@ -140,7 +163,75 @@ func Parse(body []byte, idemKey string, guard outbound.Policy) (store.NewEvent, 
 	}
 	stored := in.appendJSON(make([]byte, 0, len(body)+64))
 	rec.BodyHash = store.HashBody(stored)
-	return store.NewEvent{Record: rec, Body: stored}, nil
+	return store.NewEvent{Record: rec, Body: stored, Delay: delay}, nil
+}
+
+// CheckInRequest refuses what an event run in the request (library mode,
+// handler.NewGinEventHandler) cannot honour: an ordering key or a
+// schedule, which need the engine's queue. The error is an
+// *event.FieldError naming the field.
+func CheckInRequest(ev store.NewEvent) error {
+	const why = "is not supported when the event runs in the request (library mode); send it to an engine's POST /event"
+	switch {
+	case ev.Record.OrderingKey != "":
+		return &event.FieldError{Field: "ordering_key", Msg: why}
+	case !ev.Record.DeliverAt.IsZero():
+		return &event.FieldError{Field: "deliver_at", Msg: why}
+	case ev.Delay > 0:
+		return &event.FieldError{Field: "delay", Msg: why}
+	}
+	return nil
+}
+
+// schedule reads deliver_at and delay, at most one of them: an absolute
+// time, or a delay from when the event is recorded.
+func schedule(at, delay json.RawMessage) (time.Time, time.Duration, error) {
+	if string(at) == "null" {
+		at = nil
+	}
+	if string(delay) == "null" {
+		delay = nil
+	}
+	switch {
+	case len(at) > 0 && len(delay) > 0:
+		return time.Time{}, 0, &event.FieldError{Field: "delay", Msg: "give deliver_at or delay, not both"}
+	case len(at) > 0:
+		var s string
+		if json.Unmarshal(at, &s) != nil {
+			return time.Time{}, 0, &event.FieldError{Field: "deliver_at", Msg: "must be a string with an RFC 3339 time"}
+		}
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return time.Time{}, 0, &event.FieldError{Field: "deliver_at", Msg: fmt.Sprintf("must be an RFC 3339 time such as 2026-12-02T15:04:05Z, got %q", truncate(s, 64))}
+		}
+		if off, bad := offsetOutOfRange(s); bad {
+			return time.Time{}, 0, &event.FieldError{Field: "deliver_at", Msg: "offset must be from -23:59 to +23:59 (RFC 3339), got " + off}
+		}
+		if time.Until(t) > MaxDelay {
+			return time.Time{}, 0, &event.FieldError{Field: "deliver_at", Msg: fmt.Sprintf("is more than %d days ahead", int(MaxDelay.Hours()/24))}
+		}
+		return t.UTC(), 0, nil
+	case len(delay) > 0:
+		var d time.Duration
+		var s string
+		var secs float64
+		switch {
+		case json.Unmarshal(delay, &s) == nil:
+			var err error
+			if d, err = time.ParseDuration(s); err != nil {
+				return time.Time{}, 0, &event.FieldError{Field: "delay", Msg: fmt.Sprintf("must be a duration such as \"90s\" or \"1h30m\", or a number of seconds, got %q", truncate(s, 64))}
+			}
+		case json.Unmarshal(delay, &secs) == nil && secs <= MaxDelay.Seconds():
+			d = time.Duration(secs * float64(time.Second))
+		default:
+			return time.Time{}, 0, &event.FieldError{Field: "delay", Msg: "must be a duration such as \"90s\", or a number of seconds, at most 90 days"}
+		}
+		if d < 0 || d > MaxDelay {
+			return time.Time{}, 0, &event.FieldError{Field: "delay", Msg: fmt.Sprintf("must be from 0 to %d days, got %s", int(MaxDelay.Hours()/24), d)}
+		}
+		return time.Time{}, d, nil
+	}
+	return time.Time{}, 0, nil
 }
 
 // appendJSON appends the event as stored: its fields in order, the raw ones
@@ -172,6 +263,10 @@ func (in *incoming) appendJSON(b []byte) []byte {
 			b = appendString(b, in.Metadata[k])
 		}
 		b = append(b, '}')
+	}
+	if in.OrderingKey != "" {
+		b = append(b, `,"ordering_key":`...)
+		b = appendString(b, in.OrderingKey)
 	}
 	if in.Callback != nil {
 		b = append(b, `,"callback":{"success_url":`...)
