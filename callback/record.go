@@ -32,6 +32,8 @@ func NewRecord(rec store.Record) *store.Callback {
 		ID:            "cb_" + rec.ID + "_" + strconv.Itoa(max(rec.Run, 1)),
 		EventID:       rec.ID,
 		URL:           url,
+		Method:        rec.CallbackMethod,
+		Format:        rec.CallbackFormat,
 		Status:        event.CallbackPending,
 		CreatedAt:     rec.CompletedAt,
 		QueuedAt:      rec.CompletedAt,
