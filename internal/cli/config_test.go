@@ -444,8 +444,8 @@ func TestDocumentedExampleLoads(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the documented example does not load: %v", err)
 	}
-	if c.Engine.Flow.MaxInFlight != 16 || len(c.Engine.Destinations) != 1 || len(c.Routes) != 2 {
-		t.Errorf("got flow %+v, %d destinations, %d routes; want the example's", c.Engine.Flow, len(c.Engine.Destinations), len(c.Routes))
+	if c.Engine.Flow.MaxInFlight != 16 || len(c.Engine.Destinations) != 1 || len(c.Routes) != 3 || c.Routes[1].Callback.Method != event.CallbackGET {
+		t.Errorf("got flow %+v, %d destinations, routes %+v; want the example's", c.Engine.Flow, len(c.Engine.Destinations), c.Routes)
 	}
 }
 
