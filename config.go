@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/boomerang-events/boomerang/callback"
+	"github.com/boomerang-events/boomerang/event"
 	"github.com/boomerang-events/boomerang/handler"
 	"github.com/boomerang-events/boomerang/retry"
 	"github.com/boomerang-events/boomerang/store"
@@ -231,6 +232,21 @@ type CallbackConfig struct {
 	// SigningSecrets sign every delivery with Standard Webhooks headers,
 	// one signature per secret ("whsec_" and base64). None: unsigned.
 	SigningSecrets []string
+	// Method is how a callback is sent when neither its event
+	// (callback.method) nor its route (WithCallback) says:
+	// event.CallbackPOST, the outcome as the body, or event.CallbackGET,
+	// the outcome as the query parameters event_id, status and attempts,
+	// with no body. Default POST.
+	Method event.CallbackMethod
+	// Format is the body of a POST callback when neither its event nor
+	// its route says: event.CallbackJSON or event.CallbackCloudEvents (a
+	// CloudEvents 1.0 event in structured mode). Default json. Not
+	// cloudevents with Method GET, which sends no body.
+	Format event.CallbackFormat
+	// CloudEventsSource is the source attribute of callbacks sent as
+	// CloudEvents, a URI-reference. Default
+	// callback.DefaultCloudEventsSource ("boomerang").
+	CloudEventsSource string
 }
 
 // AuthConfig holds the API keys of the HTTP API.
@@ -288,6 +304,15 @@ func (c Config) withDefaults() Config {
 	}
 	set(&c.Callback.Timeout, callback.DefaultTimeout)
 	c.Callback.Retry = c.Callback.Retry.Or(callback.DefaultRetry)
+	if c.Callback.Method == "" {
+		c.Callback.Method = event.CallbackPOST
+	}
+	if c.Callback.Format == "" {
+		c.Callback.Format = event.CallbackJSON
+	}
+	if c.Callback.CloudEventsSource == "" {
+		c.Callback.CloudEventsSource = callback.DefaultCloudEventsSource
+	}
 	if c.MetricsMaxEventTypes == 0 {
 		c.MetricsMaxEventTypes = DefaultMetricsMaxEventTypes
 	}
@@ -371,6 +396,12 @@ func (c Config) validate() error {
 		add("callback.timeout: must be positive, got %s", c.Callback.Timeout)
 	}
 	errs = append(errs, c.Callback.Retry.Problems("callback.retry")...)
+	if err := event.CheckCallback(c.Callback.Method, c.Callback.Format); err != nil {
+		add("%w", err) // names callback.method or callback.format
+	}
+	if err := callback.CheckCloudEventsSource(c.Callback.CloudEventsSource); err != nil {
+		add("callback.cloudevents_source: %w", err)
+	}
 	errs = append(errs, limitsProblems("flow", c.Flow)...)
 	for url, l := range c.Destinations {
 		if err := outboundURL(url); err != nil {

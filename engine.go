@@ -130,6 +130,10 @@ func New(cfg Config) (*Engine, error) {
 		AllowPrivateNetworks: cfg.Callback.AllowPrivateNetworks,
 		AllowedPorts:         cfg.Callback.AllowedPorts,
 		SigningSecrets:       cfg.Callback.SigningSecrets,
+		Method:               cfg.Callback.Method,
+		Format:               cfg.Callback.Format,
+		RouteOptions:         e.routeCallback,
+		CloudEventsSource:    cfg.Callback.CloudEventsSource,
 		Flow:                 e.flow,
 		Lease:                cfg.Lease,
 		PollInterval:         cfg.PollInterval,
@@ -165,6 +169,16 @@ func New(cfg Config) (*Engine, error) {
 		e.forward = tracing.Client(e.forward, e.tp)
 	}
 	return e, nil
+}
+
+// routeCallback returns how the route of eventType (its own, else the
+// Wildcard's) asks its callbacks to be sent, for the dispatcher, which
+// asks at each delivery.
+func (e *Engine) routeCallback(eventType string) callback.Options {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	rt, _ := e.routes.Match(eventType)
+	return rt.Callback
 }
 
 // forwardPolicy is the address policy of forward targets: the operator's

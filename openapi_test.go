@@ -93,6 +93,16 @@ func TestOpenAPIContract(t *testing.T) {
 		c.do(t, call{method: "POST", url: up.URL + "/event", header: user, body: `{"id":"c-ok","event_type":"ok"}`, want: 409})
 		c.do(t, call{method: "POST", url: up.URL + "/event", header: user, body: `{"payload":{}}`, want: 400, invalid: true})
 		c.do(t, call{method: "POST", url: up.URL + "/event", header: user, body: `{"event_type":"ok","callback":{"success_url":"http://169.254.169.254/"}}`, want: 400})
+		// How the callback is sent: GET, or a CloudEvent; a bad value, and
+		// GET with cloudevents, are 400s the description refuses too.
+		getCallback := `"callback":{"success_url":"` + recv.URL + `/ok","method":"GET","format":null}`
+		c.do(t, call{method: "POST", url: up.URL + "/event", header: user, body: `{"id":"c-get","event_type":"ok",` + getCallback + `}`, want: 202})
+		ceCallback := `"callback":{"success_url":"` + recv.URL + `/ok","method":"POST","format":"cloudevents"}`
+		c.do(t, call{method: "POST", url: up.URL + "/event", header: user, body: `{"id":"c-ce","event_type":"ok",` + ceCallback + `}`, want: 202})
+		c.do(t, call{method: "POST", url: up.URL + "/event", header: user, body: `{"event_type":"ok","callback":{"success_url":"` + recv.URL + `/ok","method":"PUT"}}`, want: 400, invalid: true})
+		c.do(t, call{method: "POST", url: up.URL + "/event", header: user, body: `{"event_type":"ok","callback":{"success_url":"` + recv.URL + `/ok","format":"xml"}}`, want: 400, invalid: true})
+		c.do(t, call{method: "POST", url: up.URL + "/event", header: user,
+			body: `{"event_type":"ok","callback":{"success_url":"` + recv.URL + `/ok","method":"GET","format":"cloudevents"}}`, want: 400, invalid: true})
 		c.do(t, call{method: "POST", url: up.URL + "/event", header: user,
 			body: `{"event_type":"ok","payload":"` + strings.Repeat("x", 2*boomerang.MinMaxBodyBytes) + `"}`, want: 413})
 		c.do(t, call{method: "POST", url: up.URL + "/event", header: withKey(user, "Content-Type", "text/plain"), body: `{"event_type":"ok"}`, want: 415, invalid: true})

@@ -539,3 +539,35 @@ func TestAttemptsContext(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckCallback(t *testing.T) {
+	tests := []struct {
+		name      string
+		method    event.CallbackMethod
+		format    event.CallbackFormat
+		wantField string // "" for valid
+	}{
+		{"neither", "", "", ""},
+		{"GET", event.CallbackGET, "", ""},
+		{"POST cloudevents", event.CallbackPOST, event.CallbackCloudEvents, ""},
+		{"GET json", event.CallbackGET, event.CallbackJSON, ""},
+		{"cloudevents alone", "", event.CallbackCloudEvents, ""},
+		{"lower case get", "get", "", "callback.method"},
+		{"PUT", "PUT", "", "callback.method"},
+		{"xml", "", "xml", "callback.format"},
+		{"CloudEvents capitalised", "", "CloudEvents", "callback.format"},
+		{"GET cloudevents", event.CallbackGET, event.CallbackCloudEvents, "callback.format"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := event.CheckCallback(tc.method, tc.format)
+			var fe *event.FieldError
+			switch {
+			case tc.wantField == "" && err != nil:
+				t.Errorf("got %v, want nil", err)
+			case tc.wantField != "" && (!errors.As(err, &fe) || fe.Field != tc.wantField):
+				t.Errorf("got %v, want a FieldError on %s", err, tc.wantField)
+			}
+		})
+	}
+}

@@ -25,6 +25,11 @@ type Record struct {
 	BodyHash   string `json:"body_hash"`
 	SuccessURL string `json:"success_url,omitempty"`
 	FailURL    string `json:"fail_url,omitempty"`
+	// CallbackMethod and CallbackFormat are how the event asked for its
+	// callback to be sent (its callback.method and callback.format); empty
+	// when it did not ask, and its route or the server's default decides.
+	CallbackMethod event.CallbackMethod `json:"callback_method,omitempty"`
+	CallbackFormat event.CallbackFormat `json:"callback_format,omitempty"`
 	// TraceParent and TraceState are the W3C trace context the event was
 	// accepted in (the span of its POST /event, a child of the producer's
 	// traceparent): whichever instance runs an attempt continues this
@@ -91,10 +96,15 @@ func (r *Record) CallbackURL() string {
 // sent, where, and how its delivery went. There is one per outcome; its ID
 // is the webhook-id of every delivery.
 type Callback struct {
-	ID      string               `json:"id"`
-	EventID string               `json:"event_id"`
-	URL     string               `json:"url,omitempty"`
-	Status  event.CallbackStatus `json:"status"`
+	ID      string `json:"id"`
+	EventID string `json:"event_id"`
+	URL     string `json:"url,omitempty"`
+	// Method and Format are the event's Record.CallbackMethod and
+	// CallbackFormat: empty unless the event asked. Each delivery resolves
+	// them against its route's and the server's (callback.Dispatcher).
+	Method event.CallbackMethod `json:"method,omitempty"`
+	Format event.CallbackFormat `json:"format,omitempty"`
+	Status event.CallbackStatus `json:"status"`
 	// Attempts counts the deliveries started.
 	Attempts           int    `json:"attempts"`
 	LastResponseStatus int    `json:"last_response_status,omitempty"`

@@ -75,10 +75,14 @@ func (m *metadata) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// callbackURLs is the callback object of an event.
+// callbackURLs is the callback object of an event: where its outcome is
+// sent and, optionally, how (null or absent: as its route or the server
+// says).
 type callbackURLs struct {
-	SuccessURL string `json:"success_url"`
-	FailURL    string `json:"fail_url"`
+	SuccessURL string               `json:"success_url"`
+	FailURL    string               `json:"fail_url"`
+	Method     event.CallbackMethod `json:"method,omitempty"`
+	Format     event.CallbackFormat `json:"format,omitempty"`
 }
 
 // JSONContentType reports whether a Content-Type names JSON. An absent one
@@ -156,9 +160,15 @@ func Parse(body []byte, idemKey string, guard outbound.Policy) (store.NewEvent, 
 		if err := CheckCallbackURLs(guard, cb.SuccessURL, cb.FailURL); err != nil {
 			return store.NewEvent{}, err
 		}
+		if err := event.CheckCallback(cb.Method, cb.Format); err != nil {
+			return store.NewEvent{}, err
+		}
 		rec.SuccessURL, rec.FailURL = cb.SuccessURL, cb.FailURL
+		rec.CallbackMethod, rec.CallbackFormat = cb.Method, cb.Format
 		if cb.SuccessURL == "" && cb.FailURL == "" {
+			// Nothing to deliver: how it would be sent is moot.
 			in.Callback = nil
+			rec.CallbackMethod, rec.CallbackFormat = "", ""
 		}
 	}
 	stored := in.appendJSON(make([]byte, 0, len(body)+64))
@@ -236,9 +246,11 @@ func schedule(at, delay json.RawMessage) (time.Time, time.Duration, error) {
 
 // appendJSON appends the event as stored: its fields in order, the raw ones
 // (timestamp, payload) as validated, metadata sorted by key, so that the
-// same event always gives the same bytes and the same BodyHash. Written by
-// hand: it was the largest single cost of ingest through a JSON encoder,
-// which re-validates the raw fields it is handed.
+// same event always gives the same bytes and the same BodyHash. The
+// callback's method and format are written only when the producer named
+// them, so a body without them has the bytes, and the hash, it had before
+// they existed. Written by hand: it was the largest single cost of ingest
+// through a JSON encoder, which re-validates the raw fields it is handed.
 func (in *incoming) appendJSON(b []byte) []byte {
 	b = append(b, `{"id":`...)
 	b = appendString(b, in.ID)
@@ -273,6 +285,14 @@ func (in *incoming) appendJSON(b []byte) []byte {
 		b = appendString(b, in.Callback.SuccessURL)
 		b = append(b, `,"fail_url":`...)
 		b = appendString(b, in.Callback.FailURL)
+		if m := in.Callback.Method; m != "" {
+			b = append(b, `,"method":`...)
+			b = appendString(b, string(m))
+		}
+		if f := in.Callback.Format; f != "" {
+			b = append(b, `,"format":`...)
+			b = appendString(b, string(f))
+		}
 		b = append(b, '}')
 	}
 	return append(b, '}')
