@@ -65,14 +65,15 @@ func routes(eng *boomerang.Engine) error {
 	)
 }
 
-// startBoomerang runs an engine of cfg with routes and serves its API on
-// an httptest server. stop shuts both down and returns Run's error.
-func startBoomerang(cfg boomerang.Config) (srv *httptest.Server, stop func() error, err error) {
+// startBoomerang runs an engine of cfg with the event types register
+// adds, and serves its API on an httptest server. stop shuts both down and
+// returns Run's error.
+func startBoomerang(cfg boomerang.Config, register func(*boomerang.Engine) error) (srv *httptest.Server, stop func() error, err error) {
 	eng, err := boomerang.New(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := routes(eng); err != nil {
+	if err := register(eng); err != nil {
 		eng.Close()
 		return nil, nil, err
 	}
@@ -97,10 +98,11 @@ func startBoomerang(cfg boomerang.Config) (srv *httptest.Server, stop func() err
 	return srv, stop, nil
 }
 
-// serve starts a test server of cfg, stopped at the test's end.
+// serve starts a test server of cfg with routes, stopped at the test's
+// end.
 func serve(t *testing.T, cfg boomerang.Config) *httptest.Server {
 	t.Helper()
-	srv, stop, err := startBoomerang(cfg)
+	srv, stop, err := startBoomerang(cfg, routes)
 	if err != nil {
 		t.Fatalf("start boomerang: %v", err)
 	}
