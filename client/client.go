@@ -9,15 +9,15 @@
 // recording the event again.
 //
 // The package speaks the API described in the server's OpenAPI document
-// (GET /openapi.json) and imports none of the server's code: only the event
-// package (the standard library's) and the Standard Webhooks library.
+// (GET /openapi.json) and imports none of the server's code: of this
+// module only the event package (standard library only), and beyond it
+// cenkalti/backoff and the Standard Webhooks library.
 package client
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -207,10 +207,4 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// errCanceled reports whether err is ctx's own end, not a failure of the
-// request.
-func errCanceled(ctx context.Context, err error) bool {
-	return ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
 }

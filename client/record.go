@@ -14,7 +14,7 @@ const (
 	StatusRetrying   Status = "retrying"   // an attempt failed; the next one is scheduled
 	StatusSucceeded  Status = "succeeded"  // the business logic succeeded (terminal)
 	StatusFailed     Status = "failed"     // a permanent error, or retries spent (terminal)
-	StatusCanceled   Status = "canceled"   // canceled by an operator (terminal)
+	StatusCanceled   Status = "canceled"   // canceled before it finished (terminal)
 )
 
 // Terminal reports whether s is final: succeeded, failed or canceled.

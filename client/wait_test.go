@@ -52,8 +52,8 @@ func TestGet(t *testing.T) {
 	}
 }
 
-// Against the engine of this branch, which answers at once whatever wait
-// says: Wait polls until the record is terminal.
+// Against the engine, Wait returns the terminal record, whether the engine
+// long-polls or answers at once (as before GET /callback took wait).
 func TestWait(t *testing.T) {
 	srv := serve(t, testConfig())
 	c := newClient(t, srv.URL, client.Config{})
