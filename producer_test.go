@@ -390,3 +390,35 @@ func TestOrderingKey(t *testing.T) {
 		}
 	})
 }
+
+// When Run ends (the process is stopping), waiting requests are answered
+// at once with the record as it is, so they do not hold up the shutdown.
+func TestWaitEndsAtShutdown(t *testing.T) {
+	eng := newEngine(t, testConfig(redistest.Mini(t)))
+	stop := start(t, eng)
+	h := eng.Handler()
+	post(t, h, `{"id":"s1","event_type":"t","delay":"1h"}`)
+	got := make(chan time.Duration, 1)
+	go func() {
+		t0 := time.Now()
+		do(t, h, "GET", "/callback?event_id=s1&wait=20", "")
+		got <- time.Since(t0)
+	}()
+	time.Sleep(300 * time.Millisecond)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case took := <-got:
+		if took > 5*time.Second {
+			t.Errorf("the wait ended %v after it began, want soon after Run ended", took)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a waiting request still waits 10s after Run ended")
+	}
+	// Later requests do not wait.
+	t0 := time.Now()
+	if code, _, out := do(t, h, "GET", "/callback?event_id=s1&wait=20", ""); code != 200 || out["status"] != "queued" || time.Since(t0) > 2*time.Second {
+		t.Errorf("a wait after Run ended: got %d %v after %v, want the record at once", code, out, time.Since(t0))
+	}
+}

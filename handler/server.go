@@ -271,9 +271,14 @@ func (s *Server) enqueueSpan(ctx context.Context, evs []store.NewEvent) (context
 }
 
 // Run paces ingest to the backlog of all instances (see
-// ServerConfig.BacklogTarget) until ctx ends.
+// ServerConfig.BacklogTarget) until ctx ends. Then, as the process is
+// stopping, the requests waiting for outcomes are answered at once, and
+// later ones do not wait, so they do not hold up the server's shutdown.
 func (s *Server) Run(ctx context.Context) error {
 	s.pace.run(ctx)
+	if s.waiters != nil {
+		s.waiters.Close()
+	}
 	return nil
 }
 

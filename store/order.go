@@ -87,7 +87,7 @@ func (s *Redis) join(ctx context.Context, now time.Time, evs []NewEvent) error {
 		return nil
 	}
 	calls := make([]scriptCall, len(keyOrder))
-	index := make([]any, 0, 2*len(keyOrder))
+	index := make([]redis.Z, len(keyOrder))
 	for j, key := range keyOrder {
 		ok := s.orderKeys(key)
 		args := []any{now.UnixMilli()}
@@ -95,15 +95,9 @@ func (s *Redis) join(ctx context.Context, now time.Time, evs []NewEvent) error {
 			args = append(args, evs[i].Record.ID)
 		}
 		calls[j] = scriptCall{joinScript, []string{ok.state, ok.q, ok.at}, args}
-		index = append(index, redis.Z{Score: float64(now.UnixMilli()), Member: key})
+		index[j] = redis.Z{Score: float64(now.UnixMilli()), Member: key}
 	}
-	cmds, err := s.runScripts(ctx, calls, func(p redis.Pipeliner) {
-		zs := make([]redis.Z, 0, len(index))
-		for _, z := range index {
-			zs = append(zs, z.(redis.Z))
-		}
-		p.ZAdd(ctx, s.orderIndex(), zs...)
-	})
+	cmds, err := s.runScripts(ctx, calls, func(p redis.Pipeliner) { p.ZAdd(ctx, s.orderIndex(), index...) })
 	if err != nil {
 		return fmt.Errorf("store: join %d ordering keys: %w", len(keyOrder), err)
 	}

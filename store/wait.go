@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -10,7 +11,7 @@ import (
 )
 
 // ErrTooManyWaiters is Waiters.Wait's answer when the process has as many
-// waiters as it allows.
+// waiters as it allows, or its waiters are closed.
 var ErrTooManyWaiters = errors.New("store: too many requests waiting for events")
 
 // Waiters lets requests wait for events to end. An event's end (the finish
@@ -86,7 +87,7 @@ func (w *Waiters) add(ctx context.Context, id string) (*channelWaiters, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
-		return nil, errors.New("store: waiters closed")
+		return nil, fmt.Errorf("%w: shutting down", ErrTooManyWaiters)
 	}
 	if w.n >= w.max {
 		return nil, ErrTooManyWaiters
@@ -172,11 +173,20 @@ func (w *Waiters) Waiting() int {
 	return w.n
 }
 
-// Close ends the subscription and its reader; waiting requests return
-// when their contexts end.
+// Close ends the subscription and its reader, and the waits: each waiting
+// request returns at once with the record as it is. Later waits are
+// ErrTooManyWaiters.
 func (w *Waiters) Close() error {
 	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return nil
+	}
 	w.closed = true
+	for _, cw := range w.waiting {
+		closeOnce(cw.subscribed)
+		closeOnce(cw.ended)
+	}
 	ps, done := w.ps, w.done
 	w.mu.Unlock()
 	if ps == nil {
