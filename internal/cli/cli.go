@@ -9,7 +9,7 @@
 // and the operator commands, which talk to a running server's API
 // (operator.go):
 //
-//	boomerang stats | events ls|show | dead-letters ls|retry|redeliver | callbacks redeliver
+//	boomerang stats | events ls|show|cancel | dead-letters ls|retry|redeliver | callbacks redeliver
 //
 // docs/configuration.md describes the configuration.
 package cli

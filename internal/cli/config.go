@@ -147,7 +147,7 @@ func usage(w io.Writer) {
 	flags.SetOutput(w)
 	fmt.Fprintln(w, "Usage: boomerang [flags]            run the server")
 	fmt.Fprintln(w, "       boomerang COMMAND [flags]    talk to a running server's API:")
-	fmt.Fprintln(w, "  stats | events ls [--status S] [--type T] [--limit N] | events show ID")
+	fmt.Fprintln(w, "  stats | events ls [--status S] [--type T] [--limit N] | events show ID | events cancel ID")
 	fmt.Fprintln(w, "  dead-letters ls [--type T] | dead-letters retry|redeliver (--all [--type T] | --ids a,b)")
 	fmt.Fprintln(w, "  callbacks redeliver ID")
 	fmt.Fprintln(w, "  with --server URL (default "+defaultServer+"), --key KEY (default $"+envAPIKey+"), --json")

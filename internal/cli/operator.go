@@ -22,6 +22,7 @@ import (
 //	boomerang stats
 //	boomerang events ls [--status S] [--type T] [--since TIME] [--until TIME] [--limit N]
 //	boomerang events show ID
+//	boomerang events cancel ID
 //	boomerang dead-letters ls [--type T] [--kind K] [--limit N]
 //	boomerang dead-letters retry (--all [--type T] [--kind K] | --ids a,b)
 //	boomerang dead-letters redeliver (--all [--type T] [--kind K] | --ids a,b)
@@ -128,6 +129,11 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 			return err
 		}
 		return op.eventShow(ctx, pos[0])
+	case "events cancel":
+		if err := allow(1); err != nil {
+			return err
+		}
+		return op.cancel(ctx, pos[0])
 	case "dead-letters ls":
 		if err := allow(0, "type", "kind", "limit"); err != nil {
 			return err
@@ -164,7 +170,7 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 		}
 		return op.action(ctx, "/callback/"+url.PathEscape(pos[0])+"/redeliver")
 	}
-	return fmt.Errorf("%w: unknown command %q (stats, events ls|show, dead-letters ls|retry|redeliver, callbacks redeliver)", errUsage, name)
+	return fmt.Errorf("%w: unknown command %q (stats, events ls|show|cancel, dead-letters ls|retry|redeliver, callbacks redeliver)", errUsage, name)
 }
 
 // checkKind returns a usage error unless kind is "", event or callback.
@@ -531,6 +537,21 @@ func (op *operator) action(ctx context.Context, path string) error {
 		what = "already under way"
 	}
 	_, err = fmt.Fprintf(op.out, "%s: %s (callback %s)\n", ans.Event.EventID, what, ans.Event.Callback.Status)
+	return err
+}
+
+// cancel cancels an event that has not started (DELETE /events/{id}).
+func (op *operator) cancel(ctx context.Context, id string) error {
+	var r eventRow
+	raw, err := op.call(ctx, http.MethodDelete, "/events/"+url.PathEscape(id), nil, &r)
+	if err != nil {
+		return err
+	}
+	if op.json {
+		_, err := op.out.Write(append(raw, '\n'))
+		return err
+	}
+	_, err = fmt.Fprintf(op.out, "%s: %s\n", r.EventID, r.Status)
 	return err
 }
 

@@ -161,6 +161,17 @@ func TestOperatorCommands(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &list); code != 0 || err != nil || len(list.Events) != 1 || list.Events[0].EventID != "e-ok" {
 			t.Errorf("events ls --json: got %d %q (%v), want the e-ok event", code, out, err)
 		}
+
+		// events cancel: an event that has not started, then one that ran.
+		if code, ans := post(t, base, `{"id":"later","event_type":"ok","delay":"1h"}`); code != http.StatusAccepted {
+			t.Fatalf("POST a delayed event: got %d %v", code, ans)
+		}
+		if code, out, errOut := runCLI(t, env, "events", "cancel", "later", "--server", base); code != 0 || out != "later: canceled\n" {
+			t.Errorf("events cancel later: got %d %q (%q), want later: canceled", code, out, errOut)
+		}
+		if code, _, errOut := runCLI(t, env, "events", "cancel", "e-ok", "--server", base); code != 1 || !strings.Contains(errOut, "409 Conflict: event e-ok is succeeded") {
+			t.Errorf("events cancel e-ok: got %d %q, want exit 1 with the 409", code, errOut)
+		}
 	})
 }
 
