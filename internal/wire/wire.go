@@ -99,6 +99,15 @@ func Parse(body []byte, idemKey string, guard outbound.Policy) (store.NewEvent, 
 	if err := json.Unmarshal(body, &in); err != nil {
 		return store.NewEvent{}, decodeError(err)
 	}
+	return in.event(idemKey, guard, len(body))
+}
+
+// event validates in and returns it as stored: with its id (idemKey, or a
+// new one, when it has none), its timestamp and payload canonical, and its
+// empty callback dropped. sizeHint is the length of the body it came from.
+// The error is an *event.FieldError naming the field (of Boomerang's JSON)
+// at fault.
+func (in *incoming) event(idemKey string, guard outbound.Policy, sizeHint int) (store.NewEvent, error) {
 	switch {
 	case in.ID == "" && idemKey != "":
 		in.ID = idemKey
@@ -138,7 +147,7 @@ func Parse(body []byte, idemKey string, guard outbound.Policy) (store.NewEvent, 
 			in.Callback = nil
 		}
 	}
-	stored := in.appendJSON(make([]byte, 0, len(body)+64))
+	stored := in.appendJSON(make([]byte, 0, sizeHint+64))
 	rec.BodyHash = store.HashBody(stored)
 	return store.NewEvent{Record: rec, Body: stored}, nil
 }
