@@ -109,7 +109,8 @@ func (nopObserver) EventAccepted()              {}
 // Server is Boomerang's HTTP API over a store (boomerang.Engine.Handler
 // serves it):
 //
-//	POST /event                          accept an event (202), or answer a repeat of its id
+//	POST /event                          accept an event (202), or answer a repeat of its id;
+//	                                     Boomerang's JSON, or a CloudEvent (structured or binary mode)
 //	GET  /callback                       an event's record (?event_id=ID), or the recent ones
 //	POST /callback                       a callback receiver that accepts anything (for demos)
 //	GET  /events/{id}                    an event's record with its attempt history
@@ -352,8 +353,12 @@ func (s *Server) postEvent(c *gin.Context) {
 			}
 		}()
 	}
-	if !wire.JSONContentType(c.GetHeader("Content-Type")) {
-		c.JSON(http.StatusUnsupportedMediaType, gin.H{"error": "Content-Type must be application/json"})
+	format, err := wire.FormatOf(c.Request.Header)
+	if err == nil && format == wire.CloudEventBatch {
+		err = &wire.MediaTypeError{Msg: "CloudEvents batch mode is not accepted yet; send one CloudEvent per request"}
+	}
+	if err != nil {
+		c.JSON(http.StatusUnsupportedMediaType, gin.H{"error": err.Error()})
 		return
 	}
 	body, berr := readBody(c.Writer, c.Request, s.cfg.MaxBodyBytes)
@@ -361,7 +366,7 @@ func (s *Server) postEvent(c *gin.Context) {
 		berr.respond(c)
 		return
 	}
-	ev, err := wire.Parse(body, c.GetHeader("Idempotency-Key"), s.guard)
+	ev, err := parseEvent(format, c.Request.Header, body, s.guard)
 	if err != nil {
 		fieldError(c, err)
 		return
@@ -408,6 +413,20 @@ func (s *Server) postEvent(c *gin.Context) {
 	b = append(b, `"}`...)
 	s.cfg.Observer.EventAccepted()
 	c.Data(http.StatusAccepted, "application/json; charset=utf-8", b)
+}
+
+// parseEvent reads the one event of a POST /event body in its format:
+// Boomerang's JSON, or a CloudEvent in structured or binary mode.
+func parseEvent(format wire.Format, h http.Header, body []byte, guard outbound.Policy) (store.NewEvent, error) {
+	idemKey := h.Get("Idempotency-Key")
+	switch format {
+	case wire.CloudEvent:
+		return wire.ParseCloudEvent(body, idemKey, guard)
+	case wire.CloudEventBinary:
+		return wire.ParseCloudEventBinary(h, body, idemKey, guard)
+	default:
+		return wire.Parse(body, idemKey, guard)
+	}
 }
 
 // outcomeUnknown answers 503 to POST /event when the store did not answer:
