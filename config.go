@@ -43,7 +43,11 @@ const (
 	MaxWorkers      = 4096
 	MinMaxBodyBytes = 1 << 10
 	MaxMaxBodyBytes = 64 << 20
-	MaxKeyPrefixLen = 64
+	// MaxMaxBatchEvents and MaxMaxBatchBytes bound Config.MaxBatchEvents
+	// and Config.MaxBatchBytes.
+	MaxMaxBatchEvents = 10000
+	MaxMaxBatchBytes  = 256 << 20
+	MaxKeyPrefixLen   = 64
 	// DefaultWaitTimeout is Config.WaitTimeout when it names none.
 	DefaultWaitTimeout = 500 * time.Millisecond
 	// maxWaitTimeout stays below the Redis client's read timeout (3s), so
@@ -124,6 +128,15 @@ type Config struct {
 	// MinMaxBodyBytes to MaxMaxBodyBytes. Default
 	// handler.DefaultMaxBodyBytes (1 MiB).
 	MaxBodyBytes int64
+	// MaxBatchEvents is the most events one POST /events takes (413
+	// above): 1 to MaxMaxBatchEvents. Default handler.DefaultMaxBatchEvents
+	// (500).
+	MaxBatchEvents int
+	// MaxBatchBytes is the largest body POST /events accepts (413 above):
+	// MaxBodyBytes to MaxMaxBatchBytes. Default
+	// handler.DefaultMaxBatchBytes (16 MiB), or MaxBodyBytes when that is
+	// larger.
+	MaxBatchBytes int64
 	// IngestTimeout bounds how long POST /event waits for Redis before it
 	// answers 503. Default handler.DefaultIngestTimeout (5s).
 	IngestTimeout time.Duration
@@ -247,6 +260,12 @@ func (c Config) withDefaults() Config {
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = handler.DefaultMaxBodyBytes
 	}
+	if c.MaxBatchEvents == 0 {
+		c.MaxBatchEvents = handler.DefaultMaxBatchEvents
+	}
+	if c.MaxBatchBytes == 0 {
+		c.MaxBatchBytes = max(handler.DefaultMaxBatchBytes, c.MaxBodyBytes)
+	}
 	set(&c.IngestTimeout, handler.DefaultIngestTimeout)
 	set(&c.RequestTimeout, handler.DefaultRequestTimeout)
 	if c.BacklogTarget == 0 {
@@ -311,6 +330,12 @@ func (c Config) validate() error {
 	}
 	if c.MaxBodyBytes < MinMaxBodyBytes || c.MaxBodyBytes > MaxMaxBodyBytes {
 		add("max_body_bytes: must be between %d and %d, got %d", MinMaxBodyBytes, MaxMaxBodyBytes, c.MaxBodyBytes)
+	}
+	if c.MaxBatchEvents < 1 || c.MaxBatchEvents > MaxMaxBatchEvents {
+		add("max_batch_events: must be between 1 and %d, got %d", MaxMaxBatchEvents, c.MaxBatchEvents)
+	}
+	if c.MaxBatchBytes < c.MaxBodyBytes || c.MaxBatchBytes > MaxMaxBatchBytes {
+		add("max_batch_bytes: must be between max_body_bytes (%d) and %d, got %d", c.MaxBodyBytes, MaxMaxBatchBytes, c.MaxBatchBytes)
 	}
 	if c.IngestTimeout <= 0 {
 		add("ingest_timeout: must be positive, got %s", c.IngestTimeout)

@@ -144,6 +144,8 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e.api = handler.NewServer(st, handler.ServerConfig{
 		MaxBodyBytes:          cfg.MaxBodyBytes,
+		MaxBatchEvents:        cfg.MaxBatchEvents,
+		MaxBatchBytes:         cfg.MaxBatchBytes,
 		AllowPrivateCallbacks: cfg.Callback.AllowPrivateNetworks,
 		AllowedCallbackPorts:  cfg.Callback.AllowedPorts,
 		IngestTimeout:         cfg.IngestTimeout,

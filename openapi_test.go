@@ -49,6 +49,7 @@ func TestOpenAPIContract(t *testing.T) {
 		cfg := testConfig(b)
 		cfg.Auth = boomerang.AuthConfig{APIKeys: []string{userKey}, AdminKeys: []string{adminKey}}
 		cfg.MaxBodyBytes = boomerang.MinMaxBodyBytes
+		cfg.MaxBatchEvents = 5
 		eng := newEngine(t, cfg)
 		if err := eng.Accept("ok"); err != nil {
 			t.Fatal(err)
@@ -131,6 +132,20 @@ func TestOpenAPIContract(t *testing.T) {
 		c.do(t, call{method: "POST", url: up.URL + "/event", header: withKey(user, "Content-Type", "application/cloudevents-batch+json"),
 			body: `[` + ceEvent + `]`, want: 415, invalid: true})
 		c.waitStatus(t, up.URL, "c-ce", func(r record) bool { return r.Callback.Status == "delivered" })
+
+		// POST /events: one result per item; the request as a whole. A
+		// batch holding an invalid item does not match the description
+		// (its items are Events), yet is answered 200: the item's result
+		// is the 400.
+		c.do(t, call{method: "POST", url: up.URL + "/events", header: user, invalid: true,
+			body: `[{"id":"c-b1","event_type":"ok"},` + okEvent + `,{"id":"c-ok","event_type":"ok"},{"event_type":"no such"},` +
+				`{"event_type":"ok","payload":"` + strings.Repeat("x", 2*boomerang.MinMaxBodyBytes) + `"}]`, want: 200})
+		c.do(t, call{method: "POST", url: up.URL + "/events", header: user, body: `{"event_type":"ok"}`, want: 400, invalid: true})
+		c.do(t, call{method: "POST", url: up.URL + "/events", header: user, body: `[]`, want: 400, invalid: true})
+		c.do(t, call{method: "POST", url: up.URL + "/events", header: user, body: `[` + strings.Repeat(`{"event_type":"ok"},`, 5) + `{"event_type":"ok"}]`, want: 413})
+		c.do(t, call{method: "POST", url: up.URL + "/events", header: withKey(user, "Content-Type", "text/plain"), body: `[{"event_type":"ok"}]`, want: 415, invalid: true})
+		c.do(t, call{method: "POST", url: up.URL + "/events", body: `[{"event_type":"ok"}]`, want: 401, invalid: true})
+		c.do(t, call{method: "POST", url: down.URL + "/events", header: user, body: `[{"id":"c-down","event_type":"ok"},{"event_type":""}]`, want: 503, invalid: true})
 
 		// GET /callback, one record and the listing; POST /callback
 		c.do(t, call{method: "GET", url: up.URL + "/callback?event_id=c-ok", header: user, want: 200})

@@ -27,6 +27,13 @@ type ServerConfig struct {
 	// MaxBodyBytes is the largest event accepted, as sent and, for a gzip
 	// body, decompressed; a larger one is answered 413. Default 1 MiB.
 	MaxBodyBytes int64
+	// MaxBatchEvents is the most events one POST /events takes (413
+	// above). Default DefaultMaxBatchEvents.
+	MaxBatchEvents int
+	// MaxBatchBytes is the largest body POST /events accepts, as sent and
+	// decompressed (413 above); each of its events is also bounded by
+	// MaxBodyBytes. Default DefaultMaxBatchBytes.
+	MaxBatchBytes int64
 	// AllowPrivateCallbacks accepts callback URLs on loopback and private
 	// addresses. Link-local and metadata addresses are always refused.
 	AllowPrivateCallbacks bool
@@ -111,6 +118,7 @@ func (nopObserver) EventAccepted()              {}
 //
 //	POST /event                          accept an event (202), or answer a repeat of its id;
 //	                                     Boomerang's JSON, or a CloudEvent (structured or binary mode)
+//	POST /events                         accept a batch of events, one result per item
 //	GET  /callback                       an event's record (?event_id=ID), or the recent ones
 //	POST /callback                       a callback receiver that accepts anything (for demos)
 //	GET  /events/{id}                    an event's record with its attempt history
@@ -156,6 +164,12 @@ const (
 func NewServer(st *store.Redis, cfg ServerConfig) *Server {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.MaxBatchEvents <= 0 {
+		cfg.MaxBatchEvents = DefaultMaxBatchEvents
+	}
+	if cfg.MaxBatchBytes <= 0 {
+		cfg.MaxBatchBytes = DefaultMaxBatchBytes
 	}
 	if cfg.IngestTimeout <= 0 {
 		cfg.IngestTimeout = DefaultIngestTimeout
@@ -254,7 +268,8 @@ func (s *Server) Close() { s.ingest.Close() }
 // ReadyTimeout, the others within RequestTimeout.
 func (s *Server) Register(r gin.IRoutes) {
 	bounded := deadline(s.cfg.RequestTimeout)
-	r.POST("/event", s.user, s.postEvent) // bounded by IngestTimeout
+	r.POST("/event", s.user, s.postEvent)   // bounded by IngestTimeout
+	r.POST("/events", s.user, s.postEvents) // bounded by IngestTimeout
 	r.GET("/callback", s.user, bounded, s.getCallback)
 	r.POST("/callback", s.receiveCallback)
 	r.GET("/events/:id", s.user, bounded, s.getEvent)

@@ -174,6 +174,8 @@ type fileConfig struct {
 	WaitTimeout     *time.Duration `yaml:"wait_timeout"`
 	Workers         *int           `yaml:"workers"`
 	MaxBodyBytes    *int64         `yaml:"max_body_bytes"`
+	MaxBatchEvents  *int           `yaml:"max_batch_events"`
+	MaxBatchBytes   *int64         `yaml:"max_batch_bytes"`
 	IngestTimeout   *time.Duration `yaml:"ingest_timeout"`
 	RequestTimeout  *time.Duration `yaml:"request_timeout"`
 	Lease           *time.Duration `yaml:"lease"`
@@ -388,6 +390,8 @@ func (f fileConfig) resolve() (Config, error) {
 	set(&e.WaitTimeout, f.WaitTimeout)
 	set(&e.Workers, f.Workers)
 	set(&e.MaxBodyBytes, f.MaxBodyBytes)
+	set(&e.MaxBatchEvents, f.MaxBatchEvents)
+	set(&e.MaxBatchBytes, f.MaxBatchBytes)
 	set(&e.IngestTimeout, f.IngestTimeout)
 	set(&e.RequestTimeout, f.RequestTimeout)
 	set(&e.Lease, f.Lease)
