@@ -129,8 +129,13 @@ func TestOpenAPIContract(t *testing.T) {
 			body: `{}`, binaryData: true, want: 400, invalid: true})
 		c.do(t, call{method: "POST", url: up.URL + "/event", header: binary(withKey(withKey(user, "ce-id", "c-ce-bad"), "Content-Type", "text/plain")),
 			body: `hello`, want: 415, invalid: true})
-		c.do(t, call{method: "POST", url: up.URL + "/event", header: withKey(user, "Content-Type", "application/cloudevents-batch+json"),
-			body: `[` + ceEvent + `]`, want: 415, invalid: true})
+		// CloudEvents batch mode, on POST /event and POST /events alike:
+		// one result per item.
+		ceBatch := withKey(user, "Content-Type", "application/cloudevents-batch+json")
+		c.do(t, call{method: "POST", url: up.URL + "/event", header: ceBatch, body: `[` + ceEvent + `,` + strings.Replace(ceEvent, "c-ce", "c-ce-b1", 1) + `]`, want: 200})
+		c.do(t, call{method: "POST", url: up.URL + "/events", header: ceBatch, body: `[` + strings.Replace(ceEvent, "c-ce", "c-ce-b2", 1) + `]`, want: 200})
+		c.do(t, call{method: "POST", url: up.URL + "/event", header: ceBatch, body: `[]`, want: 400, invalid: true})
+		c.do(t, call{method: "POST", url: up.URL + "/events", header: structured, body: ceEvent, want: 415, invalid: true})
 		c.waitStatus(t, up.URL, "c-ce", func(r record) bool { return r.Callback.Status == "delivered" })
 
 		// POST /events: one result per item; the request as a whole. A

@@ -158,8 +158,6 @@ func TestPostCloudEvent(t *testing.T) {
 			{"binary, data as text", ceBinary("ce-bad", `hello`, "Content-Type", "text/plain"), 415, "", "CloudEvents data must be JSON"},
 			{"another event format", ceRequest{header: []string{"Content-Type", "application/cloudevents+xml"}, body: []byte(`<event/>`)},
 				415, "", "JSON event format"},
-			{"batch mode", ceRequest{header: []string{"Content-Type", "application/cloudevents-batch+json"}, body: []byte(`[]`)},
-				415, "", "batch"},
 			{"too large", ceStructured(`{"specversion":"1.0","id":"ce-bad","source":"/users","type":"t","data":"` + strings.Repeat("x", 5000) + `"}`),
 				413, "", "4096 bytes"},
 			{"binary, too large", ceBinary("ce-bad", `"`+strings.Repeat("x", 5000)+`"`), 413, "", "4096 bytes"},
@@ -186,6 +184,130 @@ func TestPostCloudEvent(t *testing.T) {
 		}
 		if len(snaps) != 3 {
 			t.Errorf("recorded %d events, want 3 (ce-1, ce-2, ce-gzip)", len(snaps))
+		}
+	})
+}
+
+// CloudEvents batch mode (application/cloudevents-batch+json) is answered
+// by POST /event as POST /events answers it, item by item, each item being
+// a CloudEvent in structured mode; POST /events takes it too, and refuses
+// the single-event modes.
+func TestCloudEventsBatch(t *testing.T) {
+	redistest.Run(t, func(t *testing.T, b redistest.Backend) {
+		st, err := store.New(b.Client, store.Config{Prefix: b.Prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := handler.NewServer(st, handler.ServerConfig{MaxBodyBytes: 1024, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		t.Cleanup(srv.Close)
+		h := srv.Handler()
+		type result struct {
+			Status    int            `json:"status"`
+			EventID   string         `json:"event_id"`
+			StatusURL string         `json:"status_url"`
+			Event     map[string]any `json:"event"`
+			Error     string         `json:"error"`
+			Field     string         `json:"field"`
+		}
+		post := func(path, contentType, body string, header ...string) (int, []result, string) {
+			t.Helper()
+			req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+			req.Header.Set("Content-Type", contentType)
+			for i := 0; i+1 < len(header); i += 2 {
+				req.Header.Set(header[i], header[i+1])
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			var ans struct {
+				Results []result `json:"results"`
+			}
+			json.Unmarshal(rec.Body.Bytes(), &ans)
+			return rec.Code, ans.Results, rec.Body.String()
+		}
+		ce := func(id, more string) string {
+			return `{"specversion":"1.0","id":"` + id + `","source":"/users","type":"user.created","data":{"n":1}` + more + `}`
+		}
+		batch := `[` + strings.Join([]string{
+			ce("b-1", `,"subject":"user/1"`),
+			ce("b-1", `,"subject":"user/1"`), // the same again: a repeat
+			ce("b-1", `,"subject":"user/2"`), // other content: a conflict
+			`{"specversion":"1.0","id":"b-bad","source":"/users","type":"user created"}`,
+			ce("b-bad", `,"data_base64":"aGk="`),
+			`["not an object"]`,
+			ce("b-big", `,"pad":"`+strings.Repeat("x", 1100)+`"`),
+			ce("b-2", ``),
+		}, ",") + `]`
+		want := []struct {
+			status  int
+			id      string
+			field   string
+			message string
+		}{
+			{202, "b-1", "", ""},
+			{200, "b-1", "", ""},
+			{409, "b-1", "", "different body"},
+			{400, "", "type", "allowed are"},
+			{400, "", "data_base64", "must be JSON"},
+			{400, "", "body", "JSON object"},
+			{413, "", "", "max_body_bytes"},
+			{202, "b-2", "", ""},
+		}
+		check := func(t *testing.T, code int, got []result, raw string, first bool) {
+			t.Helper()
+			if code != http.StatusOK || len(got) != len(want) {
+				t.Fatalf("got %d %s, want 200 with %d results", code, raw, len(want))
+			}
+			for i, w := range want {
+				g := got[i]
+				status := w.status
+				if !first && status == 202 { // sent before: a repeat now
+					status = 200
+				}
+				if g.Status != status || g.EventID != w.id || g.Field != w.field || !strings.Contains(g.Error, w.message) {
+					t.Errorf("item %d: got %+v, want status %d, event_id %q, field %q, error with %q", i, g, status, w.id, w.field, w.message)
+				}
+				if status == 202 && g.StatusURL != "/callback?event_id="+w.id {
+					t.Errorf("item %d: got status_url %q, want /callback?event_id=%s", i, g.StatusURL, w.id)
+				}
+				if status == 200 && g.Event["event_id"] != w.id {
+					t.Errorf("item %d: got event %v, want the record of %s", i, g.Event, w.id)
+				}
+			}
+		}
+		t.Run("POST /event", func(t *testing.T) {
+			code, got, raw := post("/event", "application/cloudevents-batch+json", batch)
+			check(t, code, got, raw, true)
+		})
+		t.Run("POST /events, the same batch again", func(t *testing.T) {
+			code, got, raw := post("/events", "application/cloudevents-batch+json; charset=utf-8", batch)
+			check(t, code, got, raw, false)
+		})
+		t.Run("stored as Boomerang's JSON", func(t *testing.T) {
+			want, err := wire.Parse([]byte(`{"id":"b-1","event_type":"user.created","payload":{"n":1},"metadata":{"source":"/users","subject":"user/1"}}`), "", outbound.Policy{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := st.Body(t.Context(), "b-1"); err != nil || !bytes.Equal(got, want.Body) {
+				t.Errorf("stored body of b-1: got %s (%v), want %s", got, err, want.Body)
+			}
+		})
+		for _, tc := range []struct {
+			name, path, contentType, body string
+			header                        []string
+			want                          int
+			wantMsg                       string
+		}{
+			{"not an array", "/event", "application/cloudevents-batch+json", ce("b-3", ""), nil, 400, "JSON array"},
+			{"empty", "/event", "application/cloudevents-batch+json", `[]`, nil, 400, "no event"},
+			{"structured mode on POST /events", "/events", "application/cloudevents+json", ce("b-3", ""), nil, 415, "POST /event"},
+			{"binary mode on POST /events", "/events", "application/json", `[]`, []string{"ce-specversion", "1.0"}, 415, "POST /event"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				code, _, raw := post(tc.path, tc.contentType, tc.body, tc.header...)
+				if code != tc.want || !strings.Contains(raw, tc.wantMsg) {
+					t.Errorf("got %d %s, want %d saying %q", code, raw, tc.want, tc.wantMsg)
+				}
+			})
 		}
 	})
 }

@@ -117,8 +117,10 @@ func (nopObserver) EventAccepted()              {}
 // serves it):
 //
 //	POST /event                          accept an event (202), or answer a repeat of its id;
-//	                                     Boomerang's JSON, or a CloudEvent (structured or binary mode)
-//	POST /events                         accept a batch of events, one result per item
+//	                                     Boomerang's JSON, or a CloudEvent (structured or binary mode;
+//	                                     batch mode is answered as POST /events answers)
+//	POST /events                         accept a batch of events, one result per item; Boomerang's
+//	                                     JSON, or CloudEvents (application/cloudevents-batch+json)
 //	GET  /callback                       an event's record (?event_id=ID), or the recent ones
 //	POST /callback                       a callback receiver that accepts anything (for demos)
 //	GET  /events/{id}                    an event's record with its attempt history
@@ -349,6 +351,13 @@ func (s *Server) recoverer(c *gin.Context) {
 }
 
 func (s *Server) postEvent(c *gin.Context) {
+	format, err := wire.FormatOf(c.Request.Header)
+	if err == nil && format == wire.CloudEventBatch {
+		// CloudEvents batch mode: a batch, answered as POST /events
+		// answers one, item by item.
+		s.postEvents(c)
+		return
+	}
 	// The span continues the producer's traceparent; its context is
 	// stored with the event, for the instance that runs it.
 	// Tracing off, the producer's context itself is stored.
@@ -367,10 +376,6 @@ func (s *Server) postEvent(c *gin.Context) {
 				span.SetStatus(codes.Error, http.StatusText(code))
 			}
 		}()
-	}
-	format, err := wire.FormatOf(c.Request.Header)
-	if err == nil && format == wire.CloudEventBatch {
-		err = &wire.MediaTypeError{Msg: "CloudEvents batch mode is not accepted yet; send one CloudEvent per request"}
 	}
 	if err != nil {
 		c.JSON(http.StatusUnsupportedMediaType, gin.H{"error": err.Error()})
