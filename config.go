@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/boomerang-events/boomerang/callback"
+	"github.com/boomerang-events/boomerang/event"
 	"github.com/boomerang-events/boomerang/handler"
 	"github.com/boomerang-events/boomerang/retry"
 	"github.com/boomerang-events/boomerang/store"
@@ -47,7 +48,9 @@ const (
 	// and Config.MaxBatchBytes.
 	MaxMaxBatchEvents = 10000
 	MaxMaxBatchBytes  = 256 << 20
-	MaxKeyPrefixLen   = 64
+	// MaxMaxWaiters bounds Config.MaxWaiters.
+	MaxMaxWaiters   = 100000
+	MaxKeyPrefixLen = 64
 	// DefaultWaitTimeout is Config.WaitTimeout when it names none.
 	DefaultWaitTimeout = 500 * time.Millisecond
 	// maxWaitTimeout stays below the Redis client's read timeout (3s), so
@@ -137,6 +140,13 @@ type Config struct {
 	// handler.DefaultMaxBatchBytes (16 MiB), or MaxBodyBytes when that is
 	// larger.
 	MaxBatchBytes int64
+	// MaxWaiters is how many requests may wait at once for events'
+	// outcomes (Prefer: wait=N on POST /event, GET /callback?wait=N): 1
+	// to MaxMaxWaiters, or -1 to turn waiting off. Past it a request is
+	// answered at once, as if it had not asked to wait. Each waiter holds
+	// a goroutine and its connection; all of a process's share one Redis
+	// subscription. Default handler.DefaultMaxWaiters (1000).
+	MaxWaiters int
 	// IngestTimeout bounds how long POST /event waits for Redis before it
 	// answers 503. Default handler.DefaultIngestTimeout (5s).
 	IngestTimeout time.Duration
@@ -222,6 +232,21 @@ type CallbackConfig struct {
 	// SigningSecrets sign every delivery with Standard Webhooks headers,
 	// one signature per secret ("whsec_" and base64). None: unsigned.
 	SigningSecrets []string
+	// Method is how a callback is sent when neither its event
+	// (callback.method) nor its route (WithCallback) says:
+	// event.CallbackPOST, the outcome as the body, or event.CallbackGET,
+	// the outcome as the query parameters event_id, status and attempts,
+	// with no body. Default POST.
+	Method event.CallbackMethod
+	// Format is the body of a POST callback when neither its event nor
+	// its route says: event.CallbackJSON or event.CallbackCloudEvents (a
+	// CloudEvents 1.0 event in structured mode). Default json. Not
+	// cloudevents with Method GET, which sends no body.
+	Format event.CallbackFormat
+	// CloudEventsSource is the source attribute of callbacks sent as
+	// CloudEvents, a URI-reference. Default
+	// callback.DefaultCloudEventsSource ("boomerang").
+	CloudEventsSource string
 }
 
 // AuthConfig holds the API keys of the HTTP API.
@@ -260,6 +285,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = handler.DefaultMaxBodyBytes
 	}
+	if c.MaxWaiters == 0 {
+		c.MaxWaiters = handler.DefaultMaxWaiters
+	}
 	if c.MaxBatchEvents == 0 {
 		c.MaxBatchEvents = handler.DefaultMaxBatchEvents
 	}
@@ -276,6 +304,15 @@ func (c Config) withDefaults() Config {
 	}
 	set(&c.Callback.Timeout, callback.DefaultTimeout)
 	c.Callback.Retry = c.Callback.Retry.Or(callback.DefaultRetry)
+	if c.Callback.Method == "" {
+		c.Callback.Method = event.CallbackPOST
+	}
+	if c.Callback.Format == "" {
+		c.Callback.Format = event.CallbackJSON
+	}
+	if c.Callback.CloudEventsSource == "" {
+		c.Callback.CloudEventsSource = callback.DefaultCloudEventsSource
+	}
 	if c.MetricsMaxEventTypes == 0 {
 		c.MetricsMaxEventTypes = DefaultMetricsMaxEventTypes
 	}
@@ -331,6 +368,9 @@ func (c Config) validate() error {
 	if c.MaxBodyBytes < MinMaxBodyBytes || c.MaxBodyBytes > MaxMaxBodyBytes {
 		add("max_body_bytes: must be between %d and %d, got %d", MinMaxBodyBytes, MaxMaxBodyBytes, c.MaxBodyBytes)
 	}
+	if c.MaxWaiters != -1 && (c.MaxWaiters < 1 || c.MaxWaiters > MaxMaxWaiters) {
+		add("max_waiters: must be between 1 and %d, or -1 for no waiting, got %d", MaxMaxWaiters, c.MaxWaiters)
+	}
 	if c.MaxBatchEvents < 1 || c.MaxBatchEvents > MaxMaxBatchEvents {
 		add("max_batch_events: must be between 1 and %d, got %d", MaxMaxBatchEvents, c.MaxBatchEvents)
 	}
@@ -356,6 +396,12 @@ func (c Config) validate() error {
 		add("callback.timeout: must be positive, got %s", c.Callback.Timeout)
 	}
 	errs = append(errs, c.Callback.Retry.Problems("callback.retry")...)
+	if err := event.CheckCallback(c.Callback.Method, c.Callback.Format); err != nil {
+		add("%w", err) // names callback.method or callback.format
+	}
+	if err := callback.CheckCloudEventsSource(c.Callback.CloudEventsSource); err != nil {
+		add("callback.cloudevents_source: %w", err)
+	}
 	errs = append(errs, limitsProblems("flow", c.Flow)...)
 	for url, l := range c.Destinations {
 		if err := outboundURL(url); err != nil {

@@ -130,6 +130,10 @@ func New(cfg Config) (*Engine, error) {
 		AllowPrivateNetworks: cfg.Callback.AllowPrivateNetworks,
 		AllowedPorts:         cfg.Callback.AllowedPorts,
 		SigningSecrets:       cfg.Callback.SigningSecrets,
+		Method:               cfg.Callback.Method,
+		Format:               cfg.Callback.Format,
+		RouteOptions:         e.routeCallback,
+		CloudEventsSource:    cfg.Callback.CloudEventsSource,
 		Flow:                 e.flow,
 		Lease:                cfg.Lease,
 		PollInterval:         cfg.PollInterval,
@@ -146,6 +150,7 @@ func New(cfg Config) (*Engine, error) {
 		MaxBodyBytes:          cfg.MaxBodyBytes,
 		MaxBatchEvents:        cfg.MaxBatchEvents,
 		MaxBatchBytes:         cfg.MaxBatchBytes,
+		MaxWaiters:            cfg.MaxWaiters,
 		AllowPrivateCallbacks: cfg.Callback.AllowPrivateNetworks,
 		AllowedCallbackPorts:  cfg.Callback.AllowedPorts,
 		IngestTimeout:         cfg.IngestTimeout,
@@ -164,6 +169,16 @@ func New(cfg Config) (*Engine, error) {
 		e.forward = tracing.Client(e.forward, e.tp)
 	}
 	return e, nil
+}
+
+// routeCallback returns how the route of eventType (its own, else the
+// Wildcard's) asks its callbacks to be sent, for the dispatcher, which
+// asks at each delivery.
+func (e *Engine) routeCallback(eventType string) callback.Options {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	rt, _ := e.routes.Match(eventType)
+	return rt.Callback
 }
 
 // forwardPolicy is the address policy of forward targets: the operator's
@@ -291,6 +306,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		{"callbacks", e.dispatcher.Run},
 		{"reaper", reaper.Run},
 		{"retention", e.sweep},
+		{"ordering", e.healOrder},
 		{"pacing", e.api.Run},
 	} {
 		wg.Go(func() {
@@ -384,6 +400,32 @@ func (e *Engine) reap(_ context.Context, j store.Job) store.Outcome {
 // sweep deletes settled events older than Config.Retention, and forgets
 // destinations idle as long, every minute (or sooner for short
 // retentions), until ctx ends.
+// healOrderEvery is how often an engine repairs the ordering keys'
+// sequences; healOrderKeys how many keys it looks at each time.
+const (
+	healOrderEvery = time.Second
+	healOrderKeys  = 500
+)
+
+// healOrder repairs the ordering keys' sequences every healOrderEvery,
+// those looked at longest ago first (store.Redis.HealOrder): a crash
+// between an event's end and its sequence's advance holds the key's next
+// event up until then.
+func (e *Engine) healOrder(ctx context.Context) error {
+	t := time.NewTicker(healOrderEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if _, err := e.st.HealOrder(ctx, time.Now(), healOrderKeys); err != nil && ctx.Err() == nil {
+			e.log.Warn("healing ordering keys failed", "err", err)
+		}
+	}
+}
+
 func (e *Engine) sweep(ctx context.Context) error {
 	retention := e.cfg.Retention
 	t := time.NewTicker(min(time.Minute, retention/10))

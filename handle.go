@@ -23,8 +23,9 @@ const Wildcard = "*"
 type HandleOption func(*handleConfig)
 
 type handleConfig struct {
-	retry   RetryPolicy
-	timeout time.Duration
+	retry    RetryPolicy
+	timeout  time.Duration
+	callback callback.Options
 }
 
 // WithRetry sets the event type's retry policy: its non-zero fields replace
@@ -34,6 +35,12 @@ func WithRetry(p RetryPolicy) HandleOption { return func(c *handleConfig) { c.re
 // WithTimeout bounds one attempt: its context ends after d. Default: no
 // bound for Handle, DefaultForwardTimeout for Forward.
 func WithTimeout(d time.Duration) HandleOption { return func(c *handleConfig) { c.timeout = d } }
+
+// WithCallback sets how the callbacks of the event type's events are sent
+// when the event itself does not say (its callback.method and
+// callback.format): its non-zero fields replace Config.Callback's Method
+// and Format. GET with cloudevents is refused when registering.
+func WithCallback(o callback.Options) HandleOption { return func(c *handleConfig) { c.callback = o } }
 
 // Handle registers fn as the business logic of the events of eventType (or
 // of every type without logic of its own, for Wildcard). Each attempt gets
@@ -109,7 +116,7 @@ func (e *Engine) add(rt process.Route, opts []HandleOption) error {
 	for _, o := range opts {
 		o(&c)
 	}
-	rt.Retry, rt.Timeout = c.retry, c.timeout
+	rt.Retry, rt.Timeout, rt.Callback = c.retry, c.timeout, c.callback
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.running {

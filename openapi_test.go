@@ -93,6 +93,16 @@ func TestOpenAPIContract(t *testing.T) {
 		c.do(t, call{method: "POST", url: up.URL + "/event", header: user, body: `{"id":"c-ok","event_type":"ok"}`, want: 409})
 		c.do(t, call{method: "POST", url: up.URL + "/event", header: user, body: `{"payload":{}}`, want: 400, invalid: true})
 		c.do(t, call{method: "POST", url: up.URL + "/event", header: user, body: `{"event_type":"ok","callback":{"success_url":"http://169.254.169.254/"}}`, want: 400})
+		// How the callback is sent: GET, or a CloudEvent; a bad value, and
+		// GET with cloudevents, are 400s the description refuses too.
+		getCallback := `"callback":{"success_url":"` + recv.URL + `/ok","method":"GET","format":null}`
+		c.do(t, call{method: "POST", url: up.URL + "/event", header: user, body: `{"id":"c-get","event_type":"ok",` + getCallback + `}`, want: 202})
+		ceCallback := `"callback":{"success_url":"` + recv.URL + `/ok","method":"POST","format":"cloudevents"}`
+		c.do(t, call{method: "POST", url: up.URL + "/event", header: user, body: `{"id":"c-ce","event_type":"ok",` + ceCallback + `}`, want: 202})
+		c.do(t, call{method: "POST", url: up.URL + "/event", header: user, body: `{"event_type":"ok","callback":{"success_url":"` + recv.URL + `/ok","method":"PUT"}}`, want: 400, invalid: true})
+		c.do(t, call{method: "POST", url: up.URL + "/event", header: user, body: `{"event_type":"ok","callback":{"success_url":"` + recv.URL + `/ok","format":"xml"}}`, want: 400, invalid: true})
+		c.do(t, call{method: "POST", url: up.URL + "/event", header: user,
+			body: `{"event_type":"ok","callback":{"success_url":"` + recv.URL + `/ok","method":"GET","format":"cloudevents"}}`, want: 400, invalid: true})
 		c.do(t, call{method: "POST", url: up.URL + "/event", header: user,
 			body: `{"event_type":"ok","payload":"` + strings.Repeat("x", 2*boomerang.MinMaxBodyBytes) + `"}`, want: 413})
 		c.do(t, call{method: "POST", url: up.URL + "/event", header: withKey(user, "Content-Type", "text/plain"), body: `{"event_type":"ok"}`, want: 415, invalid: true})
@@ -102,18 +112,18 @@ func TestOpenAPIContract(t *testing.T) {
 
 		// POST /event with CloudEvents: structured mode, then binary mode.
 		structured := withKey(user, "Content-Type", "application/cloudevents+json")
-		ceEvent := `{"specversion":"1.0","id":"c-ce","source":"/users","type":"ok","subject":"user/42","time":"2024-08-20T05:21:19Z",` +
+		ceEvent := `{"specversion":"1.0","id":"c-cloud","source":"/users","type":"ok","subject":"user/42","time":"2024-08-20T05:21:19Z",` +
 			`"datacontenttype":"application/json","data":{"user_id":"42"},"tenant":"acme","attempt":2,"replay":false,"trace":null,` +
 			`"callbacksuccessurl":"` + recv.URL + `/ok","callbackfailurl":"` + recv.URL + `/ok"}`
 		c.do(t, call{method: "POST", url: up.URL + "/event", header: structured, body: ceEvent, want: 202})
 		c.do(t, call{method: "POST", url: up.URL + "/event", header: structured, body: ceEvent, want: 200})
 		c.do(t, call{method: "POST", url: up.URL + "/event", header: structured, body: strings.Replace(ceEvent, `"42"}`, `"43"}`, 1), want: 409})
 		c.do(t, call{method: "POST", url: up.URL + "/event", header: structured,
-			body: `{"specversion":"1.0","id":"c-ce-bad","source":"/users","type":"com.example/user created"}`, want: 400, invalid: true})
+			body: `{"specversion":"1.0","id":"c-cloud-bad","source":"/users","type":"com.example/user created"}`, want: 400, invalid: true})
 		c.do(t, call{method: "POST", url: up.URL + "/event", header: structured,
-			body: `{"specversion":"1.0","id":"c-ce-bad","source":"/users","type":"ok","data_base64":"aGk="}`, want: 400, invalid: true})
+			body: `{"specversion":"1.0","id":"c-cloud-bad","source":"/users","type":"ok","data_base64":"aGk="}`, want: 400, invalid: true})
 		c.do(t, call{method: "POST", url: up.URL + "/event", header: structured,
-			body: `{"specversion":"1.0","id":"c-ce-bad","type":"ok"}`, want: 400, invalid: true})
+			body: `{"specversion":"1.0","id":"c-cloud-bad","type":"ok"}`, want: 400, invalid: true})
 		binary := func(h map[string]string) map[string]string {
 			for name, v := range map[string]string{"ce-specversion": "1.0", "ce-source": "/users", "ce-type": "ok", "ce-subject": "user/42",
 				"ce-time": "2024-08-20T05:21:19Z", "ce-tenant": "acme", "ce-callbacksuccessurl": recv.URL + "/ok"} {
@@ -123,20 +133,20 @@ func TestOpenAPIContract(t *testing.T) {
 			}
 			return h
 		}
-		c.do(t, call{method: "POST", url: up.URL + "/event", header: binary(withKey(user, "ce-id", "c-ce-bin")), body: `{"user_id":"42"}`, binaryData: true, want: 202})
-		c.do(t, call{method: "POST", url: up.URL + "/event", header: binary(withKey(user, "ce-id", "c-ce-bin")), body: `{"user_id":"42"}`, binaryData: true, want: 200})
-		c.do(t, call{method: "POST", url: up.URL + "/event", header: binary(withKey(withKey(user, "ce-id", "c-ce-bad"), "ce-specversion", "0.3")),
+		c.do(t, call{method: "POST", url: up.URL + "/event", header: binary(withKey(user, "ce-id", "c-cloud-bin")), body: `{"user_id":"42"}`, binaryData: true, want: 202})
+		c.do(t, call{method: "POST", url: up.URL + "/event", header: binary(withKey(user, "ce-id", "c-cloud-bin")), body: `{"user_id":"42"}`, binaryData: true, want: 200})
+		c.do(t, call{method: "POST", url: up.URL + "/event", header: binary(withKey(withKey(user, "ce-id", "c-cloud-bad"), "ce-specversion", "0.3")),
 			body: `{}`, binaryData: true, want: 400, invalid: true})
-		c.do(t, call{method: "POST", url: up.URL + "/event", header: binary(withKey(withKey(user, "ce-id", "c-ce-bad"), "Content-Type", "text/plain")),
+		c.do(t, call{method: "POST", url: up.URL + "/event", header: binary(withKey(withKey(user, "ce-id", "c-cloud-bad"), "Content-Type", "text/plain")),
 			body: `hello`, want: 415, invalid: true})
 		// CloudEvents batch mode, on POST /event and POST /events alike:
 		// one result per item.
 		ceBatch := withKey(user, "Content-Type", "application/cloudevents-batch+json")
-		c.do(t, call{method: "POST", url: up.URL + "/event", header: ceBatch, body: `[` + ceEvent + `,` + strings.Replace(ceEvent, "c-ce", "c-ce-b1", 1) + `]`, want: 200})
-		c.do(t, call{method: "POST", url: up.URL + "/events", header: ceBatch, body: `[` + strings.Replace(ceEvent, "c-ce", "c-ce-b2", 1) + `]`, want: 200})
+		c.do(t, call{method: "POST", url: up.URL + "/event", header: ceBatch, body: `[` + ceEvent + `,` + strings.Replace(ceEvent, "c-cloud", "c-cloud-b1", 1) + `]`, want: 200})
+		c.do(t, call{method: "POST", url: up.URL + "/events", header: ceBatch, body: `[` + strings.Replace(ceEvent, "c-cloud", "c-cloud-b2", 1) + `]`, want: 200})
 		c.do(t, call{method: "POST", url: up.URL + "/event", header: ceBatch, body: `[]`, want: 400, invalid: true})
 		c.do(t, call{method: "POST", url: up.URL + "/events", header: structured, body: ceEvent, want: 415, invalid: true})
-		c.waitStatus(t, up.URL, "c-ce", func(r record) bool { return r.Callback.Status == "delivered" })
+		c.waitStatus(t, up.URL, "c-cloud", func(r record) bool { return r.Callback.Status == "delivered" })
 
 		// POST /events: one result per item; the request as a whole. A
 		// batch holding an invalid item does not match the description
@@ -151,6 +161,19 @@ func TestOpenAPIContract(t *testing.T) {
 		c.do(t, call{method: "POST", url: up.URL + "/events", header: withKey(user, "Content-Type", "text/plain"), body: `[{"event_type":"ok"}]`, want: 415, invalid: true})
 		c.do(t, call{method: "POST", url: up.URL + "/events", body: `[{"event_type":"ok"}]`, want: 401, invalid: true})
 		c.do(t, call{method: "POST", url: down.URL + "/events", header: user, body: `[{"id":"c-down","event_type":"ok"},{"event_type":""}]`, want: 503, invalid: true})
+
+		// Producer features: a delayed event, canceled; an ordered one;
+		// waiting for the outcome.
+		c.do(t, call{method: "POST", url: up.URL + "/event", header: user, body: `{"id":"c-later","event_type":"ok","delay":"1h","ordering_key":"k1"}`, want: 202})
+		c.do(t, call{method: "POST", url: up.URL + "/event", header: user, body: `{"id":"c-next","event_type":"ok","ordering_key":"k1"}`, want: 202})
+		c.do(t, call{method: "GET", url: up.URL + "/callback?event_id=c-next", header: user, want: 200})
+		c.do(t, call{method: "DELETE", url: up.URL + "/events/c-later", header: user, want: 200})
+		c.do(t, call{method: "DELETE", url: up.URL + "/events/c-later", header: user, want: 409})
+		c.do(t, call{method: "DELETE", url: up.URL + "/events/c-none", header: user, want: 404})
+		c.do(t, call{method: "DELETE", url: up.URL + "/events/c-later", want: 401, invalid: true})
+		c.do(t, call{method: "DELETE", url: down.URL + "/events/c-later", header: user, want: 503})
+		c.do(t, call{method: "GET", url: up.URL + "/callback?event_id=c-next&wait=5", header: user, want: 200})
+		c.do(t, call{method: "POST", url: up.URL + "/event", header: withKey(user, "Prefer", "wait=5"), body: `{"id":"c-wait","event_type":"fails"}`, want: 200})
 
 		// GET /callback, one record and the listing; POST /callback
 		c.do(t, call{method: "GET", url: up.URL + "/callback?event_id=c-ok", header: user, want: 200})

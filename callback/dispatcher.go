@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -88,6 +89,20 @@ type Config struct {
 	// destination of PerDestination, named by a URL of it, takes its own
 	// limits, their zero fields taken from Default.
 	Flow store.Flow
+	// Method and Format are how a callback is sent when neither its event
+	// nor its event type's route (RouteOptions) says: Default
+	// event.CallbackPOST and event.CallbackJSON. GET with cloudevents is
+	// refused.
+	Method event.CallbackMethod
+	Format event.CallbackFormat
+	// RouteOptions, when set, returns how the route of an event type asks
+	// its callbacks to be sent (zero fields: it does not say). It is
+	// called for each delivery, so it must be quick and safe for
+	// concurrent use. Default: routes say nothing.
+	RouteOptions func(eventType string) Options
+	// CloudEventsSource is the source attribute of callbacks sent as
+	// CloudEvents, a URI-reference. Default DefaultCloudEventsSource.
+	CloudEventsSource string
 	// SigningSecrets sign every delivery with Standard Webhooks headers
 	// (webhook-id, webhook-timestamp, webhook-signature): one v1 signature
 	// per secret, so a new secret can be added before the old one is
@@ -172,6 +187,14 @@ func NewDispatcher(st *store.Redis, cfg Config) (*Dispatcher, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg.Method, cfg.Format = cmp.Or(cfg.Method, event.CallbackPOST), cmp.Or(cfg.Format, event.CallbackJSON)
+	if err := event.CheckCallback(cfg.Method, cfg.Format); err != nil {
+		return nil, fmt.Errorf("callback: %w", err)
+	}
+	cfg.CloudEventsSource = cmp.Or(cfg.CloudEventsSource, DefaultCloudEventsSource)
+	if err := CheckCloudEventsSource(cfg.CloudEventsSource); err != nil {
+		return nil, fmt.Errorf("callback: cloudevents source: %w", err)
+	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
@@ -230,7 +253,7 @@ func (d *Dispatcher) deliver(ctx context.Context, j store.CallbackJob) store.Cal
 		d.mu.Unlock()
 	}()
 	start := d.cfg.Now()
-	code, err := d.post(ctx, &cb)
+	code, err := d.send(ctx, &cb, d.options(&cb))
 	end := d.cfg.Now()
 
 	cb.Attempts = j.Attempt
@@ -307,24 +330,19 @@ func FlowOutcome(code int, err error) string {
 	}
 }
 
-// post sends cb and returns the response status and an error for anything
-// but a 2xx, marked for retry.Decide: permanent, or retryable no sooner
-// than a Retry-After asks. The message of a failed request or of a non-2xx
-// answer is only its class (outbound.Describe, outbound.Status), as the
-// receiver's owner sees it in last_error; the details are for the log
-// (outbound.Redact).
-func (d *Dispatcher) post(ctx context.Context, cb *store.Callback) (int, error) {
+// send delivers cb as o says and returns the response status and an error
+// for anything but a 2xx, marked for retry.Decide: permanent, or retryable
+// no sooner than a Retry-After asks. Every method and format is classified
+// alike. The message of a failed request or of a non-2xx answer is only
+// its class (outbound.Describe, outbound.Status), as the receiver's owner
+// sees it in last_error; the details are for the log (outbound.Redact).
+func (d *Dispatcher) send(ctx context.Context, cb *store.Callback, o Options) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
-	payload, err := body(cb)
+	req, payload, err := d.request(ctx, cb, o)
 	if err != nil {
-		return 0, retry.Permanent(fmt.Errorf("callback: encode: %w", err))
+		return 0, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cb.URL, bytes.NewReader(payload))
-	if err != nil {
-		return 0, retry.Permanent(outbound.Fail(err))
-	}
-	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Boomerang-Callback/1")
 	tracing.Inject(ctx, req.Header) // the delivery's trace context: traceparent, tracestate
 	if err := d.sign(req.Header, cb.ID, payload); err != nil {
@@ -344,6 +362,38 @@ func (d *Dispatcher) post(ctx context.Context, cb *store.Callback) (int, error) 
 		return code, nil
 	}
 	return code, retry.HTTPAnswer(errors.New(outbound.Status(code)), code, resp.Header.Get("Retry-After"), d.cfg.Now())
+}
+
+// request returns the request of a delivery of cb as o says, and the body
+// it carries (nil for a GET), which is what the signature covers.
+func (d *Dispatcher) request(ctx context.Context, cb *store.Callback, o Options) (*http.Request, []byte, error) {
+	if o.Method == event.CallbackGET {
+		u, err := url.Parse(cb.URL)
+		if err != nil {
+			return nil, nil, retry.Permanent(outbound.Fail(err))
+		}
+		u.RawQuery = outcomeQuery(u.RawQuery, cb)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+		if err != nil {
+			return nil, nil, retry.Permanent(outbound.Fail(err))
+		}
+		return req, nil, nil
+	}
+	payload, err := body(cb)
+	contentType := "application/json"
+	if err == nil && o.Format == event.CallbackCloudEvents {
+		payload, err = cloudEventBody(cb, d.cfg.CloudEventsSource, payload)
+		contentType = CloudEventsContentType
+	}
+	if err != nil {
+		return nil, nil, retry.Permanent(fmt.Errorf("callback: encode: %w", err))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cb.URL, bytes.NewReader(payload))
+	if err != nil {
+		return nil, nil, retry.Permanent(outbound.Fail(err))
+	}
+	req.Header.Set("Content-Type", contentType)
+	return req, payload, nil
 }
 
 // ErrBadSecret is the error of a signing secret that is not "whsec_" then

@@ -27,8 +27,17 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // for delivery, as the processor does.
 func finished(t *testing.T, st *store.Redis, id, url string) {
 	t.Helper()
+	finishedAs(t, st, id, url, event.StatusSucceeded, callback.Options{})
+}
+
+// finishedAs records event id as status (succeeded or failed) with a
+// callback to url that the event asked to be sent as o, queued for
+// delivery, as the processor does.
+func finishedAs(t *testing.T, st *store.Redis, id, url string, status event.Status, o callback.Options) {
+	t.Helper()
 	ctx, now := context.Background(), time.Now()
-	rec := store.Record{ID: id, EventType: "user_created", BodyHash: "h", SuccessURL: url}
+	rec := store.Record{ID: id, EventType: "user_created", BodyHash: "h", SuccessURL: url, FailURL: url,
+		CallbackMethod: o.Method, CallbackFormat: o.Format}
 	if errs, err := st.Enqueue(ctx, now, []store.NewEvent{{Record: rec, Body: []byte(`{}`)}}); err != nil || errs[0] != nil {
 		t.Fatalf("enqueue: %v %v", errs, err)
 	}
@@ -37,7 +46,10 @@ func finished(t *testing.T, st *store.Redis, id, url string) {
 		t.Fatalf("claim: %v %v", jobs, err)
 	}
 	rec = jobs[0].Record
-	rec.Status, rec.CompletedAt = event.StatusSucceeded, now
+	rec.Status, rec.CompletedAt = status, now
+	if status == event.StatusFailed {
+		rec.LastError = "no such user"
+	}
 	if errs, err := st.Events().Finish(ctx, now, []store.Outcome{{Lease: jobs[0].Lease, Record: rec, Callback: callback.NewRecord(rec)}}); err != nil || errs[0] != nil {
 		t.Fatalf("finish: %v %v", errs, err)
 	}

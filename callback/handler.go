@@ -78,6 +78,9 @@ func (h *eventHandler[T]) guard() outbound.Policy {
 // *event.FieldError (400).
 func (h *eventHandler[T]) UnmarshalEventMessage(data []byte) (event.EventMessage[T], error) {
 	ev, err := wire.Parse(data, "", h.guard())
+	if err == nil {
+		err = wire.CheckInRequest(ev)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -103,6 +106,9 @@ func (h *eventHandler[T]) BeforeHandle(ctx context.Context, msg event.EventMessa
 			return fmt.Errorf("callback: encode event: %w", err)
 		}
 		ev, err := wire.Parse(data, "", h.guard())
+		if err == nil {
+			err = wire.CheckInRequest(ev)
+		}
 		if err != nil {
 			return err
 		}

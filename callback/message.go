@@ -28,10 +28,16 @@ type CallbackEventMessage[T any] struct {
 	job      *store.Job      // the lease BeforeHandle took, for AfterHandle
 }
 
-// CallbackInfo names the URLs an event's outcome is POSTed to.
+// CallbackInfo names the URLs an event's outcome is sent to and,
+// optionally, how.
 type CallbackInfo struct {
 	SuccessURL string `json:"success_url"`
 	FailURL    string `json:"fail_url"`
+	// Method and Format are how the outcome is sent. Empty: as the event
+	// type's route, or else the server's configuration, says (default
+	// POST and json).
+	Method event.CallbackMethod `json:"method,omitempty"`
+	Format event.CallbackFormat `json:"format,omitempty"`
 }
 
 // GetCallback returns the message's callback URLs; it may be nil.
@@ -43,10 +49,15 @@ func (m *CallbackEventMessage[T]) GetID() string { return m.ID }
 // SetID sets the message's event id.
 func (m *CallbackEventMessage[T]) SetID(id string) { m.ID = id }
 
-// Check validates the URLs of c, allowing loopback and private addresses
-// only when allowPrivate is set (link-local and metadata addresses never):
-// each set URL must pass the outbound policy's CheckURL. The error is an
-// *event.FieldError naming the field at fault, such as callback.success_url.
+// Check validates c as POST /event does: its URLs, allowing loopback and
+// private addresses only when allowPrivate is set (link-local and metadata
+// addresses never), each set URL passing the outbound policy's CheckURL;
+// then its method and format (event.CheckCallback). The error is an
+// *event.FieldError naming the field at fault, such as
+// callback.success_url.
 func (c *CallbackInfo) Check(allowPrivate bool) error {
-	return wire.CheckCallbackURLs(outbound.Policy{AllowPrivate: allowPrivate}, c.SuccessURL, c.FailURL)
+	if err := wire.CheckCallbackURLs(outbound.Policy{AllowPrivate: allowPrivate}, c.SuccessURL, c.FailURL); err != nil {
+		return err
+	}
+	return event.CheckCallback(c.Method, c.Format)
 }

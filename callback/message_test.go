@@ -23,6 +23,10 @@ func TestCallbackInfoCheck(t *testing.T) {
 		{"loopback refused", callback.CallbackInfo{SuccessURL: "http://127.0.0.1:8080/ok"}, false, "callback.success_url", "a loopback address"},
 		{"non-canonical ipv4", callback.CallbackInfo{SuccessURL: "http://127.1/ok"}, true, "callback.success_url", `host "127.1" is not a canonical IPv4 address`},
 		{"nat64 metadata", callback.CallbackInfo{SuccessURL: "https://example.com/ok", FailURL: "http://[64:ff9b::a9fe:a9fe]/"}, true, "callback.fail_url", "embeds 169.254.169.254, a link-local address"},
+		{"GET", callback.CallbackInfo{SuccessURL: "https://example.com/ok", Method: event.CallbackGET}, false, "", ""},
+		{"bad method", callback.CallbackInfo{SuccessURL: "https://example.com/ok", Method: "PATCH"}, false, "callback.method", "must be GET or POST"},
+		{"GET with cloudevents", callback.CallbackInfo{SuccessURL: "https://example.com/ok", Method: event.CallbackGET, Format: event.CallbackCloudEvents},
+			false, "callback.format", "a GET callback has no body"},
 		{"aws ipv6 metadata", callback.CallbackInfo{FailURL: "http://[fd00:ec2::254]/latest/"}, true, "callback.fail_url", "a cloud metadata address"},
 	}
 	for _, tt := range tests {

@@ -2,7 +2,9 @@ package callback
 
 import (
 	"encoding/json"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/boomerang-events/boomerang/event"
@@ -32,6 +34,8 @@ func NewRecord(rec store.Record) *store.Callback {
 		ID:            "cb_" + rec.ID + "_" + strconv.Itoa(max(rec.Run, 1)),
 		EventID:       rec.ID,
 		URL:           url,
+		Method:        rec.CallbackMethod,
+		Format:        rec.CallbackFormat,
 		Status:        event.CallbackPending,
 		CreatedAt:     rec.CompletedAt,
 		QueuedAt:      rec.CompletedAt,
@@ -59,4 +63,22 @@ func body(cb *store.Callback) ([]byte, error) {
 		Error:       cb.EventError,
 		CompletedAt: cb.CompletedAt,
 	})
+}
+
+// outcomeQuery returns raw, the query of a callback URL, with the outcome
+// of cb added for a GET delivery: event_id, status (succeeded or failed)
+// and attempts. The URL's own parameters are kept as written, in their
+// order, but for any of those three names: the receiver reads one value of
+// each, Boomerang's.
+func outcomeQuery(raw string, cb *store.Callback) string {
+	var kept []string
+	for _, p := range strings.Split(raw, "&") {
+		k, _, _ := strings.Cut(p, "=")
+		if name, err := url.QueryUnescape(k); p == "" || err == nil && (name == "event_id" || name == "status" || name == "attempts") {
+			continue
+		}
+		kept = append(kept, p)
+	}
+	outcome := url.Values{"event_id": {cb.EventID}, "status": {cb.EventStatus.String()}, "attempts": {strconv.Itoa(cb.EventAttempts)}}
+	return strings.Join(append(kept, outcome.Encode()), "&")
 }

@@ -62,6 +62,7 @@ var allStatuses = []struct {
 	{event.StatusRetrying, "retrying"},
 	{event.StatusSucceeded, "succeeded"},
 	{event.StatusFailed, "failed"},
+	{event.StatusCanceled, "canceled"},
 }
 
 func TestStatusJSONRoundTrip(t *testing.T) {
@@ -95,7 +96,7 @@ func TestStatusJSONRoundTrip(t *testing.T) {
 }
 
 func TestStatusInvalid(t *testing.T) {
-	for _, s := range []event.Status{0, event.StatusFailed + 1, 255} {
+	for _, s := range []event.Status{0, event.StatusCanceled + 1, 255} {
 		t.Run(fmt.Sprintf("marshal %d", s), func(t *testing.T) {
 			if data, err := json.Marshal(struct{ S event.Status }{s}); err == nil {
 				t.Errorf("Marshal(Status(%d)): got %s, want an error", s, data)
@@ -134,8 +135,9 @@ func TestStatusTerminal(t *testing.T) {
 		{event.StatusRetrying, false},
 		{event.StatusSucceeded, true},
 		{event.StatusFailed, true},
+		{event.StatusCanceled, true},
 		{0, false},
-		{event.StatusFailed + 1, false},
+		{event.StatusCanceled + 1, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.s.String(), func(t *testing.T) {
@@ -533,6 +535,38 @@ func TestAttemptsContext(t *testing.T) {
 			got := event.AttemptsFromContext(tt.ctx)
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("AttemptsFromContext: got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCheckCallback(t *testing.T) {
+	tests := []struct {
+		name      string
+		method    event.CallbackMethod
+		format    event.CallbackFormat
+		wantField string // "" for valid
+	}{
+		{"neither", "", "", ""},
+		{"GET", event.CallbackGET, "", ""},
+		{"POST cloudevents", event.CallbackPOST, event.CallbackCloudEvents, ""},
+		{"GET json", event.CallbackGET, event.CallbackJSON, ""},
+		{"cloudevents alone", "", event.CallbackCloudEvents, ""},
+		{"lower case get", "get", "", "callback.method"},
+		{"PUT", "PUT", "", "callback.method"},
+		{"xml", "", "xml", "callback.format"},
+		{"CloudEvents capitalised", "", "CloudEvents", "callback.format"},
+		{"GET cloudevents", event.CallbackGET, event.CallbackCloudEvents, "callback.format"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := event.CheckCallback(tc.method, tc.format)
+			var fe *event.FieldError
+			switch {
+			case tc.wantField == "" && err != nil:
+				t.Errorf("got %v, want nil", err)
+			case tc.wantField != "" && (!errors.As(err, &fe) || fe.Field != tc.wantField):
+				t.Errorf("got %v, want a FieldError on %s", err, tc.wantField)
 			}
 		})
 	}

@@ -3,7 +3,8 @@
 // with a typed payload (EventMessage, BaseEventMessage), its JSON decoding
 // (BaseEventMessageUnmarshaller) and the BeforeHandle/AfterHandle hooks around
 // the business logic (EventHandler). It also names the statuses an event and
-// its callback go through, and the validation rules of event fields.
+// its callback go through, the ways a callback can be sent (CallbackMethod,
+// CallbackFormat), and the validation rules of event fields.
 //
 // It depends on the standard library only.
 package event

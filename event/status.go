@@ -7,6 +7,7 @@ import "fmt"
 //	queued → processing → succeeded
 //	processing → retrying → processing
 //	processing → failed
+//	queued → canceled (by DELETE /events/{id}, before it started)
 type Status uint8
 
 // The statuses of an event. The zero Status is not valid.
@@ -16,6 +17,7 @@ const (
 	StatusRetrying                     // an attempt failed; the next one is scheduled
 	StatusSucceeded                    // the business logic succeeded (terminal)
 	StatusFailed                       // a permanent error or retries exhausted (terminal)
+	StatusCanceled                     // canceled before it started (terminal)
 )
 
 var statusNames = [...]string{
@@ -24,6 +26,7 @@ var statusNames = [...]string{
 	StatusRetrying:   "retrying",
 	StatusSucceeded:  "succeeded",
 	StatusFailed:     "failed",
+	StatusCanceled:   "canceled",
 }
 
 // String returns the status as it appears in the API, such as "queued".
@@ -34,8 +37,11 @@ func (s Status) String() string {
 	return statusNames[s]
 }
 
-// Terminal reports whether the status is final (succeeded or failed).
-func (s Status) Terminal() bool { return s == StatusSucceeded || s == StatusFailed }
+// Terminal reports whether the status is final (succeeded, failed or
+// canceled).
+func (s Status) Terminal() bool {
+	return s == StatusSucceeded || s == StatusFailed || s == StatusCanceled
+}
 
 // MarshalText implements encoding.TextMarshaler.
 func (s Status) MarshalText() ([]byte, error) {

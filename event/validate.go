@@ -29,6 +29,10 @@ func ValidateEventType(s string) error { return validateName("event_type", s) }
 // ValidateID checks an event id with the same rule as ValidateEventType.
 func ValidateID(s string) error { return validateName("id", s) }
 
+// ValidateOrderingKey checks an event's ordering_key: 1 to MaxNameLen
+// letters, digits and . _ : -, as an id.
+func ValidateOrderingKey(s string) error { return validateName("ordering_key", s) }
+
 func validateName(field, s string) error {
 	if s == "" {
 		return &FieldError{Field: field, Msg: "is required"}

@@ -79,6 +79,11 @@ type ServerConfig struct {
 	// (store.NewEvent.Settled). Default: every event is queued for the
 	// workers.
 	Settler Settler
+	// MaxWaiters is how many requests may wait at once for an event's
+	// outcome (Prefer: wait on POST /event, ?wait on GET /callback); past
+	// it a request is answered at once, as without a wait. Default
+	// DefaultMaxWaiters; -1 turns waiting off.
+	MaxWaiters int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives the server's logs. Default slog.Default().
@@ -124,6 +129,7 @@ func (nopObserver) EventAccepted()              {}
 //	GET  /callback                       an event's record (?event_id=ID), or the recent ones
 //	POST /callback                       a callback receiver that accepts anything (for demos)
 //	GET  /events/{id}                    an event's record with its attempt history
+//	DELETE /events/{id}                  cancel an event that has not started
 //	GET  /dead-letters                   events, or their callbacks, that failed for good
 //	GET  /destinations                   the flow state of outbound destinations
 //	POST /events/{id}/retry              run a failed event again (operator)
@@ -144,6 +150,8 @@ type Server struct {
 	admin  gin.HandlerFunc // auth of the operator actions
 	pace   *pacer
 	tracer trace.Tracer // nil: tracing off
+	// waiters, nil when waiting is off.
+	waiters *store.Waiters
 }
 
 // ingestLinger is how long an ingest batch waits for more events after its
@@ -185,6 +193,9 @@ func NewServer(st *store.Redis, cfg ServerConfig) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.MaxWaiters == 0 {
+		cfg.MaxWaiters = DefaultMaxWaiters
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -197,6 +208,9 @@ func NewServer(st *store.Redis, cfg ServerConfig) *Server {
 		s.tracer = cfg.TracerProvider.Tracer(tracing.InstrumentationName)
 	}
 	s.pace = newPacer(cfg.BacklogTarget, st.Due)
+	if cfg.MaxWaiters > 0 {
+		s.waiters = st.NewWaiters(cfg.MaxWaiters, cfg.RequestTimeout)
+	}
 	s.user = require(newKeyring(cfg.APIKeys))
 	s.admin = s.user
 	if len(cfg.AdminKeys) > 0 {
@@ -222,7 +236,11 @@ func (s *Server) enqueue(ctx context.Context, evs []store.NewEvent) ([]error, er
 		return s.st.Enqueue(ctx, now, evs)
 	}
 	for i := range evs {
-		evs[i].Settled = st.Settle(evs[i].Record, now)
+		// A scheduled event, or one in an ordering key's sequence, waits
+		// for its time or its turn, even when there is nothing to run.
+		if ev := &evs[i]; ev.Delay <= 0 && !ev.Record.DeliverAt.After(now) && ev.Record.OrderingKey == "" {
+			ev.Settled = st.Settle(ev.Record, now)
+		}
 	}
 	errs, err := s.st.Enqueue(ctx, now, evs)
 	if err == nil {
@@ -263,7 +281,13 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 // Close stops taking events: requests in flight, and later ones, get 503.
-func (s *Server) Close() { s.ingest.Close() }
+// Requests waiting for outcomes stop waiting.
+func (s *Server) Close() {
+	s.ingest.Close()
+	if s.waiters != nil {
+		s.waiters.Close()
+	}
+}
 
 // Register adds the API's routes to r. Every route that needs Redis
 // answers within a bound: POST /event within IngestTimeout, /readyz within
@@ -272,9 +296,10 @@ func (s *Server) Register(r gin.IRoutes) {
 	bounded := deadline(s.cfg.RequestTimeout)
 	r.POST("/event", s.user, s.postEvent)   // bounded by IngestTimeout
 	r.POST("/events", s.user, s.postEvents) // bounded by IngestTimeout
-	r.GET("/callback", s.user, bounded, s.getCallback)
+	r.GET("/callback", s.user, unlessWaiting(bounded), s.getCallback)
 	r.POST("/callback", s.receiveCallback)
 	r.GET("/events/:id", s.user, bounded, s.getEvent)
+	r.DELETE("/events/:id", s.user, bounded, s.deleteEvent)
 	r.GET("/dead-letters", s.user, bounded, s.getDeadLetters)
 	r.GET("/destinations", s.user, bounded, s.getDestinations)
 	r.POST("/events/:id/retry", s.admin, bounded, s.retryEvent)
@@ -392,6 +417,7 @@ func (s *Server) postEvent(c *gin.Context) {
 		return
 	}
 	ev.Record.TraceParent, ev.Record.TraceState = tracing.Save(reqCtx)
+	wait := preferWait(c.Request.Header)
 	if span.IsRecording() {
 		span.SetAttributes(attribute.String(tracing.AttrEventID, ev.Record.ID), attribute.String(tracing.AttrEventType, ev.Record.EventType))
 	}
@@ -411,6 +437,12 @@ func (s *Server) postEvent(c *gin.Context) {
 			return
 		}
 		snap, err := s.st.Get(ctx, id)
+		if err == nil && !snap.Record.Status.Terminal() && wait > 0 {
+			if w, ok, werr := s.waitFor(reqCtx, id, wait); ok && werr == nil {
+				snap = w
+				c.Header("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
+			}
+		}
 		switch {
 		case errors.Is(err, store.ErrNotFound): // deleted by retention meanwhile
 			s.storeError(c, id, err)
@@ -419,6 +451,10 @@ func (s *Server) postEvent(c *gin.Context) {
 		default:
 			c.JSON(http.StatusOK, newView(snap, false))
 		}
+		return
+	}
+	if wait > 0 && s.answerOutcome(c, reqCtx, ev, wait) {
+		s.cfg.Observer.EventAccepted()
 		return
 	}
 	// {"event_id":ID,"status":"queued","status_url":"/callback?event_id=ID"},
@@ -449,6 +485,21 @@ func parseEvent(format wire.Format, h http.Header, body []byte, guard outbound.P
 	}
 }
 
+// answerOutcome answers POST /event with Prefer: wait=N for ev, just
+// recorded: 200 with its record when it reaches a terminal status within
+// wait (at once when it was settled at ingest), with Preference-Applied.
+// It returns false, having answered nothing, when the event is not
+// terminal by then: the caller answers 202.
+func (s *Server) answerOutcome(c *gin.Context, ctx context.Context, ev store.NewEvent, wait time.Duration) bool {
+	snap, ok, err := s.waitFor(ctx, ev.Record.ID, wait)
+	if !ok || err != nil || !snap.Record.Status.Terminal() {
+		return false
+	}
+	c.Header("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
+	c.JSON(http.StatusOK, newView(snap, false))
+	return true
+}
+
 // outcomeUnknown answers 503 to POST /event when the store did not answer:
 // the event may or may not be recorded (Redis may have run the enqueue
 // script and lost the reply), so the answer names the event's id, with
@@ -473,19 +524,26 @@ func fieldError(c *gin.Context, err error) {
 }
 
 func (s *Server) getCallback(c *gin.Context) {
+	wait, ok := waitParam(c)
+	if !ok {
+		return
+	}
 	if id, ok := c.GetQuery("event_id"); ok {
+		if wait > 0 {
+			s.waitRecord(c, id, wait)
+			return
+		}
 		s.respondRecord(c, id, false)
 		return
 	}
 	opts := store.ListOptions{Cursor: c.Query("cursor")}
-	var ok bool
 	if opts.Limit, ok = parseLimit(c); !ok {
 		return
 	}
 	if v := c.Query("status"); v != "" {
 		st, err := event.ParseStatus(v)
 		if err != nil {
-			c.JSON(http.StatusBadRequest, gin.H{"error": "status: must be queued, processing, retrying, succeeded or failed", "field": "status"})
+			c.JSON(http.StatusBadRequest, gin.H{"error": "status: must be queued, processing, retrying, succeeded, failed or canceled", "field": "status"})
 			return
 		}
 		opts.Status = st
@@ -543,6 +601,16 @@ func (s *Server) respondRecord(c *gin.Context, id string, withHistory bool) {
 		return
 	}
 	v := newView(snap, withHistory)
+	if r := snap.Record; r.OrderingKey != "" && r.Status == event.StatusQueued {
+		head, err := s.st.OrderHead(c.Request.Context(), r.OrderingKey)
+		if err != nil {
+			s.storeError(c, id, err)
+			return
+		}
+		if head != id {
+			v.WaitingFor = head
+		}
+	}
 	if withHistory { // GET /events/{id}: the payload too
 		body, err := s.st.Body(c.Request.Context(), id)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {

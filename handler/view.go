@@ -20,6 +20,13 @@ type recordView struct {
 	UpdatedAt     time.Time    `json:"updated_at"`
 	NextAttemptAt time.Time    `json:"next_attempt_at,omitzero"`
 	CompletedAt   time.Time    `json:"completed_at,omitzero"`
+	// DeliverAt is when the event was scheduled to run (deliver_at, delay).
+	DeliverAt time.Time `json:"deliver_at,omitzero"`
+	// OrderingKey is the event's ordering key; WaitingFor, of a queued
+	// event of one, the event before it that it waits for (the head of the
+	// key's sequence), in GET /callback?event_id and GET /events/{id}.
+	OrderingKey string `json:"ordering_key,omitempty"`
+	WaitingFor  string `json:"waiting_for,omitempty"`
 	// Waiting says why the due event waits for the destination of its
 	// forward route (breaker open, rate limit, a target's pause).
 	Waiting  *store.Waiting `json:"waiting,omitempty"`
@@ -71,6 +78,7 @@ func newView(snap store.Snapshot, withHistory bool) recordView {
 	v := recordView{
 		EventID: r.ID, EventType: r.EventType, Status: r.Status, Attempts: r.Attempts, LastError: r.LastError,
 		AcceptedAt: r.AcceptedAt, UpdatedAt: r.UpdatedAt, NextAttemptAt: r.NextAttemptAt, CompletedAt: r.CompletedAt,
+		DeliverAt: r.DeliverAt, OrderingKey: r.OrderingKey,
 		Waiting: snap.EventWaiting, TraceID: tracing.TraceID(r.TraceParent),
 	}
 	switch cb := snap.Callback; {

@@ -37,8 +37,11 @@ func marshalRecord(r *Record) ([]byte, error) {
 	b = appendString(b, r.BodyHash)
 	b = appendOptString(b, `,"success_url":`, r.SuccessURL)
 	b = appendOptString(b, `,"fail_url":`, r.FailURL)
+	b = appendOptString(b, `,"callback_method":`, string(r.CallbackMethod))
+	b = appendOptString(b, `,"callback_format":`, string(r.CallbackFormat))
 	b = appendOptString(b, `,"trace_parent":`, r.TraceParent)
 	b = appendOptString(b, `,"trace_state":`, r.TraceState)
+	b = appendOptString(b, `,"ordering_key":`, r.OrderingKey)
 	for _, t := range []struct {
 		key     string
 		t       time.Time
@@ -49,6 +52,7 @@ func marshalRecord(r *Record) ([]byte, error) {
 		{`,"first_attempt_at":`, r.FirstAttemptAt, r.FirstAttemptAt.IsZero()},
 		{`,"next_attempt_at":`, r.NextAttemptAt, r.NextAttemptAt.IsZero()},
 		{`,"completed_at":`, r.CompletedAt, r.CompletedAt.IsZero()},
+		{`,"deliver_at":`, r.DeliverAt, r.DeliverAt.IsZero()},
 	} {
 		if t.omitted {
 			continue
@@ -101,6 +105,8 @@ func marshalCallback(c *Callback) ([]byte, error) {
 	b = append(b, `,"event_id":`...)
 	b = appendString(b, c.EventID)
 	b = appendOptString(b, `,"url":`, c.URL)
+	b = appendOptString(b, `,"method":`, string(c.Method))
+	b = appendOptString(b, `,"format":`, string(c.Format))
 	b = append(b, `,"status":`...)
 	if b, err = appendText(b, c.Status); err != nil {
 		return nil, err

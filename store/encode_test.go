@@ -33,8 +33,9 @@ func randTime(r *rand.Rand) time.Time {
 func randRecord(r *rand.Rand) Record {
 	s := func() string { return strs[r.IntN(len(strs))] }
 	rec := Record{ID: s(), EventType: s(), Status: event.Status(1 + r.IntN(5)), Run: r.IntN(3), Attempts: r.IntN(9) - 1,
-		LastError: s(), BodyHash: s(), SuccessURL: s(), FailURL: s(), TraceParent: s(), TraceState: s(),
-		AcceptedAt: randTime(r), UpdatedAt: randTime(r), FirstAttemptAt: randTime(r), NextAttemptAt: randTime(r), CompletedAt: randTime(r)}
+		LastError: s(), BodyHash: s(), SuccessURL: s(), FailURL: s(), TraceParent: s(), TraceState: s(), OrderingKey: s(),
+		CallbackMethod: event.CallbackMethod(s()), CallbackFormat: event.CallbackFormat(s()),
+		AcceptedAt: randTime(r), UpdatedAt: randTime(r), FirstAttemptAt: randTime(r), NextAttemptAt: randTime(r), CompletedAt: randTime(r), DeliverAt: randTime(r)}
 	for range r.IntN(4) {
 		rec.History = append(rec.History, Attempt{Run: r.IntN(3), Number: r.IntN(5), StartedAt: randTime(r),
 			Duration: time.Duration(r.Int64N(1e10)), Outcome: event.Status(1 + r.IntN(5)), Error: s(), Note: s()})
@@ -44,7 +45,7 @@ func randRecord(r *rand.Rand) Record {
 
 func randCallback(r *rand.Rand) Callback {
 	s := func() string { return strs[r.IntN(len(strs))] }
-	cb := Callback{ID: s(), EventID: s(), URL: s(), Status: event.CallbackStatus(1 + r.IntN(5)), Attempts: r.IntN(9),
+	cb := Callback{ID: s(), EventID: s(), URL: s(), Method: event.CallbackMethod(s()), Format: event.CallbackFormat(s()), Status: event.CallbackStatus(1 + r.IntN(5)), Attempts: r.IntN(9),
 		LastResponseStatus: []int{0, 200, 503}[r.IntN(3)], LastError: s(), CreatedAt: randTime(r), QueuedAt: randTime(r),
 		UpdatedAt: randTime(r), NextAttemptAt: randTime(r), DeliveredAt: randTime(r), EventType: s(),
 		EventStatus: event.Status(r.IntN(6)), EventAttempts: r.IntN(9), EventError: s(), CompletedAt: randTime(r),
@@ -84,8 +85,8 @@ func TestEncodersKnowEveryField(t *testing.T) {
 		typ    reflect.Type
 		fields int
 	}{
-		{reflect.TypeFor[Record](), 17}, {reflect.TypeFor[Attempt](), 7},
-		{reflect.TypeFor[Callback](), 21}, {reflect.TypeFor[Delivery](), 7},
+		{reflect.TypeFor[Record](), 21}, {reflect.TypeFor[Attempt](), 7},
+		{reflect.TypeFor[Callback](), 23}, {reflect.TypeFor[Delivery](), 7},
 	} {
 		if n := tc.typ.NumField(); n != tc.fields {
 			t.Errorf("%s has %d fields; marshalRecord and marshalCallback (encode.go) know %d: add the new ones there, then here", tc.typ, n, tc.fields)

@@ -22,6 +22,14 @@ type NewEvent struct {
 	// atomic step that records the event, and the event never enters the
 	// event queue. Nil queues the event for the workers.
 	Settled *Settled
+	// Delay, when positive, schedules the first attempt that long after
+	// the event is recorded (Record.DeliverAt is set from it).
+	// Record.DeliverAt, when set, schedules it then.
+	Delay time.Duration
+
+	// held: the event waits for the one before it in its ordering key's
+	// sequence (set by Enqueue).
+	held bool
 }
 
 // Settled is the outcome of an event decided at ingest: its terminal
@@ -40,14 +48,17 @@ type Settled struct {
 // the partition's slot); on a single node one call takes every partition
 // of a flush, as slots mean nothing there.
 //
-//	KEYS[4j-3..4j]  group j's partition: event queue (zset), recent index (zset),
-//	                callback queue (zset), destinations of callbacks (hash)
+//	KEYS[5j-4..5j]  group j's partition: event queue (zset), recent index (zset),
+//	                callback queue (zset), destinations of callbacks (hash),
+//	                events held for their ordering key (hash)
 //	ARGV[1]  now (unix ms)   ARGV[2]  record key infix   ARGV[3]  body key infix
 //	ARGV[4]  callback key infix   ARGV[5]  g
 //	ARGV[4+2j], ARGV[5+2j]  group j's key tag and number of events
-//	then 6 values per event, the groups' events in order: id, record JSON, body JSON,
+//	then 8 values per event, the groups' events in order: id, record JSON, body JSON,
 //	         "1" when settled at ingest, callback JSON ("" for none),
-//	         the destination of the callback to queue ("" for none)
+//	         the destination of the callback to queue ("" for none),
+//	         when it is due (unix ms), "1" to hold it (an ordering key's event
+//	         that must wait for the one before it) instead of queueing it
 //
 // Returns, for each event in order, "" when it was created, or the stored
 // record JSON.
@@ -59,7 +70,7 @@ for j = 1, g do
   local tag = ARGV[4 + 2*j]
   for i = 1, tonumber(ARGV[5 + 2*j]) do
     e = e + 1
-    stkeys[e] = tag .. ARGV[2] .. ARGV[base + 6*(e-1)]
+    stkeys[e] = tag .. ARGV[2] .. ARGV[base + 8*(e-1)]
   end
 end
 local cur = redis.call('MGET', unpack(stkeys))
@@ -67,10 +78,10 @@ local out, kv, seen = {}, {}, {}
 e = 0
 for j = 1, g do
   local tag = ARGV[4 + 2*j]
-  local recent, queued, outbox, dests = {}, {}, {}, {}
+  local recent, queued, outbox, dests, held = {}, {}, {}, {}, {}
   for i = 1, tonumber(ARGV[5 + 2*j]) do
     e = e + 1
-    local b = base + 6*(e-1)
+    local b = base + 8*(e-1)
     local id, st = ARGV[b], ARGV[b+1]
     local old = cur[e] or seen[stkeys[e]]
     if old then
@@ -81,8 +92,10 @@ for j = 1, g do
       kv[#kv+1] = stkeys[e]; kv[#kv+1] = st
       kv[#kv+1] = tag .. ARGV[3] .. id; kv[#kv+1] = ARGV[b+2]
       recent[#recent+1] = now; recent[#recent+1] = id
-      if ARGV[b+3] ~= '1' then
-        queued[#queued+1] = now; queued[#queued+1] = id
+      if ARGV[b+7] == '1' then
+        held[#held+1] = id; held[#held+1] = ARGV[b+6]
+      elseif ARGV[b+3] ~= '1' then
+        queued[#queued+1] = ARGV[b+6]; queued[#queued+1] = id
       elseif ARGV[b+4] ~= '' then
         kv[#kv+1] = tag .. ARGV[4] .. id; kv[#kv+1] = ARGV[b+4]
         if ARGV[b+5] ~= '' then
@@ -92,12 +105,13 @@ for j = 1, g do
       end
     end
   end
-  if #recent > 0 then redis.call('ZADD', KEYS[4*j-2], unpack(recent)) end
-  if #queued > 0 then redis.call('ZADD', KEYS[4*j-3], unpack(queued)) end
+  if #recent > 0 then redis.call('ZADD', KEYS[5*j-3], unpack(recent)) end
+  if #queued > 0 then redis.call('ZADD', KEYS[5*j-4], unpack(queued)) end
   if #outbox > 0 then
-    redis.call('ZADD', KEYS[4*j-1], unpack(outbox))
-    redis.call('HSET', KEYS[4*j], unpack(dests))
+    redis.call('ZADD', KEYS[5*j-2], unpack(outbox))
+    redis.call('HSET', KEYS[5*j-1], unpack(dests))
   end
+  if #held > 0 then redis.call('HSET', KEYS[5*j], unpack(held)) end
 end
 if #kv > 0 then redis.call('MSET', unpack(kv)) end
 return out
@@ -108,6 +122,8 @@ type enqueueArgs struct {
 	record, callback []byte
 	settled          string // "1" when settled at ingest
 	dest             string // the destination of the callback to queue, "" for none
+	due              int64  // when the event is due (unix ms)
+	held             string // "1" to hold it for its ordering key
 }
 
 // newEnqueueArgs encodes ev's record as Enqueue stores it at now: queued
@@ -117,6 +133,17 @@ func newEnqueueArgs(ev NewEvent, now time.Time) (enqueueArgs, error) {
 	rec := ev.Record
 	rec.Status, rec.Run = event.StatusQueued, 1
 	rec.AcceptedAt, rec.UpdatedAt = now, now
+	if ev.Delay > 0 {
+		rec.DeliverAt = now.Add(ev.Delay)
+	}
+	a.due = now.UnixMilli()
+	if rec.DeliverAt.After(now) {
+		a.due = rec.DeliverAt.UnixMilli()
+		rec.NextAttemptAt = rec.DeliverAt
+	}
+	if ev.held {
+		a.held = "1"
+	}
 	if st := ev.Settled; st != nil {
 		if !st.Record.Status.Terminal() {
 			return a, fmt.Errorf("store: enqueue %s: settled with status %s, which is not terminal", rec.ID, st.Record.Status)
@@ -151,6 +178,17 @@ func (s *Redis) Enqueue(ctx context.Context, now time.Time, evs []NewEvent) ([]e
 	if len(evs) == 0 {
 		return nil, nil
 	}
+	ordered := false
+	for i := range evs {
+		ordered = ordered || (evs[i].Record.OrderingKey != "" && evs[i].Settled == nil)
+	}
+	if ordered {
+		// Each ordered event joins its key's sequence first, and learns
+		// whether it may run now or is held (see order.go).
+		if err := s.join(ctx, now, evs); err != nil {
+			return nil, fmt.Errorf("store: enqueue %d events: %w", len(evs), err)
+		}
+	}
 	enc := make([]enqueueArgs, len(evs))
 	for i := range evs {
 		var err error
@@ -163,10 +201,10 @@ func (s *Redis) Enqueue(ctx context.Context, now time.Time, evs []NewEvent) ([]e
 	groups := s.byPartition(len(evs), func(i int) string { return evs[i].Record.ID })
 	calls, order, parts := s.groupCalls(enqueueScript, groups,
 		[]any{now.UnixMilli(), infixRecord, infixBody, infixCallback},
-		func(k keys) []string { return []string{k.events, k.recent, k.callbacks, k.callbackDest} },
+		func(k keys) []string { return []string{k.events, k.recent, k.callbacks, k.callbackDest, k.held} },
 		func(to []any, i int) []any {
 			e := enc[i]
-			return append(to, evs[i].Record.ID, e.record, evs[i].Body, e.settled, e.callback, e.dest)
+			return append(to, evs[i].Record.ID, e.record, evs[i].Body, e.settled, e.callback, e.dest, e.due, e.held)
 		})
 	var cmds []*redis.Cmd
 	var err error
@@ -219,7 +257,34 @@ func (s *Redis) Enqueue(ctx context.Context, now time.Time, evs []NewEvent) ([]e
 	if called {
 		signal(s.callbacksReady)
 	}
+	if ordered {
+		s.kickAfterEnqueue(ctx, now, evs, out)
+	}
 	return out, nil
+}
+
+// kickAfterEnqueue looks again at the sequences of the ordered events just
+// recorded held, and of the repeats: the event before a held one may have
+// ended between joining and recording (so its advance found no record to
+// let run), and a repeat of an event that already ended re-joined its
+// sequence. Either would wait for the healer otherwise.
+func (s *Redis) kickAfterEnqueue(ctx context.Context, now time.Time, evs []NewEvent, out []error) {
+	seen := map[string]bool{}
+	var keys []string
+	for i := range evs {
+		k := evs[i].Record.OrderingKey
+		if k == "" || evs[i].Settled != nil || seen[k] || (!evs[i].held && out[i] == nil) {
+			continue
+		}
+		seen[k] = true
+		keys = append(keys, k)
+	}
+	if len(keys) == 0 {
+		return
+	}
+	if _, err := s.kick(ctx, now, keys); err != nil {
+		s.log.Warn("ordering keys not looked at after enqueue; the healer will", "keys", len(keys), "err", err)
+	}
 }
 
 // runReplicated runs each call followed by WAIT on the same connection to

@@ -193,6 +193,15 @@ func (q EventQueue) Finish(ctx context.Context, now time.Time, outs []Outcome) (
 	if queued {
 		signal(s.callbacksReady)
 	}
+	var ended []Record
+	for i, ok := range applied {
+		if r := outs[i].Record; ok && r.OrderingKey != "" && r.Status.Terminal() {
+			ended = append(ended, r)
+		}
+	}
+	if len(ended) > 0 {
+		s.advanceOrder(ctx, now, ended)
+	}
 	return s.leaseErrors(s.parts[0].queue(q.kind).name, applied), err
 }
 

@@ -30,6 +30,8 @@ import (
 //	{t}:events:dest        hash    id -> destination of the forward route of an event in flight
 //	{t}:events:waiting     hash    id -> why the due event waits for its destination: "reason|until"
 //	{t}:callbacks:waiting  hash    id -> why its due delivery waits: "reason|until (unix ms)"
+//	{t}:events:held        hash    id -> when it is to run (unix ms): an event of an ordering
+//	                               key held back, out of the queue, until the one before it ends
 //
 // Keys of the whole store, outside the partitions:
 //
@@ -50,6 +52,7 @@ type keys struct {
 	recent, dead, token                        string
 	callbackDest, callbackWaiting              string
 	eventDest, eventWaiting                    string
+	held                                       string
 }
 
 // Infixes of the per-event keys; the scripts build those keys as tag+infix+id.
@@ -76,6 +79,7 @@ func newKeys(tag string) keys {
 		callbackWaiting:  tag + ":callbacks:waiting",
 		eventDest:        tag + ":events:dest",
 		eventWaiting:     tag + ":events:waiting",
+		held:             tag + ":events:held",
 	}
 }
 

@@ -494,7 +494,8 @@ func (s *Redis) renew(ctx context.Context, kind queueKind, flowOn bool, deadline
 //	ARGV[1]  key tag      ARGV[2]  now (unix ms)   ARGV[3]  infix of the item's record key
 //	ARGV[4]  infix of the callback record key
 //	ARGV[5]  "1" when items may have a destination (flow control), else ""
-//	ARGV[6..] 8 values for each item: id, token, due (unix ms, "" when done), record JSON,
+//	ARGV[6]  the prefix of the channels told of an item done (its id follows), "" for none
+//	ARGV[7..] 8 values for each item: id, token, due (unix ms, "" when done), record JSON,
 //	         callback JSON ("" for none), "1" to queue the callback for delivery, "1" when
 //	         the item failed for good (a dead letter), the callback's destination
 //
@@ -509,13 +510,13 @@ func (s *Redis) renew(ctx context.Context, kind queueKind, flowOn bool, deadline
 // destinations of the applied items in order (false for none; {} without
 // flow control)}.
 var finishScript = redis.NewScript(`
-local n = (#ARGV - 5) / 8
+local n = (#ARGV - 6) / 8
 local ids = {}
-for i = 1, n do ids[i] = ARGV[6 + 8*(i-1)] end
+for i = 1, n do ids[i] = ARGV[7 + 8*(i-1)] end
 local cur = redis.call('HMGET', KEYS[2], unpack(ids))
 local out, kv, requeue, done, applied, outbox, dead, dests = {}, {}, {}, {}, {}, {}, {}, {}
 for i = 1, n do
-  local b = 6 + 8*(i-1)
+  local b = 7 + 8*(i-1)
   local id = ARGV[b]
   if cur[i] == ARGV[b+1] then
     out[i] = 1
@@ -552,6 +553,9 @@ if #requeue > 0 then redis.call('ZADD', KEYS[1], unpack(requeue)) end
 if #done > 0 then
   redis.call('ZREM', KEYS[1], unpack(done))
   redis.call('HDEL', KEYS[3], unpack(done))
+  if ARGV[6] ~= '' then
+    for _, id in ipairs(done) do redis.call('PUBLISH', ARGV[6] .. id, 'done') end
+  end
 end
 if #outbox > 0 then redis.call('ZADD', KEYS[4], unpack(outbox)) end
 if #dests > 0 then redis.call('HSET', KEYS[6], unpack(dests)) end
@@ -585,8 +589,12 @@ func (s *Redis) finish(ctx context.Context, kind queueKind, flow *Flow, now time
 	for p, idx := range groups {
 		k := s.parts[p]
 		q := k.queue(kind)
-		args := make([]any, 0, 5+8*len(idx))
-		args = append(args, k.tag, now.UnixMilli(), infixRecord, infixCallback, flag(flow != nil))
+		args := make([]any, 0, 6+8*len(idx))
+		done := ""
+		if kind != kindCallbacks {
+			done = s.doneChannel("")
+		}
+		args = append(args, k.tag, now.UnixMilli(), infixRecord, infixCallback, flag(flow != nil), done)
 		for _, i := range idx {
 			it := items[i]
 			due := ""

@@ -70,7 +70,7 @@ func (s *Redis) requeue(ctx context.Context, k keys, key string, q queue, now ti
 	return false, ErrContended
 }
 
-// Retry runs a failed event again, as a new run with fresh attempts, and
+// Retry runs a failed (or canceled) event again, as a new run with fresh attempts, and
 // reports whether it was queued. An event that is queued, running or
 // retrying already is left as it is (false, nil), so asking twice is
 // harmless; a succeeded one is ErrSucceeded. An event whose callback is
@@ -91,7 +91,7 @@ func (s *Redis) Retry(ctx context.Context, now time.Time, id string) (bool, erro
 			return nil, false, false, err
 		}
 		switch rec.Status {
-		case event.StatusFailed:
+		case event.StatusFailed, event.StatusCanceled:
 		case event.StatusSucceeded:
 			return nil, false, false, ErrSucceeded
 		default:

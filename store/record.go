@@ -25,6 +25,11 @@ type Record struct {
 	BodyHash   string `json:"body_hash"`
 	SuccessURL string `json:"success_url,omitempty"`
 	FailURL    string `json:"fail_url,omitempty"`
+	// CallbackMethod and CallbackFormat are how the event asked for its
+	// callback to be sent (its callback.method and callback.format); empty
+	// when it did not ask, and its route or the server's default decides.
+	CallbackMethod event.CallbackMethod `json:"callback_method,omitempty"`
+	CallbackFormat event.CallbackFormat `json:"callback_format,omitempty"`
 	// TraceParent and TraceState are the W3C trace context the event was
 	// accepted in (the span of its POST /event, a child of the producer's
 	// traceparent): whichever instance runs an attempt continues this
@@ -32,12 +37,19 @@ type Record struct {
 	// are not part of the body, so the body and its hash do not change.
 	TraceParent string `json:"trace_parent,omitempty"`
 	TraceState  string `json:"trace_state,omitempty"`
+	// OrderingKey, when set, puts the event in its key's sequence: it
+	// starts only once the event accepted before it with the same key has
+	// reached a terminal status.
+	OrderingKey string `json:"ordering_key,omitempty"`
 
 	AcceptedAt     time.Time `json:"accepted_at"`
 	UpdatedAt      time.Time `json:"updated_at"`
 	FirstAttemptAt time.Time `json:"first_attempt_at,omitzero"`
 	NextAttemptAt  time.Time `json:"next_attempt_at,omitzero"`
 	CompletedAt    time.Time `json:"completed_at,omitzero"`
+	// DeliverAt is when the event was scheduled to run first (deliver_at
+	// or delay); zero for at once.
+	DeliverAt time.Time `json:"deliver_at,omitzero"`
 
 	// History lists the finished attempts, oldest first, at most
 	// MaxHistory of them (the newest).
@@ -84,10 +96,15 @@ func (r *Record) CallbackURL() string {
 // sent, where, and how its delivery went. There is one per outcome; its ID
 // is the webhook-id of every delivery.
 type Callback struct {
-	ID      string               `json:"id"`
-	EventID string               `json:"event_id"`
-	URL     string               `json:"url,omitempty"`
-	Status  event.CallbackStatus `json:"status"`
+	ID      string `json:"id"`
+	EventID string `json:"event_id"`
+	URL     string `json:"url,omitempty"`
+	// Method and Format are the event's Record.CallbackMethod and
+	// CallbackFormat: empty unless the event asked. Each delivery resolves
+	// them against its route's and the server's (callback.Dispatcher).
+	Method event.CallbackMethod `json:"method,omitempty"`
+	Format event.CallbackFormat `json:"format,omitempty"`
+	Status event.CallbackStatus `json:"status"`
 	// Attempts counts the deliveries started.
 	Attempts           int    `json:"attempts"`
 	LastResponseStatus int    `json:"last_response_status,omitempty"`

@@ -125,6 +125,10 @@ type Redis struct {
 	// Signalled when this process queued work due now (see
 	// EventQueue.Ready); buffered, sent to without blocking.
 	eventsReady, callbacksReady chan struct{}
+
+	// skipAdvance, set by tests only, leaves the ordering keys' sequences
+	// as they are when events end, as a crash would (see order.go).
+	skipAdvance bool
 }
 
 // New returns a store using rdb. It does not contact Redis.

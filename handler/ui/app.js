@@ -4,7 +4,7 @@
 
 const keyName = "boomerang-api-key";
 const adminKeyName = "boomerang-admin-key";
-const statuses = ["queued", "processing", "retrying", "succeeded", "failed"];
+const statuses = ["queued", "processing", "retrying", "succeeded", "failed", "canceled"];
 const $ = (id) => document.getElementById(id);
 
 let refreshTimer = null;

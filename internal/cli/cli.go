@@ -157,7 +157,7 @@ func newEngine(cfg Config) (*boomerang.Engine, error) {
 		routes = []Route{{EventType: boomerang.Wildcard, Accept: true}}
 	}
 	for i, r := range routes {
-		opts := []boomerang.HandleOption{boomerang.WithRetry(r.Retry)}
+		opts := []boomerang.HandleOption{boomerang.WithRetry(r.Retry), boomerang.WithCallback(r.Callback)}
 		if r.Timeout != 0 {
 			opts = append(opts, boomerang.WithTimeout(r.Timeout))
 		}

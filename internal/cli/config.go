@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/boomerang-events/boomerang"
+	"github.com/boomerang-events/boomerang/callback"
 	"github.com/boomerang-events/boomerang/event"
 	"github.com/boomerang-events/boomerang/retry"
 	"github.com/boomerang-events/boomerang/store"
@@ -68,6 +69,10 @@ type Route struct {
 	Accept    bool          // accept: succeed without doing anything
 	Timeout   time.Duration // timeout: of one forward request; default boomerang.DefaultForwardTimeout
 	Retry     retry.Policy  // retry: the top-level retry with the fields named here replaced
+	// Callback (callback: {method, format}) is how the callbacks of the
+	// route's events are sent unless the event says; a key left out takes
+	// the top-level callback's.
+	Callback callback.Options
 }
 
 // loadConfig resolves the configuration. args are the command-line arguments
@@ -176,6 +181,7 @@ type fileConfig struct {
 	MaxBodyBytes    *int64         `yaml:"max_body_bytes"`
 	MaxBatchEvents  *int           `yaml:"max_batch_events"`
 	MaxBatchBytes   *int64         `yaml:"max_batch_bytes"`
+	MaxWaiters      *int           `yaml:"max_waiters"`
 	IngestTimeout   *time.Duration `yaml:"ingest_timeout"`
 	RequestTimeout  *time.Duration `yaml:"request_timeout"`
 	Lease           *time.Duration `yaml:"lease"`
@@ -199,12 +205,15 @@ type fileConfig struct {
 
 // fileCallback is the callback block.
 type fileCallback struct {
-	Timeout              *time.Duration `yaml:"timeout"`
-	Workers              *int           `yaml:"workers"`
-	Retry                fileRetry      `yaml:"retry"`
-	AllowPrivateNetworks *bool          `yaml:"allow_private_networks"`
-	AllowedPorts         []uint16       `yaml:"allowed_ports"`
-	SigningSecrets       []string       `yaml:"signing_secrets"`
+	Timeout              *time.Duration        `yaml:"timeout"`
+	Workers              *int                  `yaml:"workers"`
+	Retry                fileRetry             `yaml:"retry"`
+	AllowPrivateNetworks *bool                 `yaml:"allow_private_networks"`
+	AllowedPorts         []uint16              `yaml:"allowed_ports"`
+	SigningSecrets       []string              `yaml:"signing_secrets"`
+	Method               *event.CallbackMethod `yaml:"method"`
+	Format               *event.CallbackFormat `yaml:"format"`
+	CloudEventsSource    *string               `yaml:"cloudevents_source"`
 }
 
 // fileFlow is a flow block: flow, or a destination's limits. A key left
@@ -266,6 +275,12 @@ type fileRoute struct {
 	Accept    bool           `yaml:"accept"`
 	Timeout   *time.Duration `yaml:"timeout"`
 	Retry     fileRetry      `yaml:"retry"`
+	// Callback is the route's callback block: method and format only,
+	// the rest is the server's.
+	Callback struct {
+		Method event.CallbackMethod `yaml:"method"`
+		Format event.CallbackFormat `yaml:"format"`
+	} `yaml:"callback"`
 }
 
 // fileRetry is a retry block: the fields it names replace those of the
@@ -392,6 +407,7 @@ func (f fileConfig) resolve() (Config, error) {
 	set(&e.MaxBodyBytes, f.MaxBodyBytes)
 	set(&e.MaxBatchEvents, f.MaxBatchEvents)
 	set(&e.MaxBatchBytes, f.MaxBatchBytes)
+	set(&e.MaxWaiters, f.MaxWaiters)
 	set(&e.IngestTimeout, f.IngestTimeout)
 	set(&e.RequestTimeout, f.RequestTimeout)
 	set(&e.Lease, f.Lease)
@@ -420,6 +436,9 @@ func (f fileConfig) resolve() (Config, error) {
 	}
 	e.Callback.Retry = f.Callback.Retry.policy()
 	e.Callback.SigningSecrets = f.Callback.SigningSecrets
+	set(&e.Callback.Method, f.Callback.Method)
+	set(&e.Callback.Format, f.Callback.Format)
+	set(&e.Callback.CloudEventsSource, f.Callback.CloudEventsSource)
 	e.Auth.APIKeys, e.Auth.AdminKeys = f.Auth.APIKeys, f.Auth.AdminKeys
 
 	switch c.LogLevel {
@@ -442,7 +461,8 @@ func (f fileConfig) resolve() (Config, error) {
 	seen := map[string]int{} // event type to the index of its route
 	for i, r := range f.Routes {
 		p := fmt.Sprintf("routes[%d]", i)
-		route := Route{EventType: r.EventType, Forward: r.Forward, Accept: r.Accept, Retry: r.Retry.policy()}
+		route := Route{EventType: r.EventType, Forward: r.Forward, Accept: r.Accept, Retry: r.Retry.policy(),
+			Callback: callback.Options{Method: r.Callback.Method, Format: r.Callback.Format}}
 		set(&route.Timeout, r.Timeout)
 		if r.EventType != boomerang.Wildcard {
 			if err := event.ValidateEventType(r.EventType); err != nil {
@@ -464,6 +484,9 @@ func (f fileConfig) resolve() (Config, error) {
 			}
 		}
 		errs = append(errs, route.Retry.Or(e.Retry).Problems(p+".retry")...)
+		if err := route.Callback.Check(); err != nil {
+			add("%s.%w", p, err) // err names callback.method or callback.format
+		}
 		c.Routes = append(c.Routes, route)
 	}
 	if err := c.Engine.Validate(); err != nil { // the engine's own ranges

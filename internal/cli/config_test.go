@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/boomerang-events/boomerang/callback"
+	"github.com/boomerang-events/boomerang/event"
 	"github.com/boomerang-events/boomerang/retry"
 )
 
@@ -305,6 +306,22 @@ func TestLoadConfigErrors(t *testing.T) {
 			[]string{"auth.api_keys[0]: must be at least 16 characters, without leading or trailing spaces"}},
 		{"all problems at once", "workers: 0\nlog_level: loud\nroutes: [{event_type: a}]\n", nil, nil,
 			[]string{"workers: must not be 0", "log_level: must be", "routes[0]: set exactly one"}},
+		{"callback method", "callback: {method: PUT}\n", nil, nil, []string{`callback.method: must be GET or POST, got "PUT"`}},
+		{"callback method lower case", "callback: {method: get}\n", nil, nil, []string{`callback.method: must be GET or POST, got "get"`}},
+		{"callback format", "callback: {format: xml}\n", nil, nil, []string{`callback.format: must be json or cloudevents, got "xml"`}},
+		{"callback GET with cloudevents", "callback: {method: GET, format: cloudevents}\n", nil, nil,
+			[]string{"callback.format: cloudevents needs method POST: a GET callback has no body"}},
+		{"callback method in env", "", nil, map[string]string{"BOOMERANG_CALLBACK_METHOD": "DELETE"}, []string{`callback.method: must be GET or POST, got "DELETE"`}},
+		{"explicit empty callback method", "callback: {method: ''}\n", nil, nil, []string{"callback.method: must not be empty; leave it out for the default"}},
+		{"cloudevents source", "callback: {cloudevents_source: 'two words'}\n", nil, nil, []string{"callback.cloudevents_source: must be a URI-reference"}},
+		{"route callback method", "routes: [{event_type: a, accept: true}, {event_type: b, accept: true, callback: {method: post}}]\n", nil, nil,
+			[]string{`routes[1].callback.method: must be GET or POST, got "post"`}},
+		{"route callback format", "routes: [{event_type: a, accept: true, callback: {format: cloudevent}}]\n", nil, nil,
+			[]string{`routes[0].callback.format: must be json or cloudevents, got "cloudevent"`}},
+		{"route GET with cloudevents", "routes: [{event_type: a, accept: true, callback: {method: GET, format: cloudevents}}]\n", nil, nil,
+			[]string{"routes[0].callback.format: cloudevents needs method POST"}},
+		{"route callback other key", "routes: [{event_type: a, accept: true, callback: {timeout: 1s}}]\n", nil, nil,
+			[]string{"field timeout not found"}},
 		{"unknown flag", "", []string{"--verbose"}, nil, []string{"flag provided but not defined: -verbose"}},
 		{"positional argument", "", []string{"serve"}, nil, []string{`unexpected argument "serve"`}},
 	}
@@ -427,7 +444,45 @@ func TestDocumentedExampleLoads(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the documented example does not load: %v", err)
 	}
-	if c.Engine.Flow.MaxInFlight != 16 || len(c.Engine.Destinations) != 1 || len(c.Routes) != 2 {
-		t.Errorf("got flow %+v, %d destinations, %d routes; want the example's", c.Engine.Flow, len(c.Engine.Destinations), len(c.Routes))
+	if c.Engine.Flow.MaxInFlight != 16 || len(c.Engine.Destinations) != 1 || len(c.Routes) != 3 || c.Routes[1].Callback.Method != event.CallbackGET {
+		t.Errorf("got flow %+v, %d destinations, routes %+v; want the example's", c.Engine.Flow, len(c.Engine.Destinations), c.Routes)
+	}
+}
+
+// How callbacks are sent: the top level's callback.method, format and
+// cloudevents_source (also from the environment), and each route's
+// callback block, which names only what it changes.
+func TestLoadConfigCallbackOptions(t *testing.T) {
+	file := writeConfig(t, `
+callback: {method: GET, cloudevents_source: /boomerang/eu-1}
+routes:
+  - {event_type: legacy, accept: true}
+  - {event_type: modern, forward: "http://127.0.0.1:9/m", callback: {method: POST, format: cloudevents}}
+  - {event_type: "*", accept: true, callback: {format: json}}
+`)
+	c, err := loadConfig([]string{"--config", file}, mapEnv(nil))
+	if err != nil {
+		t.Fatalf("got error %v, want nil", err)
+	}
+	cb := c.Engine.Callback
+	if cb.Method != event.CallbackGET || cb.Format != "" || cb.CloudEventsSource != "/boomerang/eu-1" {
+		t.Errorf("callback: got method %q, format %q, source %q; want GET, unset (json), /boomerang/eu-1", cb.Method, cb.Format, cb.CloudEventsSource)
+	}
+	want := []callback.Options{{}, {Method: event.CallbackPOST, Format: event.CallbackCloudEvents}, {Format: event.CallbackJSON}}
+	if len(c.Routes) != len(want) {
+		t.Fatalf("routes: got %d, want %d", len(c.Routes), len(want))
+	}
+	for i, r := range c.Routes {
+		if r.Callback != want[i] {
+			t.Errorf("routes[%d].callback: got %+v, want %+v", i, r.Callback, want[i])
+		}
+	}
+
+	c, err = loadConfig(nil, mapEnv(map[string]string{"BOOMERANG_CALLBACK_METHOD": "POST", "BOOMERANG_CALLBACK_FORMAT": "cloudevents"}))
+	if err != nil {
+		t.Fatalf("from the environment: got error %v, want nil", err)
+	}
+	if cb := c.Engine.Callback; cb.Method != event.CallbackPOST || cb.Format != event.CallbackCloudEvents {
+		t.Errorf("from the environment: got method %q, format %q; want POST, cloudevents", cb.Method, cb.Format)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/boomerang-events/boomerang/callback"
 	"github.com/boomerang-events/boomerang/event"
 	"github.com/boomerang-events/boomerang/retry"
 )
@@ -30,6 +31,9 @@ type Route struct {
 	// anything (Accept): its events are settled at ingest (Settle) instead
 	// of going through the workers.
 	Instant bool
+	// Callback is how the route's callbacks are sent, unless their event
+	// says; zero fields leave it to the dispatcher's Config.
+	Callback callback.Options
 }
 
 // Validate reports what is wrong with the route, naming its event type.
@@ -47,6 +51,9 @@ func (rt Route) Validate() error {
 	}
 	if err := rt.Retry.Validate(); err != nil {
 		return fmt.Errorf("route %s: retry.%w", rt.EventType, err)
+	}
+	if err := rt.Callback.Check(); err != nil {
+		return fmt.Errorf("route %s: %w", rt.EventType, err)
 	}
 	return nil
 }

@@ -124,7 +124,8 @@ func checkParse(t *testing.T, body []byte, idemKey string, guard outbound.Policy
 		t.Fatalf("policy %+v: stored body is not a fixed point:\nfirst  %q\nsecond %q", guard, ev.Body, re.Body)
 	}
 	if re.Record.ID != ev.Record.ID || re.Record.EventType != ev.Record.EventType ||
-		re.Record.SuccessURL != ev.Record.SuccessURL || re.Record.FailURL != ev.Record.FailURL {
+		re.Record.SuccessURL != ev.Record.SuccessURL || re.Record.FailURL != ev.Record.FailURL ||
+		re.Record.CallbackMethod != ev.Record.CallbackMethod || re.Record.CallbackFormat != ev.Record.CallbackFormat {
 		t.Fatalf("policy %+v: stored body parses to another record: got %+v, want %+v", guard, re.Record, ev.Record)
 	}
 	return ev, nil
@@ -186,6 +187,8 @@ func ParseSeeds() []ParseSeed {
 		{"callback_ipv6_loopback", withCallback("http://[::1]:8080/x"), ""},
 		{"callback_userinfo", withCallback("http://user:pass@host/"), ""},
 		{"callback_long_url", withCallback("https://example.com/" + strings.Repeat("p", 8<<10)), ""},
+		{"callback_get", `{"event_type":"a","callback":{"success_url":"https://x.example/ok?a=1","method":"GET","format":"json"}}`, ""},
+		{"callback_get_cloudevents", `{"event_type":"a","callback":{"fail_url":"https://x.example/f","method":"GET","format":"cloudevents"}}`, ""},
 		{"html_and_separators", `{"event_type":"a","payload":"<&>` + "\u2028\u2029" + `","metadata":{"<":"&"},"timestamp":"2024-08-20T05:21:19Z"}`, ""},
 		{"folded_keys", `{"Event_Type":"a","TIMESTAMP":null,"callbac` + "\u212a" + `":{"ſuccess_url":"https://x.example"}}`, ""},
 	}

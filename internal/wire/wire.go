@@ -31,8 +31,22 @@ type incoming struct {
 	Timestamp json.RawMessage `json:"timestamp,omitempty"`
 	Payload   json.RawMessage `json:"payload,omitempty"`
 	Metadata  metadata        `json:"metadata,omitempty"`
-	Callback  *callbackURLs   `json:"callback,omitempty"`
+	// OrderingKey puts the event in a sequence: events with the same key
+	// run one at a time, in acceptance order. Part of the body.
+	OrderingKey string        `json:"ordering_key,omitempty"`
+	Callback    *callbackURLs `json:"callback,omitempty"`
+	// DeliverAt (an RFC 3339 time) or Delay (a duration: a Go duration
+	// string such as "90s", or a number of seconds) schedule the first
+	// attempt. Not part of the stored body: when an event runs is not
+	// what it is, and a repeat sent later with the same delay is the same
+	// event.
+	DeliverAt json.RawMessage `json:"deliver_at,omitempty"`
+	Delay     json.RawMessage `json:"delay,omitempty"`
 }
+
+// MaxDelay bounds how far ahead an event may be scheduled (deliver_at,
+// delay).
+const MaxDelay = 90 * 24 * time.Hour
 
 // metadata is the metadata of an event: string values. null means absent,
 // for the object (as for any field) and for each value: a key whose value
@@ -61,10 +75,14 @@ func (m *metadata) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// callbackURLs is the callback object of an event.
+// callbackURLs is the callback object of an event: where its outcome is
+// sent and, optionally, how (null or absent: as its route or the server
+// says).
 type callbackURLs struct {
-	SuccessURL string `json:"success_url"`
-	FailURL    string `json:"fail_url"`
+	SuccessURL string               `json:"success_url"`
+	FailURL    string               `json:"fail_url"`
+	Method     event.CallbackMethod `json:"method,omitempty"`
+	Format     event.CallbackFormat `json:"format,omitempty"`
 }
 
 // JSONContentType reports whether a Content-Type names JSON. An absent one
@@ -138,6 +156,15 @@ func (in *incoming) event(idemKey string, guard outbound.Policy, sizeHint int) (
 	if string(in.Timestamp) == "null" {
 		in.Timestamp = nil
 	}
+	if in.OrderingKey != "" {
+		if err := event.ValidateOrderingKey(in.OrderingKey); err != nil {
+			return store.NewEvent{}, err
+		}
+	}
+	deliverAt, delay, err := schedule(in.DeliverAt, in.Delay)
+	if err != nil {
+		return store.NewEvent{}, err
+	}
 	if len(in.Payload) > 0 {
 		var buf bytes.Buffer
 		if err := json.Compact(&buf, in.Payload); err != nil {
@@ -145,26 +172,102 @@ func (in *incoming) event(idemKey string, guard outbound.Policy, sizeHint int) (
 		}
 		in.Payload = buf.Bytes()
 	}
-	rec := store.Record{ID: in.ID, EventType: in.EventType}
+	rec := store.Record{ID: in.ID, EventType: in.EventType, OrderingKey: in.OrderingKey, DeliverAt: deliverAt}
 	if cb := in.Callback; cb != nil {
 		if err := CheckCallbackURLs(guard, cb.SuccessURL, cb.FailURL); err != nil {
 			return store.NewEvent{}, err
 		}
+		if err := event.CheckCallback(cb.Method, cb.Format); err != nil {
+			return store.NewEvent{}, err
+		}
 		rec.SuccessURL, rec.FailURL = cb.SuccessURL, cb.FailURL
+		rec.CallbackMethod, rec.CallbackFormat = cb.Method, cb.Format
 		if cb.SuccessURL == "" && cb.FailURL == "" {
+			// Nothing to deliver: how it would be sent is moot.
 			in.Callback = nil
+			rec.CallbackMethod, rec.CallbackFormat = "", ""
 		}
 	}
 	stored := in.appendJSON(make([]byte, 0, sizeHint+64))
 	rec.BodyHash = store.HashBody(stored)
-	return store.NewEvent{Record: rec, Body: stored}, nil
+	return store.NewEvent{Record: rec, Body: stored, Delay: delay}, nil
+}
+
+// CheckInRequest refuses what an event run in the request (library mode,
+// handler.NewGinEventHandler) cannot honour: an ordering key or a
+// schedule, which need the engine's queue. The error is an
+// *event.FieldError naming the field.
+func CheckInRequest(ev store.NewEvent) error {
+	const why = "is not supported when the event runs in the request (library mode); send it to an engine's POST /event"
+	switch {
+	case ev.Record.OrderingKey != "":
+		return &event.FieldError{Field: "ordering_key", Msg: why}
+	case !ev.Record.DeliverAt.IsZero():
+		return &event.FieldError{Field: "deliver_at", Msg: why}
+	case ev.Delay > 0:
+		return &event.FieldError{Field: "delay", Msg: why}
+	}
+	return nil
+}
+
+// schedule reads deliver_at and delay, at most one of them: an absolute
+// time, or a delay from when the event is recorded.
+func schedule(at, delay json.RawMessage) (time.Time, time.Duration, error) {
+	if string(at) == "null" {
+		at = nil
+	}
+	if string(delay) == "null" {
+		delay = nil
+	}
+	switch {
+	case len(at) > 0 && len(delay) > 0:
+		return time.Time{}, 0, &event.FieldError{Field: "delay", Msg: "give deliver_at or delay, not both"}
+	case len(at) > 0:
+		var s string
+		if json.Unmarshal(at, &s) != nil {
+			return time.Time{}, 0, &event.FieldError{Field: "deliver_at", Msg: "must be a string with an RFC 3339 time"}
+		}
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return time.Time{}, 0, &event.FieldError{Field: "deliver_at", Msg: fmt.Sprintf("must be an RFC 3339 time such as 2026-12-02T15:04:05Z, got %q", truncate(s, 64))}
+		}
+		if off, bad := offsetOutOfRange(s); bad {
+			return time.Time{}, 0, &event.FieldError{Field: "deliver_at", Msg: "offset must be from -23:59 to +23:59 (RFC 3339), got " + off}
+		}
+		if time.Until(t) > MaxDelay {
+			return time.Time{}, 0, &event.FieldError{Field: "deliver_at", Msg: fmt.Sprintf("is more than %d days ahead", int(MaxDelay.Hours()/24))}
+		}
+		return t.UTC(), 0, nil
+	case len(delay) > 0:
+		var d time.Duration
+		var s string
+		var secs float64
+		switch {
+		case json.Unmarshal(delay, &s) == nil:
+			var err error
+			if d, err = time.ParseDuration(s); err != nil {
+				return time.Time{}, 0, &event.FieldError{Field: "delay", Msg: fmt.Sprintf("must be a duration such as \"90s\" or \"1h30m\", or a number of seconds, got %q", truncate(s, 64))}
+			}
+		case json.Unmarshal(delay, &secs) == nil && secs <= MaxDelay.Seconds():
+			d = time.Duration(secs * float64(time.Second))
+		default:
+			return time.Time{}, 0, &event.FieldError{Field: "delay", Msg: "must be a duration such as \"90s\", or a number of seconds, at most 90 days"}
+		}
+		if d < 0 || d > MaxDelay {
+			return time.Time{}, 0, &event.FieldError{Field: "delay", Msg: fmt.Sprintf("must be from 0 to %d days, got %s", int(MaxDelay.Hours()/24), d)}
+		}
+		return time.Time{}, d, nil
+	}
+	return time.Time{}, 0, nil
 }
 
 // appendJSON appends the event as stored: its fields in order, the raw ones
 // (timestamp, payload) as validated, metadata sorted by key, so that the
-// same event always gives the same bytes and the same BodyHash. Written by
-// hand: it was the largest single cost of ingest through a JSON encoder,
-// which re-validates the raw fields it is handed.
+// same event always gives the same bytes and the same BodyHash. The
+// callback's method and format are written only when the producer named
+// them, so a body without them has the bytes, and the hash, it had before
+// they existed. Written by hand: it was the largest single cost of ingest
+// through a JSON encoder, which re-validates the raw fields it is handed.
 func (in *incoming) appendJSON(b []byte) []byte {
 	b = append(b, `{"id":`...)
 	b = appendString(b, in.ID)
@@ -190,11 +293,23 @@ func (in *incoming) appendJSON(b []byte) []byte {
 		}
 		b = append(b, '}')
 	}
+	if in.OrderingKey != "" {
+		b = append(b, `,"ordering_key":`...)
+		b = appendString(b, in.OrderingKey)
+	}
 	if in.Callback != nil {
 		b = append(b, `,"callback":{"success_url":`...)
 		b = appendString(b, in.Callback.SuccessURL)
 		b = append(b, `,"fail_url":`...)
 		b = appendString(b, in.Callback.FailURL)
+		if m := in.Callback.Method; m != "" {
+			b = append(b, `,"method":`...)
+			b = appendString(b, string(m))
+		}
+		if f := in.Callback.Format; f != "" {
+			b = append(b, `,"format":`...)
+			b = appendString(b, string(f))
+		}
 		b = append(b, '}')
 	}
 	return append(b, '}')

@@ -8,6 +8,7 @@ import (
 
 	"github.com/boomerang-events/boomerang/event"
 	"github.com/boomerang-events/boomerang/internal/outbound"
+	"github.com/boomerang-events/boomerang/store"
 )
 
 func TestAppendJSON(t *testing.T) {
@@ -17,7 +18,7 @@ func TestAppendJSON(t *testing.T) {
 		Timestamp: json.RawMessage(`"2024-08-20T05:21:19Z"`),
 		Payload:   json.RawMessage(`{"a":[1,2.5e10,null],"s":"x\"y"}`),
 		Metadata:  map[string]string{"z": "last", "a": "quote \" back\\slash \x00\x1f tab\t", "ü": "ünïcode \u2028 <&>"},
-		Callback:  &callbackURLs{SuccessURL: "http://h/ok?a=1&b=2"},
+		Callback:  &callbackURLs{SuccessURL: "http://h/ok?a=1&b=2", Method: event.CallbackPOST, Format: event.CallbackCloudEvents},
 	}
 	b := in.appendJSON(nil)
 	var out incoming
@@ -25,7 +26,8 @@ func TestAppendJSON(t *testing.T) {
 		t.Fatalf("not valid JSON: %v\n%s", err, b)
 	}
 	if out.ID != in.ID || out.EventType != in.EventType || string(out.Timestamp) != string(in.Timestamp) ||
-		string(out.Payload) != string(in.Payload) || out.Callback.SuccessURL != in.Callback.SuccessURL || out.Callback.FailURL != "" {
+		string(out.Payload) != string(in.Payload) || out.Callback.SuccessURL != in.Callback.SuccessURL || out.Callback.FailURL != "" ||
+		out.Callback.Method != in.Callback.Method || out.Callback.Format != in.Callback.Format {
 		t.Errorf("round trip: got %+v, want %+v", out, in)
 	}
 	for k, v := range in.Metadata {
@@ -136,6 +138,67 @@ func TestParseTimestampOffsets(t *testing.T) {
 				if !errors.As(err, &fe) || fe.Field != "timestamp" {
 					t.Errorf("%s: got %v, want a FieldError on timestamp", raw, err)
 				}
+			}
+		})
+	}
+}
+
+// The callback's method and format are stored as the producer named them,
+// and left out when it did not (or sent null), so such bodies are the bytes
+// they always were and a repeat of an earlier event still matches its
+// hash. A value other than those allowed, or GET with cloudevents, is a 400
+// naming the field.
+func TestParseCallbackOptions(t *testing.T) {
+	const urls = `"success_url":"https://example.com/ok","fail_url":""`
+	tests := []struct {
+		name       string
+		callback   string // the callback object sent
+		wantStored string // the callback object stored
+		wantMethod event.CallbackMethod
+		wantFormat event.CallbackFormat
+		wantField  string // the field refused, "" for none
+	}{
+		{"neither", `{` + urls + `}`, `{` + urls + `}`, "", "", ""},
+		{"nulls", `{` + urls + `,"method":null,"format":null}`, `{` + urls + `}`, "", "", ""},
+		{"GET", `{` + urls + `,"method":"GET"}`, `{` + urls + `,"method":"GET"}`, event.CallbackGET, "", ""},
+		{"POST", `{"method":"POST",` + urls + `}`, `{` + urls + `,"method":"POST"}`, event.CallbackPOST, "", ""},
+		{"cloudevents", `{` + urls + `,"format":"cloudevents"}`, `{` + urls + `,"format":"cloudevents"}`, "", event.CallbackCloudEvents, ""},
+		{"POST and json", `{"format":"json","method":"POST",` + urls + `}`, `{` + urls + `,"method":"POST","format":"json"}`, event.CallbackPOST, event.CallbackJSON, ""},
+		{"GET and json", `{` + urls + `,"method":"GET","format":"json"}`, `{` + urls + `,"method":"GET","format":"json"}`, event.CallbackGET, event.CallbackJSON, ""},
+		{"no URL: nothing to send", `{"method":"GET"}`, ``, "", "", ""},
+		{"lower case method", `{` + urls + `,"method":"get"}`, ``, "", "", "callback.method"},
+		{"PUT", `{` + urls + `,"method":"PUT"}`, ``, "", "", "callback.method"},
+		{"method a number", `{` + urls + `,"method":1}`, ``, "", "", "callback.method"},
+		{"xml", `{` + urls + `,"format":"xml"}`, ``, "", "", "callback.format"},
+		{"format an object", `{` + urls + `,"format":{}}`, ``, "", "", "callback.format"},
+		{"GET with cloudevents", `{` + urls + `,"method":"GET","format":"cloudevents"}`, ``, "", "", "callback.format"},
+		{"bad method without URL", `{"method":"PUT"}`, ``, "", "", "callback.method"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ev, err := Parse([]byte(`{"id":"e1","event_type":"t","callback":`+tc.callback+`}`), "", outbound.Policy{})
+			if tc.wantField != "" {
+				var fe *event.FieldError
+				if !errors.As(err, &fe) || fe.Field != tc.wantField {
+					t.Fatalf("got %v, want a FieldError on %s", err, tc.wantField)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := `{"id":"e1","event_type":"t"}`
+			if tc.wantStored != "" {
+				want = `{"id":"e1","event_type":"t","callback":` + tc.wantStored + `}`
+			}
+			if got := string(ev.Body); got != want {
+				t.Errorf("stored: got %s, want %s", got, want)
+			}
+			if got, want := ev.Record.BodyHash, store.HashBody([]byte(want)); got != want {
+				t.Errorf("body hash: got %s, want %s", got, want)
+			}
+			if ev.Record.CallbackMethod != tc.wantMethod || ev.Record.CallbackFormat != tc.wantFormat {
+				t.Errorf("record: got method %q format %q, want %q %q", ev.Record.CallbackMethod, ev.Record.CallbackFormat, tc.wantMethod, tc.wantFormat)
 			}
 		})
 	}
