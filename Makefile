@@ -13,6 +13,7 @@ RACE ?= $(shell command -v cc >/dev/null 2>&1 && echo -race)
 # such as 5m, or a count such as 1000000x) overrides both.
 FUZZ_PARSE ?= 100000x
 FUZZ_POST ?= 30000x
+FUZZ_CE ?= 50000x
 
 .PHONY: run test vet build fuzz chaos chaos-cluster bench bench-quick bench-scaling
 
@@ -36,6 +37,7 @@ build:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseEvent$$' -fuzztime $(or $(FUZZTIME),$(FUZZ_PARSE)) ./internal/wire
 	$(GO) test -run '^$$' -fuzz '^FuzzPostEvent$$' -fuzztime $(or $(FUZZTIME),$(FUZZ_POST)) ./handler
+	$(GO) test -run '^$$' -fuzz '^FuzzParseCloudEvent$$' -fuzztime $(or $(FUZZTIME),$(FUZZ_CE)) ./internal/wire
 
 # The fault-injection suite alone, verbose: real server processes on a
 # private redis-server (redis-server on PATH). CHAOS_PROFILE=short (default,

@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/boomerang-events/boomerang/event"
+	"github.com/boomerang-events/boomerang/internal/outbound"
 	"github.com/boomerang-events/boomerang/internal/tracing"
 	"github.com/boomerang-events/boomerang/internal/wire"
 	"github.com/boomerang-events/boomerang/store"
@@ -43,8 +44,9 @@ func accepted(id string) itemResult {
 
 func statusURL(id string) string { return "/callback?event_id=" + id }
 
-// postEvents takes a JSON array of events and records the valid ones in one
-// group commit. Items are independent: each gets the answer POST /event
+// postEvents takes a JSON array of events, Boomerang's JSON or CloudEvents
+// (application/cloudevents-batch+json, which POST /event hands here too:
+// CloudEvents batch mode), and records the valid ones in one group commit. Items are independent: each gets the answer POST /event
 // would have given it (202, 200 with the stored record for a repeat, 409,
 // 400 naming the field, 413 over max_body_bytes), in order, in a 200
 // {"results": [...]}. When the store does not answer, the answer is 503
@@ -52,8 +54,9 @@ func statusURL(id string) string { return "/callback?event_id=" + id }
 // outcome is unknown, and sending them again is safe.
 func (s *Server) postEvents(c *gin.Context) {
 	reqCtx := tracing.Extract(c.Request.Context(), c.Request.Header)
-	if !wire.JSONContentType(c.GetHeader("Content-Type")) {
-		c.JSON(http.StatusUnsupportedMediaType, gin.H{"error": "Content-Type must be application/json"})
+	parse, err := batchItemParser(c.Request.Header)
+	if err != nil {
+		c.JSON(http.StatusUnsupportedMediaType, gin.H{"error": err.Error()})
 		return
 	}
 	body, berr := readBody(c.Writer, c.Request, s.cfg.MaxBatchBytes)
@@ -79,7 +82,7 @@ func (s *Server) postEvents(c *gin.Context) {
 			results[i] = itemResult{Status: http.StatusRequestEntityTooLarge, Error: fmt.Sprintf("event is larger than max_body_bytes (%d bytes)", s.cfg.MaxBodyBytes)}
 			continue
 		}
-		ev, err := wire.Parse(raw, "", s.guard)
+		ev, err := parse(raw, "", s.guard)
 		if err != nil {
 			results[i] = fieldResult(err)
 			continue
@@ -144,6 +147,23 @@ func fieldResult(err error) itemResult {
 		return itemResult{Status: http.StatusBadRequest, Error: fe.Error(), Field: fe.Field}
 	}
 	return itemResult{Status: http.StatusBadRequest, Error: err.Error()}
+}
+
+// batchItemParser returns the parser of the items of a batch with header
+// h: Boomerang's JSON (application/json), or CloudEvents in structured
+// mode (application/cloudevents-batch+json, CloudEvents batch mode). The
+// error, for any other Content-Type, is a *wire.MediaTypeError.
+func batchItemParser(h http.Header) (func([]byte, string, outbound.Policy) (store.NewEvent, error), error) {
+	format, err := wire.FormatOf(h)
+	switch {
+	case err != nil:
+		return nil, err
+	case format == wire.Native:
+		return wire.Parse, nil
+	case format == wire.CloudEventBatch:
+		return wire.ParseCloudEvent, nil
+	}
+	return nil, &wire.MediaTypeError{Msg: "a batch is a JSON array of events: application/json, or application/cloudevents-batch+json for CloudEvents; send a single CloudEvent to POST /event"}
 }
 
 var errTooManyEvents = errors.New("too many events")

@@ -121,8 +121,11 @@ func (nopObserver) EventAccepted()              {}
 // Server is Boomerang's HTTP API over a store (boomerang.Engine.Handler
 // serves it):
 //
-//	POST /event                          accept an event (202), or answer a repeat of its id
-//	POST /events                         accept a batch of events, one result per item
+//	POST /event                          accept an event (202), or answer a repeat of its id;
+//	                                     Boomerang's JSON, or a CloudEvent (structured or binary mode;
+//	                                     batch mode is answered as POST /events answers)
+//	POST /events                         accept a batch of events, one result per item; Boomerang's
+//	                                     JSON, or CloudEvents (application/cloudevents-batch+json)
 //	GET  /callback                       an event's record (?event_id=ID), or the recent ones
 //	POST /callback                       a callback receiver that accepts anything (for demos)
 //	GET  /events/{id}                    an event's record with its attempt history
@@ -378,6 +381,13 @@ func (s *Server) recoverer(c *gin.Context) {
 }
 
 func (s *Server) postEvent(c *gin.Context) {
+	format, err := wire.FormatOf(c.Request.Header)
+	if err == nil && format == wire.CloudEventBatch {
+		// CloudEvents batch mode: a batch, answered as POST /events
+		// answers one, item by item.
+		s.postEvents(c)
+		return
+	}
 	// The span continues the producer's traceparent; its context is
 	// stored with the event, for the instance that runs it.
 	// Tracing off, the producer's context itself is stored.
@@ -397,8 +407,8 @@ func (s *Server) postEvent(c *gin.Context) {
 			}
 		}()
 	}
-	if !wire.JSONContentType(c.GetHeader("Content-Type")) {
-		c.JSON(http.StatusUnsupportedMediaType, gin.H{"error": "Content-Type must be application/json"})
+	if err != nil {
+		c.JSON(http.StatusUnsupportedMediaType, gin.H{"error": err.Error()})
 		return
 	}
 	body, berr := readBody(c.Writer, c.Request, s.cfg.MaxBodyBytes)
@@ -406,7 +416,7 @@ func (s *Server) postEvent(c *gin.Context) {
 		berr.respond(c)
 		return
 	}
-	ev, err := wire.Parse(body, c.GetHeader("Idempotency-Key"), s.guard)
+	ev, err := parseEvent(format, c.Request.Header, body, s.guard)
 	if err != nil {
 		fieldError(c, err)
 		return
@@ -464,6 +474,20 @@ func (s *Server) postEvent(c *gin.Context) {
 	b = append(b, `"}`...)
 	s.cfg.Observer.EventAccepted()
 	c.Data(http.StatusAccepted, "application/json; charset=utf-8", b)
+}
+
+// parseEvent reads the one event of a POST /event body in its format:
+// Boomerang's JSON, or a CloudEvent in structured or binary mode.
+func parseEvent(format wire.Format, h http.Header, body []byte, guard outbound.Policy) (store.NewEvent, error) {
+	idemKey := h.Get("Idempotency-Key")
+	switch format {
+	case wire.CloudEvent:
+		return wire.ParseCloudEvent(body, idemKey, guard)
+	case wire.CloudEventBinary:
+		return wire.ParseCloudEventBinary(h, body, idemKey, guard)
+	default:
+		return wire.Parse(body, idemKey, guard)
+	}
 }
 
 // answerOutcome answers POST /event with Prefer: wait=N for ev, just

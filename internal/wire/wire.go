@@ -105,18 +105,35 @@ func JSONContentType(v string) bool {
 // Idempotency-Key header, the id when the body names none. The error is an
 // *event.FieldError naming the field at fault.
 func Parse(body []byte, idemKey string, guard outbound.Policy) (store.NewEvent, error) {
-	if len(bytes.TrimSpace(body)) == 0 {
-		return store.NewEvent{}, &event.FieldError{Field: "body", Msg: "is empty; send the event as a JSON object"}
-	}
-	if !utf8.Valid(body) {
-		// JSON between systems is UTF-8 (RFC 8259); the decoder would
-		// replace bad bytes in some fields and keep them in others.
-		return store.NewEvent{}, &event.FieldError{Field: "body", Msg: "is not valid UTF-8"}
+	if err := checkBody(body, "send the event as a JSON object"); err != nil {
+		return store.NewEvent{}, err
 	}
 	var in incoming
 	if err := json.Unmarshal(body, &in); err != nil {
 		return store.NewEvent{}, decodeError(err)
 	}
+	return in.event(idemKey, guard, len(body))
+}
+
+// checkBody refuses a body that is empty (saying what to send: hint) or
+// not UTF-8. JSON between systems is UTF-8 (RFC 8259); the decoder would
+// replace bad bytes in some fields and keep them in others.
+func checkBody(body []byte, hint string) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return &event.FieldError{Field: "body", Msg: "is empty; " + hint}
+	}
+	if !utf8.Valid(body) {
+		return &event.FieldError{Field: "body", Msg: "is not valid UTF-8"}
+	}
+	return nil
+}
+
+// event validates in and returns it as stored: with its id (idemKey, or a
+// new one, when it has none), its timestamp and payload canonical, and its
+// empty callback dropped. sizeHint is the length of the body it came from.
+// The error is an *event.FieldError naming the field (of Boomerang's JSON)
+// at fault.
+func (in *incoming) event(idemKey string, guard outbound.Policy, sizeHint int) (store.NewEvent, error) {
 	switch {
 	case in.ID == "" && idemKey != "":
 		in.ID = idemKey
@@ -171,7 +188,7 @@ func Parse(body []byte, idemKey string, guard outbound.Policy) (store.NewEvent, 
 			rec.CallbackMethod, rec.CallbackFormat = "", ""
 		}
 	}
-	stored := in.appendJSON(make([]byte, 0, len(body)+64))
+	stored := in.appendJSON(make([]byte, 0, sizeHint+64))
 	rec.BodyHash = store.HashBody(stored)
 	return store.NewEvent{Record: rec, Body: stored, Delay: delay}, nil
 }
