@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -121,7 +122,7 @@ func (v *Verifier) Verify(r *http.Request) (*CallbackPayload, error) {
 			}
 			p.Attempts = n
 		}
-	} else if err := json.Unmarshal(body, p); err != nil {
+	} else if err := decodeCallback(r.Header.Get("Content-Type"), body, p); err != nil {
 		return nil, fmt.Errorf("client: verify callback: body: %w", err)
 	}
 	if p.EventID == "" || p.Status == "" {
@@ -144,4 +145,25 @@ func (v *Verifier) verify(body []byte, h http.Header) error {
 		}
 	}
 	return fmt.Errorf("%w: %w", ErrSignature, first)
+}
+
+// decodeCallback reads a POST callback's body into p: the callback object,
+// or, for callback.format cloudevents (Content-Type
+// application/cloudevents+json), a structured CloudEvent whose data is
+// that object.
+func decodeCallback(contentType string, body []byte, p *CallbackPayload) error {
+	if mt, _, _ := mime.ParseMediaType(contentType); mt != "application/cloudevents+json" {
+		return json.Unmarshal(body, p)
+	}
+	var ce struct {
+		SpecVersion string          `json:"specversion"`
+		Data        json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(body, &ce); err != nil {
+		return err
+	}
+	if ce.SpecVersion != "1.0" || len(ce.Data) == 0 {
+		return fmt.Errorf("a CloudEvent of specversion %q with no data: not a callback", ce.SpecVersion)
+	}
+	return json.Unmarshal(ce.Data, p)
 }

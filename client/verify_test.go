@@ -229,3 +229,36 @@ func TestNewVerifier(t *testing.T) {
 		})
 	}
 }
+
+// The engine's callbacks of every method and format verify and decode:
+// a GET (the outcome in the query) and a CloudEvent (the outcome its
+// data).
+func TestVerifyEveryMethodAndFormat(t *testing.T) {
+	srv := serve(t, testConfig())
+	v, err := client.NewVerifier(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv, got := receiver(t, v)
+	c := newClient(t, srv.URL, client.Config{})
+	for _, cb := range []client.Callback{{Method: "GET"}, {Format: "cloudevents"}} {
+		t.Run(cb.Method+cb.Format, func(t *testing.T) {
+			cb.SuccessURL = recv.URL + "/ok?team=a"
+			res, err := c.Send(t.Context(), client.Event{EventType: "ok", Callback: &cb})
+			if err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+			select {
+			case d := <-got:
+				if d.err != nil {
+					t.Fatalf("Verify: %v (%s %s)", d.err, d.header, d.body)
+				}
+				if p := d.payload; p.EventID != res.EventID || p.Status != client.StatusSucceeded || p.Attempts != 1 {
+					t.Errorf("got %+v, want %s succeeded after 1 attempt", p, res.EventID)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("no callback within 10s")
+			}
+		})
+	}
+}

@@ -22,6 +22,24 @@ func (c *Client) Get(ctx context.Context, id string) (*Record, error) {
 	return rec, nil
 }
 
+// Cancel cancels event id if it has not started (DELETE /events/{id}):
+// scheduled for later, waiting for its ordering key, or queued and not yet
+// claimed. It returns the canceled record (status canceled: it never runs
+// and no callback is sent). An event that started or ended is ErrConflict,
+// an unknown id ErrNotFound. It makes one request: a cancel lost on the
+// way may be asked again, and answers ErrConflict once it was done.
+func (c *Client) Cancel(ctx context.Context, id string) (*Record, error) {
+	a, err := c.do(ctx, http.MethodDelete, "/events/"+url.PathEscape(id), nil, c.cfg.Timeout)
+	if err != nil {
+		return nil, fmt.Errorf("client: cancel %s: %w", id, err)
+	}
+	var rec Record
+	if err := a.decode(&rec, http.StatusOK); err != nil {
+		return nil, fmt.Errorf("client: cancel %s: %w", id, err)
+	}
+	return &rec, nil
+}
+
 // get reads the record of event id, asking the server to hold the request
 // up to wait seconds until the event is finished (none when 0).
 func (c *Client) get(ctx context.Context, id string, wait int) (*Record, error) {

@@ -229,3 +229,27 @@ func TestWaitPolls(t *testing.T) {
 		})
 	}
 }
+
+// Cancel cancels an event that has not started; one that ended is
+// ErrConflict, an unknown one ErrNotFound.
+func TestCancel(t *testing.T) {
+	srv := serve(t, testConfig())
+	c := newClient(t, srv.URL, client.Config{})
+	res, err := c.Send(t.Context(), client.Event{EventType: "ok", Delay: time.Hour})
+	if err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	rec, err := c.Cancel(t.Context(), res.EventID)
+	if err != nil || rec.Status != client.StatusCanceled || !rec.Status.Terminal() {
+		t.Fatalf("Cancel: got %+v, %v; want canceled", rec, err)
+	}
+	if rec, err := c.Wait(t.Context(), res.EventID); err != nil || rec.Status != client.StatusCanceled {
+		t.Errorf("Wait on the canceled event: got %+v, %v", rec, err)
+	}
+	if _, err := c.Cancel(t.Context(), res.EventID); !errors.Is(err, client.ErrConflict) {
+		t.Errorf("Cancel again: got %v, want ErrConflict", err)
+	}
+	if _, err := c.Cancel(t.Context(), "evt_unknown"); !errors.Is(err, client.ErrNotFound) {
+		t.Errorf("Cancel an unknown id: got %v, want ErrNotFound", err)
+	}
+}
