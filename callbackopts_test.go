@@ -32,7 +32,8 @@ type hook struct {
 
 // hookRecorder is a callback receiver that answers 200 and records every
 // request, by the event id it names (in its query, its JSON body or its
-// CloudEvent's subject).
+// CloudEvent's subject); requests to /refuse are answered 500 and not
+// recorded.
 type hookRecorder struct {
 	*httptest.Server
 	mu  sync.Mutex // guards got
@@ -43,6 +44,10 @@ func newHookRecorder(t *testing.T) *hookRecorder {
 	r := &hookRecorder{got: map[string]hook{}}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
+		if req.URL.Path == "/refuse" {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
 		var named struct {
 			EventID string `json:"event_id"`
 			Subject string `json:"subject"`

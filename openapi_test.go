@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,7 +43,7 @@ const (
 // produced, so the description cannot drift from the code.
 func TestOpenAPIContract(t *testing.T) {
 	redistest.Run(t, func(t *testing.T, b redistest.Backend) {
-		recv := newRawReceiver(t)
+		recv := newHookRecorder(t)
 
 		cfg := testConfig(b)
 		cfg.Auth = boomerang.AuthConfig{APIKeys: []string{userKey}, AdminKeys: []string{adminKey}}
@@ -77,7 +76,7 @@ func TestOpenAPIContract(t *testing.T) {
 		c := newContract(t, up.URL, down.URL)
 		user, admin := bearer(userKey), bearer(adminKey)
 		okCallback := `"callback":{"success_url":"` + recv.URL + `/ok","fail_url":"` + recv.URL + `/ok"}`
-		failCallback := `"callback":{"success_url":"` + recv.URL + `/fail","fail_url":"` + recv.URL + `/fail"}`
+		failCallback := `"callback":{"success_url":"` + recv.URL + `/refuse","fail_url":"` + recv.URL + `/refuse"}`
 
 		// POST /event
 		okEvent := `{"id":"c-ok","event_type":"ok","timestamp":"2024-08-20T05:21:19Z","payload":{"user_id":"12345"},` +
@@ -203,7 +202,7 @@ func TestOpenAPIContract(t *testing.T) {
 		c.do(t, call{method: "GET", url: up.URL + "/callback?event_id=c-ok", want: 401, invalid: true})
 		c.do(t, call{method: "GET", url: down.URL + "/callback?event_id=c-ok", header: user, want: 503})
 		got := recv.wait(t, "c-ok")
-		c.do(t, call{method: "POST", url: up.URL + "/callback", header: map[string]string{"webhook-id": got.webhookID}, body: string(got.body), want: 200})
+		c.do(t, call{method: "POST", url: up.URL + "/callback", header: map[string]string{"webhook-id": got.header.Get("webhook-id")}, body: string(got.body), want: 200})
 
 		// GET /events/{id}
 		if ev := c.do(t, call{method: "GET", url: up.URL + "/events/c-ok", header: user, want: 200}); !bytes.Contains(ev, []byte(`"payload":{"user_id":"12345"}`)) {
@@ -497,57 +496,6 @@ func withKey(h map[string]string, name, v string) map[string]string {
 		out[k] = v
 	}
 	return out
-}
-
-// rawReceiver is a callback receiver that keeps each callback's body as
-// sent: /ok answers 200, any other path 500.
-type rawReceiver struct {
-	*httptest.Server
-	mu  sync.Mutex // guards got
-	got map[string]rawCallback
-}
-
-type rawCallback struct {
-	webhookID string
-	body      []byte
-}
-
-func newRawReceiver(t *testing.T) *rawReceiver {
-	r := &rawReceiver{got: map[string]rawCallback{}}
-	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		b, _ := io.ReadAll(req.Body)
-		if req.URL.Path != "/ok" {
-			w.WriteHeader(http.StatusInternalServerError)
-			return
-		}
-		var cb struct {
-			EventID string `json:"event_id"`
-		}
-		json.Unmarshal(b, &cb)
-		r.mu.Lock()
-		r.got[cb.EventID] = rawCallback{req.Header.Get("webhook-id"), b}
-		r.mu.Unlock()
-	}))
-	t.Cleanup(r.Close)
-	return r
-}
-
-// wait returns the callback of event id, or fails t after 10s.
-func (r *rawReceiver) wait(t *testing.T, id string) rawCallback {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		r.mu.Lock()
-		cb, ok := r.got[id]
-		r.mu.Unlock()
-		if ok {
-			return cb
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no callback of event %s after 10s", id)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // TestOpenAPIListsEveryRoute fails for a route of the API that

@@ -156,6 +156,30 @@ callback:
 	return h
 }
 
+// killRestart kills an instance with SIGKILL every prof.killEvery from
+// start until a second before the load ends, the instances in turn, and
+// starts each again on its address 300ms later, then calls restarted.
+// It stops at the first instance that does not start again.
+func (h *harness) killRestart(t *testing.T, start time.Time, restarted func(in *instance, killed time.Time)) error {
+	for k := 1; ; k++ {
+		at := start.Add(time.Duration(k) * prof.killEvery)
+		if at.After(start.Add(prof.load - time.Second)) {
+			return nil
+		}
+		time.Sleep(time.Until(at))
+		in := h.insts[(k-1)%len(h.insts)]
+		killed := time.Now()
+		in.kill()
+		time.Sleep(300 * time.Millisecond)
+		if err := in.start(); err != nil {
+			return fmt.Errorf("restart after kill %d: %w", k, err)
+		}
+		restarted(in, killed)
+		t.Logf("kill %d: %s killed at +%s, answering again after %s", k, in.name, killed.Sub(start).Round(time.Millisecond),
+			time.Since(killed).Round(time.Millisecond))
+	}
+}
+
 // freeAddr returns a loopback address with a port nobody listens on.
 func freeAddr(t *testing.T) string {
 	t.Helper()

@@ -42,24 +42,11 @@ func TestKill9(t *testing.T) {
 		accepted time.Duration // kill until that instance answered 202 again
 	}
 	var kills []kill
-	for k := 1; ; k++ {
-		at := start.Add(time.Duration(k) * prof.killEvery)
-		if at.After(start.Add(prof.load - time.Second)) {
-			break
-		}
-		time.Sleep(time.Until(at))
-		in := h.insts[(k-1)%len(h.insts)]
-		killed := time.Now()
-		in.kill()
-		time.Sleep(300 * time.Millisecond)
-		if err := in.start(); err != nil {
-			t.Errorf("restart after kill %d: %v", k, err)
-			cancel()
-			break
-		}
+	if err := h.killRestart(t, start, func(in *instance, killed time.Time) {
 		kills = append(kills, kill{inst: in.idx, at: killed, restart: time.Since(killed)})
-		t.Logf("kill %d: %s killed at +%s, answering again after %s", k, in.name, killed.Sub(start).Round(time.Millisecond),
-			time.Since(killed).Round(time.Millisecond))
+	}); err != nil {
+		t.Error(err)
+		cancel()
 	}
 	posted := <-loaded
 	l.wait()

@@ -71,22 +71,9 @@ func TestOrderingKill9(t *testing.T) {
 		})
 	}
 
-	start := time.Now()
 	kills := 0
-	for k := 1; ; k++ {
-		at := start.Add(time.Duration(k) * prof.killEvery)
-		if at.After(start.Add(prof.load - time.Second)) {
-			break
-		}
-		time.Sleep(time.Until(at))
-		in := h.insts[(k-1)%len(h.insts)]
-		in.kill()
-		time.Sleep(300 * time.Millisecond)
-		if err := in.start(); err != nil {
-			t.Errorf("restart after kill %d: %v", k, err)
-			break
-		}
-		kills++
+	if err := h.killRestart(t, time.Now(), func(*instance, time.Time) { kills++ }); err != nil {
+		t.Error(err)
 	}
 	sent.Wait()
 	_, gaveUp, bad := l.stats()
