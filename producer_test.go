@@ -337,7 +337,7 @@ func TestOrderingKey(t *testing.T) {
 				return errors.New("not yet")
 			}
 			return nil
-		})
+		}, boomerang.WithRetry(boomerang.RetryPolicy{MaxAttempts: 5, InitialInterval: 300 * time.Millisecond, MaxInterval: time.Second, RandomizationFactor: -1}))
 		h := eng.Handler()
 		var items []string
 		for i := range 6 {
@@ -384,9 +384,9 @@ func TestOrderingKey(t *testing.T) {
 				}
 			}
 		}
-		// b and c were not held up by a's retries.
-		if aEnd, cEnd := runs["a-5"][0].end, runs["c-5"][0].end; !cEnd.Before(aEnd) {
-			t.Errorf("c-5 ended at %v, after a-5 (%v): key c was held up by key a's retries", cEnd, aEnd)
+		// b and c were not held up by a's retries (300ms, then 600ms).
+		if a2, cEnd := runs["a-2"][0].start, runs["c-5"][0].end; !cEnd.Before(a2) {
+			t.Errorf("c-5 ended at %v, after a-2 started (%v): key c was held up by key a's retries", cEnd, a2)
 		}
 	})
 }
