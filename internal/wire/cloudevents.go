@@ -34,6 +34,8 @@ import (
 //	                         booleans in their string form)
 //	callbacksuccessurl     → callback.success_url
 //	callbackfailurl        → callback.fail_url
+//	partitionkey           → ordering_key (the CloudEvents partitioning
+//	                         extension: events of one key run in order)
 //	specversion            must be "1.0"; not stored
 //	datacontenttype        must name JSON; not stored
 //
@@ -209,13 +211,16 @@ type cloudEvent struct {
 // checked.
 var notMetadata = map[string]bool{
 	"specversion": true, "id": true, "type": true, "time": true, "datacontenttype": true,
-	callbackSuccessAttr: true, callbackFailAttr: true,
+	callbackSuccessAttr: true, callbackFailAttr: true, partitionKeyAttr: true,
 }
 
 // The extension attributes that carry callback URLs.
 const (
 	callbackSuccessAttr = "callbacksuccessurl"
 	callbackFailAttr    = "callbackfailurl"
+	// partitionKeyAttr is the partitioning extension's attribute, the
+	// event's ordering key.
+	partitionKeyAttr = "partitionkey"
 )
 
 // event checks the CloudEvents rules, then builds the incoming of the same
@@ -250,6 +255,7 @@ func (ce *cloudEvent) event(idemKey string, guard outbound.Policy, sizeHint int)
 	if hasSuccess || hasFail {
 		in.Callback = &callbackURLs{SuccessURL: success, FailURL: fail}
 	}
+	in.OrderingKey = ce.attrs[partitionKeyAttr]
 	for name, v := range ce.attrs {
 		if notMetadata[name] {
 			continue
@@ -280,6 +286,7 @@ var cloudEventsNames = map[string]string{
 	"payload":              "data",
 	"callback.success_url": callbackSuccessAttr,
 	"callback.fail_url":    callbackFailAttr,
+	"ordering_key":         partitionKeyAttr,
 }
 
 // cloudEventsField renames the field of a FieldError of Boomerang's JSON

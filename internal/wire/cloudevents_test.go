@@ -70,6 +70,12 @@ func TestCloudEventMapping(t *testing.T) {
 			`{"id":"e1","event_type":"user.created","timestamp":"2024-08-20T05:21:19.143357839Z","payload":{"user_id":"42","tags":[1,2]},
 				"metadata":{"count":"3","dataschema":"https://example.com/user.json","replay":"false","source":"/users","subject":"user/42","tenant":"acme"},
 				"callback":{"success_url":"` + cbOK + `","fail_url":"` + cbOK + `"}}`},
+		{"structured, partitionkey is the ordering key",
+			structured(`{"specversion":"1.0","id":"e1","source":"/users","type":"user.created","partitionkey":"user-42"}`),
+			`{"id":"e1","event_type":"user.created","metadata":{"source":"/users"},"ordering_key":"user-42"}`},
+		{"binary, ce-partitionkey is the ordering key",
+			binary(``, withHeaders("ce-partitionkey", "user-42")...),
+			`{"id":"e1","event_type":"user.created","metadata":{"source":"/users"},"ordering_key":"user-42"}`},
 		{"structured, one callback URL",
 			structured(`{"specversion":"1.0","id":"e1","source":"/users","type":"user.created","callbackfailurl":"` + cbOK + `"}`),
 			`{"id":"e1","event_type":"user.created","metadata":{"source":"/users"},"callback":{"fail_url":"` + cbOK + `"}}`},
@@ -135,6 +141,7 @@ func TestCloudEventRefusals(t *testing.T) {
 		wantMsg   string // a part of the message, if any
 	}{
 		{"empty body", structured(` `), "body", "is empty"},
+		{"a partitionkey that is not an ordering key", structured(`{` + req + `,"partitionkey":"user 42"}`), "partitionkey", "allowed are letters"},
 		{"not UTF-8", structured("{\"specversion\":\"1.0\",\"id\":\"e1\",\"source\":\"/\xff\",\"type\":\"t\"}"), "body", "UTF-8"},
 		{"not JSON", structured(`{"specversion":`), "body", "not valid JSON"},
 		{"an array", structured(`[{` + req + `}]`), "body", "JSON object"},
