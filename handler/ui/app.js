@@ -393,6 +393,7 @@ async function loadEvent(id) {
     ["event_type", ev.event_type], ["status", ev.status], ["attempts", ev.attempts],
     ["last_error", ev.last_error], ["accepted_at", when(ev.accepted_at)], ["updated_at", when(ev.updated_at)],
     ["next_attempt_at", when(ev.next_attempt_at)], ["completed_at", when(ev.completed_at)],
+    ["deliver_at", when(ev.deliver_at)], ["ordering_key", ev.ordering_key], ["waiting_for", ev.waiting_for],
     ["waiting", ev.waiting], ["trace_id", ev.trace_id],
   ]);
   // The payload, pretty-printed, as text: whatever it holds runs nothing.
