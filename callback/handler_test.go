@@ -70,6 +70,10 @@ func TestEventHandler(t *testing.T) {
 			{"other body", `{"id":"u1","event_type":"user_created","payload":{"username":"other"}}`, 409},
 			{"bad event type", `{"event_type":"no spaces allowed"}`, 400},
 			{"metadata address callback", `{"event_type":"a","callback":{"success_url":"http://169.254.169.254/"}}`, 400},
+			// The engine's queue features: refused in the request.
+			{"ordering key", `{"event_type":"a","ordering_key":"k"}`, 400},
+			{"deliver_at", `{"event_type":"a","deliver_at":"2030-01-01T00:00:00Z"}`, 400},
+			{"delay", `{"event_type":"a","delay":"1m"}`, 400},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
