@@ -50,6 +50,9 @@ func TestHealOrder(t *testing.T) {
 		if head, _ := s.OrderHead(ctx, "k"); head != "ghost" {
 			t.Fatalf("head: %q, want ghost", head)
 		}
+		if st, err := s.Stats(ctx, now); err != nil || st.Held != 2 || st.Events.Items != 0 {
+			t.Fatalf("Stats: got %+v (%v), want e1 and e2 held, none queued", st, err)
+		}
 		if _, err := s.HealOrder(ctx, now.Add(time.Second), 100); err != nil {
 			t.Fatal(err)
 		}

@@ -25,6 +25,9 @@ type QueueStats struct {
 // Stats is the state of the store's queues, for metrics.
 type Stats struct {
 	Events, Callbacks QueueStats
+	// Held counts the events of ordering keys held out of the event queue
+	// until the one before them ends (see order.go).
+	Held int64
 }
 
 // Stats reads the state of the event and callback queues at now in one
@@ -38,8 +41,10 @@ func (s *Redis) Stats(ctx context.Context, now time.Time) (Stats, error) {
 	}
 	nowMs := strconv.FormatInt(now.UnixMilli(), 10)
 	ev, cb := make([]cmds, len(s.parts)), make([]cmds, len(s.parts))
+	held := make([]*redis.IntCmd, len(s.parts))
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, k := range s.parts {
+			held[i] = p.HLen(ctx, k.held)
 			for _, q := range []struct {
 				key string
 				c   *cmds
@@ -67,5 +72,9 @@ func (s *Redis) Stats(ctx context.Context, now time.Time) (Stats, error) {
 		}
 		return qs
 	}
-	return Stats{Events: read(ev), Callbacks: read(cb)}, nil
+	st := Stats{Events: read(ev), Callbacks: read(cb)}
+	for _, h := range held {
+		st.Held += h.Val()
+	}
+	return st, nil
 }

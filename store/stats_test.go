@@ -84,6 +84,9 @@ func TestStatsIsOneRoundTrip(t *testing.T) {
 		if st.Callbacks != (store.QueueStats{}) {
 			t.Errorf("callbacks: got %+v, want an empty queue", st.Callbacks)
 		}
+		if st.Held != 0 {
+			t.Errorf("held: got %d, want 0", st.Held)
+		}
 	})
 }
 

@@ -114,13 +114,13 @@ func TestScrapeWithoutRedis(t *testing.T) {
 func TestQueueGauges(t *testing.T) {
 	m := New(Config{})
 	m.ReadFrom(source{
-		stats: store.Stats{Events: store.QueueStats{Items: 5, Due: 2, OldestDue: time.Now().Add(-time.Minute)}},
+		stats: store.Stats{Events: store.QueueStats{Items: 5, Due: 2, OldestDue: time.Now().Add(-time.Minute)}, Held: 3},
 		dests: []store.Destination{{State: "open"}, {State: "closed"}, {State: "open"}},
 	})
 	body := scrape(t, m)
 	for _, want := range []string{
 		`boomerang_queue_items{queue="events"} 5`, `boomerang_queue_due{queue="events"} 2`,
-		`boomerang_queue_items{queue="callbacks"} 0`, `boomerang_queue_oldest_due_age_seconds{queue="callbacks"} 0`,
+		`boomerang_events_held 3`, `boomerang_queue_items{queue="callbacks"} 0`, `boomerang_queue_oldest_due_age_seconds{queue="callbacks"} 0`,
 		`boomerang_destinations{state="open"} 2`, `boomerang_destinations{state="half-open"} 0`,
 	} {
 		if !strings.Contains(body, want) {

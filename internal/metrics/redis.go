@@ -27,6 +27,8 @@ var (
 		"Items due now and not leased: the backlog waiting for a worker.", []string{"queue"}, nil)
 	queueAgeDesc = prometheus.NewDesc("boomerang_queue_oldest_due_age_seconds",
 		"How long the item due the longest has waited since it became due; 0 when none is due.", []string{"queue"}, nil)
+	heldDesc = prometheus.NewDesc("boomerang_events_held",
+		"Events of ordering keys held out of the event queue until the event before them in their key ends.", nil, nil)
 	destinationsDesc = prometheus.NewDesc("boomerang_destinations",
 		"Destinations (callback URLs' and forward routes' scheme://host:port) by breaker state: closed, open, half-open.",
 		[]string{"state"}, nil)
@@ -36,6 +38,7 @@ func (c *redisCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- queueItemsDesc
 	ch <- queueDueDesc
 	ch <- queueAgeDesc
+	ch <- heldDesc
 	ch <- destinationsDesc
 }
 
@@ -61,6 +64,7 @@ func (c *redisCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(queueDueDesc, prometheus.GaugeValue, float64(q.due), q.name)
 			ch <- prometheus.MustNewConstMetric(queueAgeDesc, prometheus.GaugeValue, age, q.name)
 		}
+		ch <- prometheus.MustNewConstMetric(heldDesc, prometheus.GaugeValue, float64(st.Held))
 	}
 	if dests, err := c.src.Destinations(ctx, now); err == nil {
 		counts := map[string]int{"closed": 0, "open": 0, "half-open": 0}
