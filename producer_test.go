@@ -422,3 +422,40 @@ func TestWaitEndsAtShutdown(t *testing.T) {
 		t.Errorf("a wait after Run ended: got %d %v after %v, want the record at once", code, out, time.Since(t0))
 	}
 }
+
+// With Redis down, a request that asks to wait is answered 503 at once
+// (nothing to wait on, nothing known), not held for its wait; once Redis
+// is back, waiting works again.
+func TestWaitWithRedisDown(t *testing.T) {
+	b := redistest.Mini(t)
+	cfg := testConfig(b)
+	cfg.RequestTimeout = 500 * time.Millisecond
+	eng := newEngine(t, cfg)
+	h := eng.Handler()
+	post(t, h, `{"id":"r1","event_type":"t","delay":"1h"}`)
+	b.Mini.SetError("LOADING")
+	t0 := time.Now()
+	code, hdr, _ := do(t, h, "GET", "/callback?event_id=r1&wait=10", "")
+	if took := time.Since(t0); code != http.StatusServiceUnavailable || hdr.Get("Retry-After") == "" || took > 3*time.Second {
+		t.Errorf("waiting with Redis down: got %d (Retry-After %q) after %v, want 503 at once", code, hdr.Get("Retry-After"), took)
+	}
+	b.Mini.SetError("")
+	got := make(chan int, 1)
+	go func() {
+		code, _, out := do(t, h, "GET", "/callback?event_id=r1&wait=10", "")
+		if out["status"] != "canceled" {
+			code = -code
+		}
+		got <- code
+	}()
+	time.Sleep(200 * time.Millisecond)
+	do(t, h, "DELETE", "/events/r1", "")
+	select {
+	case code := <-got:
+		if code != http.StatusOK {
+			t.Errorf("waiting after Redis came back: got %d, want 200 with the canceled record", code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("a wait after Redis came back did not end with the cancel")
+	}
+}

@@ -28,7 +28,8 @@ type Waiters struct {
 	max         int
 	readTimeout time.Duration
 
-	mu      sync.Mutex
+	subMu   sync.Mutex // orders the SUBSCRIBE and UNSUBSCRIBE commands (resubscribe)
+	mu      sync.Mutex // guards what follows; never held across I/O
 	ps      *redis.PubSub
 	waiting map[string]*channelWaiters // by channel
 	n       int
@@ -67,10 +68,16 @@ func (w *Waiters) Wait(ctx context.Context, id string) (Snapshot, error) {
 	}
 	defer w.remove(id)
 	// Subscribed before reading: an end published after the read is seen.
+	// A confirmation that does not come within readTimeout (Redis is not
+	// answering) does not hold the request: the read then says whether
+	// Redis answers at all.
+	confirm := time.NewTimer(w.readTimeout)
 	select {
 	case <-cw.subscribed:
+	case <-confirm.C:
 	case <-ctx.Done():
 	}
+	confirm.Stop()
 	snap, err := w.get(ctx, id)
 	if err != nil || snap.Record.Status.Terminal() || ctx.Err() != nil {
 		return snap, err
@@ -85,46 +92,73 @@ func (w *Waiters) Wait(ctx context.Context, id string) (Snapshot, error) {
 func (w *Waiters) add(ctx context.Context, id string) (*channelWaiters, error) {
 	ch := w.s.doneChannel(id)
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if w.closed {
+		w.mu.Unlock()
 		return nil, fmt.Errorf("%w: shutting down", ErrTooManyWaiters)
 	}
 	if w.n >= w.max {
+		w.mu.Unlock()
 		return nil, ErrTooManyWaiters
 	}
 	if w.ps == nil {
-		w.ps = w.s.rdb.Subscribe(context.WithoutCancel(ctx))
+		w.ps = w.s.rdb.Subscribe(context.WithoutCancel(ctx)) // no channel yet: no I/O
 		w.done = make(chan struct{})
 		go w.read(w.ps.ChannelWithSubscriptions())
 	}
 	cw := w.waiting[ch]
-	if cw == nil {
+	first := cw == nil
+	if first {
 		cw = &channelWaiters{subscribed: make(chan struct{}), ended: make(chan struct{})}
 		w.waiting[ch] = cw
-		if err := w.ps.Subscribe(ctx, ch); err != nil {
-			delete(w.waiting, ch)
-			return nil, err
-		}
 	}
 	cw.n++
 	w.n++
+	w.mu.Unlock()
+	if first {
+		if err := w.resubscribe(ctx, ch); err != nil {
+			w.remove(id)
+			return nil, err
+		}
+	}
 	return cw, nil
 }
 
 func (w *Waiters) remove(id string) {
 	ch := w.s.doneChannel(id)
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	w.n--
 	cw := w.waiting[ch]
-	if cw == nil {
-		return
+	last := cw != nil && cw.n == 1
+	if cw != nil {
+		cw.n--
 	}
-	if cw.n--; cw.n == 0 {
+	if last {
 		delete(w.waiting, ch)
-		if !w.closed {
-			w.ps.Unsubscribe(context.Background(), ch)
-		}
+	}
+	w.mu.Unlock()
+	if last {
+		w.resubscribe(context.Background(), ch)
+	}
+}
+
+// resubscribe makes the subscription to ch what the waiters are now:
+// subscribed while someone waits on it, else not. It runs outside mu, so
+// a dial to a Redis that does not answer holds up no other waiter nor the
+// reader; subMu keeps the commands in the order of the states they
+// follow, so a late unsubscribe never cancels a newer waiter's subscribe.
+func (w *Waiters) resubscribe(ctx context.Context, ch string) error {
+	w.subMu.Lock()
+	defer w.subMu.Unlock()
+	w.mu.Lock()
+	wanted, closed, ps := w.waiting[ch] != nil, w.closed, w.ps
+	w.mu.Unlock()
+	switch {
+	case closed:
+		return nil
+	case wanted:
+		return ps.Subscribe(ctx, ch)
+	default:
+		return ps.Unsubscribe(ctx, ch)
 	}
 }
 
@@ -164,13 +198,6 @@ func closeOnce(c chan struct{}) {
 	default:
 		close(c)
 	}
-}
-
-// Waiting returns how many requests wait now.
-func (w *Waiters) Waiting() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.n
 }
 
 // Close ends the subscription and its reader, and the waits: each waiting
