@@ -131,18 +131,27 @@ if redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 1 end
 return 2
 `)
 
-// popScript takes ids out of a key's sequence.
+// popScript takes ids out of a key's sequence and returns its head after
+// ("" when it is empty: a nil reply would fail a whole pipeline), so the
+// next step needs no read of its own.
 //
 //	KEYS[1]  sequence (zset)   KEYS[2]  joined at (hash)   ARGV  ids
 var popScript = redis.NewScript(`
 redis.call('ZREM', KEYS[1], unpack(ARGV))
 redis.call('HDEL', KEYS[2], unpack(ARGV))
-return 1
+return redis.call('ZRANGE', KEYS[1], 0, 0)[1] or ''
 `)
 
+// popCall is the popScript call that takes ids out of key's sequence.
+func (s *Redis) popCall(key string, ids ...any) scriptCall {
+	ok := s.orderKeys(key)
+	return scriptCall{popScript, []string{ok.q, ok.at}, ids}
+}
+
 // advanceOrder takes ended events out of their sequences and lets each
-// sequence's next event run. Its failure is logged, not returned: the
-// outcomes stand, and the healer advances the sequences later.
+// sequence's next event run: two round trips (pop, activate) when the next
+// one is there to run. Its failure is logged, not returned: the outcomes
+// stand, and the healer advances the sequences later.
 func (s *Redis) advanceOrder(ctx context.Context, now time.Time, ended []Record) {
 	if s.skipAdvance {
 		return
@@ -159,46 +168,69 @@ func (s *Redis) advanceOrder(ctx context.Context, now time.Time, ended []Record)
 	calls := make([]scriptCall, 0, len(byKey))
 	keys := make([]string, 0, len(byKey))
 	for key, ids := range byKey {
-		ok := s.orderKeys(key)
-		calls = append(calls, scriptCall{popScript, []string{ok.q, ok.at}, ids})
+		calls = append(calls, s.popCall(key, ids...))
 		keys = append(keys, key)
 	}
-	if _, err := s.runScripts(ctx, calls); err != nil {
-		s.log.Warn("ordering keys not advanced; the healer will", "keys", len(keys), "err", err)
-		return
-	}
-	if _, err := s.kick(ctx, now, keys); err != nil {
+	err := func() error {
+		cmds, err := s.runScripts(ctx, calls)
+		if err != nil {
+			return err
+		}
+		heads := make([]string, len(cmds))
+		for i, cmd := range cmds {
+			if heads[i], err = cmd.Text(); err != nil {
+				return err
+			}
+		}
+		_, err = s.activateHeads(ctx, now, keys, heads)
+		return err
+	}()
+	if err != nil {
 		s.log.Warn("ordering keys not advanced; the healer will", "keys", len(keys), "err", err)
 	}
 }
 
-// kick makes sure the head of each key's sequence may run: a held head is
-// queued, an ended one (or one never recorded, after orderOrphanAfter) is
-// popped and the next looked at, up to 64 per key per call. It returns the
-// keys whose sequence is empty.
+// kick makes sure the head of each key's sequence may run (see
+// activateHeads), and returns the keys whose sequence is empty.
 func (s *Redis) kick(ctx context.Context, now time.Time, keys []string) (empty []string, err error) {
-	todo := keys
-	woke := map[int]bool{}
-	for round := 0; round < 64 && len(todo) > 0; round++ {
-		heads := make([]*redis.StringSliceCmd, len(todo))
-		if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, key := range todo {
-				heads[i] = p.ZRange(ctx, s.orderKeys(key).q, 0, 0)
-			}
-			return nil
-		}); err != nil {
-			return empty, fmt.Errorf("store: read the heads of %d ordering keys: %w", len(todo), err)
+	cmds := make([]*redis.StringSliceCmd, len(keys))
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, key := range keys {
+			cmds[i] = p.ZRange(ctx, s.orderKeys(key).q, 0, 0)
 		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("store: read the heads of %d ordering keys: %w", len(keys), err)
+	}
+	heads := make([]string, len(keys))
+	for i, c := range cmds {
+		if hs := c.Val(); len(hs) > 0 {
+			heads[i] = hs[0]
+		}
+	}
+	return s.activateHeads(ctx, now, keys, heads)
+}
+
+// activateHeads lets heads[i], the head of keys[i]'s sequence ("" for an
+// empty one), run: a held head is queued; an ended one (or one never
+// recorded, after orderOrphanAfter) is popped and the next looked at, up
+// to 64 per key per call. It returns the keys whose sequence is empty.
+func (s *Redis) activateHeads(ctx context.Context, now time.Time, keys, heads []string) (empty []string, err error) {
+	woke := map[int]bool{}
+	defer func() {
+		if len(woke) > 0 {
+			signal(s.eventsReady)
+		}
+	}()
+	for round := 0; round < 64 && len(keys) > 0; round++ {
 		var calls []scriptCall
-		var live []string
-		var ids []string
-		for i, key := range todo {
-			hs := heads[i].Val()
-			if len(hs) == 0 {
+		var live, ids []string
+		for i, key := range keys {
+			id := heads[i]
+			if id == "" {
 				empty = append(empty, key)
 				continue
 			}
-			id := hs[0]
 			k := s.part(id)
 			calls = append(calls, scriptCall{activateScript, []string{k.record(id), k.events, k.held}, []any{id, now.UnixMilli()}})
 			live, ids = append(live, key), append(ids, id)
@@ -215,34 +247,30 @@ func (s *Redis) kick(ctx context.Context, now time.Time, keys []string) (empty [
 		for i, cmd := range cmds {
 			res, _ := cmd.Int()
 			id, key := ids[i], live[i]
-			switch res {
-			case 1:
-				p := partitionOf(id, len(s.parts))
-				if !woke[p] {
+			switch {
+			case res == 1:
+				if p := partitionOf(id, len(s.parts)); !woke[p] {
 					woke[p] = true
 					s.pickers[kindEvents].wake(p)
 				}
-			case 2:
-				ok := s.orderKeys(key)
-				pops = append(pops, scriptCall{popScript, []string{ok.q, ok.at}, []any{id}})
+			case res == 2 || (res == 0 && s.orphaned(ctx, key, id, now)):
+				pops = append(pops, s.popCall(key, id))
 				next = append(next, key)
-			case 0:
-				if s.orphaned(ctx, key, id, now) {
-					ok := s.orderKeys(key)
-					pops = append(pops, scriptCall{popScript, []string{ok.q, ok.at}, []any{id}})
-					next = append(next, key)
-				}
 			}
 		}
-		if len(pops) > 0 {
-			if _, err := s.runScripts(ctx, pops); err != nil {
+		if len(pops) == 0 {
+			break
+		}
+		popped, err := s.runScripts(ctx, pops)
+		if err != nil {
+			return empty, fmt.Errorf("store: pop %d ended ordering heads: %w", len(pops), err)
+		}
+		keys, heads = next, make([]string, len(popped))
+		for i, cmd := range popped {
+			if heads[i], err = cmd.Text(); err != nil {
 				return empty, fmt.Errorf("store: pop %d ended ordering heads: %w", len(pops), err)
 			}
 		}
-		todo = next
-	}
-	if len(woke) > 0 {
-		signal(s.eventsReady)
 	}
 	return empty, nil
 }

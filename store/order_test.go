@@ -115,3 +115,34 @@ func TestOrderRepeatOfEndedEvent(t *testing.T) {
 		}
 	})
 }
+
+// One finish that ends the last event of one key and the head of another
+// advances both at once: the other key's next event is due right away,
+// without waiting for the healer (a regression: an empty sequence's pop
+// once failed the whole pipeline of pops).
+func TestAdvanceSeveralKeys(t *testing.T) {
+	redistest.Run(t, func(t *testing.T, b redistest.Backend) {
+		s := newStore(t, b)
+		ctx := context.Background()
+		now := time.Now()
+		if _, err := s.Enqueue(ctx, now, []store.NewEvent{ordered("x1", "kx"), ordered("y1", "ky"), ordered("y2", "ky")}); err != nil {
+			t.Fatal(err)
+		}
+		jobs := claim(t, s, now, 10)
+		if len(jobs) != 2 {
+			t.Fatalf("claimed %d, want x1 and y1", len(jobs))
+		}
+		outs := make([]store.Outcome, len(jobs))
+		for i, j := range jobs {
+			rec := j.Record
+			rec.Status, rec.CompletedAt = event.StatusSucceeded, now
+			outs[i] = store.Outcome{Lease: j.Lease, Record: rec}
+		}
+		if _, err := s.Events().Finish(ctx, now, outs); err != nil {
+			t.Fatal(err)
+		}
+		if ids := claimEventIDs(t, s, now); len(ids) != 1 || ids[0] != "y2" {
+			t.Fatalf("after one finish of both keys' heads: claimed %v, want y2 at once", ids)
+		}
+	})
+}
