@@ -236,11 +236,11 @@ func (s *Server) enqueue(ctx context.Context, evs []store.NewEvent) ([]error, er
 		return s.st.Enqueue(ctx, now, evs)
 	}
 	for i := range evs {
-		// A scheduled event, or one in an ordering key's sequence, waits
-		// for its time or its turn, even when there is nothing to run.
-		if ev := &evs[i]; ev.Delay <= 0 && !ev.Record.DeliverAt.After(now) && ev.Record.OrderingKey == "" {
-			ev.Settled = st.Settle(ev.Record, now)
+		ev := &evs[i]
+		if ev.Delay > 0 { // a delay counts from now: the Settler sees the time
+			ev.Record.DeliverAt, ev.Delay = now.Add(ev.Delay), 0
 		}
+		ev.Settled = st.Settle(ev.Record, now)
 	}
 	errs, err := s.st.Enqueue(ctx, now, evs)
 	if err == nil {

@@ -18,9 +18,13 @@ import (
 // written in the same atomic step that records the event
 // (store.NewEvent.Settled), so the event is either not recorded at all, or
 // recorded as succeeded with its callback queued.
+//
+// An event scheduled for later (Record.DeliverAt after now) or in an
+// ordering key's sequence waits for its time or its turn like any other,
+// so it is never settled at ingest.
 func Settle(routes Routes, rec store.Record, now time.Time) *store.Settled {
 	rt, ok := routes.Match(rec.EventType)
-	if !ok || !rt.Instant {
+	if !ok || !rt.Instant || rec.OrderingKey != "" || rec.DeliverAt.After(now) {
 		return nil
 	}
 	rec.Status, rec.Run, rec.Attempts = event.StatusSucceeded, 1, 1

@@ -59,4 +59,16 @@ func TestSettleOnlyInstantRoutes(t *testing.T) {
 	if Settle(Routes{}, store.Record{ID: "e", EventType: "a"}, now) != nil {
 		t.Error("Settle without routes: got an outcome, want nil")
 	}
+	// Waiting for its time or its turn: not settled, even on an instant route.
+	for name, rec := range map[string]store.Record{
+		"scheduled":    {ID: "e", EventType: "a", DeliverAt: now.Add(time.Minute)},
+		"ordering key": {ID: "e", EventType: "a", OrderingKey: "k"},
+	} {
+		if Settle(routes, rec, now) != nil {
+			t.Errorf("Settle of an event %s: got an outcome, want nil", name)
+		}
+	}
+	if Settle(routes, store.Record{ID: "e", EventType: "a", DeliverAt: now.Add(-time.Minute)}, now) == nil {
+		t.Error("Settle of an event scheduled in the past: got nil, want it settled now")
+	}
 }
